@@ -1,0 +1,1 @@
+"""Typed, synchronous DICOM tools for Doorstep; never imports aiohttp or SQLAlchemy."""

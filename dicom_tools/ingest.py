@@ -1,0 +1,467 @@
+"""Validate a DICOM Part 10 stream (PS3.10 7) and extract what the archive indexes.
+
+Order of checks: size, ``DICM`` prefix, preamble, File Meta walk, transfer
+syntax, bounded inflation for deflated syntaxes, a walk of every element, item
+and fragment of the dataset, then pydicom decodes only the index attributes
+(pixel data is never read). Everything wrong with the input surfaces as
+:class:`~dicom_tools.errors.IngestError`; an unreadable path raises ``OSError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
+from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
+
+from dicom_tools.deflate import DEFAULT_MAX_INFLATED_BYTES, inflate_dataset
+from dicom_tools.elements import (
+    FILE_META_GROUP,
+    MAX_ELEMENT_LENGTH,
+    Buffer,
+    DatasetLayout,
+    walk_dataset,
+    walk_file_meta,
+)
+from dicom_tools.errors import IngestError
+from dicom_tools.preamble import (
+    DATASET_OFFSET,
+    DICM_PREFIX,
+    PREAMBLE_LENGTH,
+    PreambleKind,
+    classify_preamble,
+    preamble_is_kept,
+)
+from dicom_tools.transfer_syntaxes import dataset_encoding
+from dicom_tools.uids import validate_uid
+
+__all__ = [
+    "DEFAULT_MAX_INFLATED_BYTES",
+    "MAX_TEXT_LENGTH",
+    "InstanceInfo",
+    "PreparedInstance",
+    "inspect_part10",
+    "prepare_part10",
+]
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str]
+ExecutablePreamblePolicy = Literal["neutralise", "reject"]
+
+MAX_TEXT_LENGTH = 1024
+"""Longest index text value accepted; longer ones are hostile, not real data."""
+
+_ZERO_PREAMBLE = bytes(PREAMBLE_LENGTH)
+
+# File Meta Information (group 0002).
+_MEDIA_STORAGE_SOP_CLASS_UID = 0x00020002
+_MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
+_TRANSFER_SYNTAX_UID = 0x00020010
+
+# Dataset attributes the archive indexes, by tag.
+_SPECIFIC_CHARACTER_SET = 0x00080005
+_SOP_CLASS_UID = 0x00080016
+_SOP_INSTANCE_UID = 0x00080018
+_STUDY_DATE = 0x00080020
+_CONTENT_DATE = 0x00080023
+_STUDY_TIME = 0x00080030
+_ACCESSION_NUMBER = 0x00080050
+_MODALITY = 0x00080060
+_REFERRING_PHYSICIAN_NAME = 0x00080090
+_STUDY_DESCRIPTION = 0x00081030
+_SERIES_DESCRIPTION = 0x0008103E
+_PATIENT_NAME = 0x00100010
+_PATIENT_ID = 0x00100020
+_PATIENT_BIRTH_DATE = 0x00100030
+_PATIENT_SEX = 0x00100040
+_BODY_PART_EXAMINED = 0x00180015
+_STUDY_INSTANCE_UID = 0x0020000D
+_SERIES_INSTANCE_UID = 0x0020000E
+_STUDY_ID = 0x00200010
+_SERIES_NUMBER = 0x00200011
+_INSTANCE_NUMBER = 0x00200013
+_NUMBER_OF_FRAMES = 0x00280008
+_ROWS = 0x00280010
+_PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+
+_INDEX_TAGS = (
+    _SPECIFIC_CHARACTER_SET,
+    _SOP_CLASS_UID,
+    _SOP_INSTANCE_UID,
+    _STUDY_DATE,
+    _CONTENT_DATE,
+    _STUDY_TIME,
+    _ACCESSION_NUMBER,
+    _MODALITY,
+    _REFERRING_PHYSICIAN_NAME,
+    _STUDY_DESCRIPTION,
+    _SERIES_DESCRIPTION,
+    _PATIENT_NAME,
+    _PATIENT_ID,
+    _PATIENT_BIRTH_DATE,
+    _PATIENT_SEX,
+    _BODY_PART_EXAMINED,
+    _STUDY_INSTANCE_UID,
+    _SERIES_INSTANCE_UID,
+    _STUDY_ID,
+    _SERIES_NUMBER,
+    _INSTANCE_NUMBER,
+    _NUMBER_OF_FRAMES,
+)
+_LAST_INDEX_TAG = max(_INDEX_TAGS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceInfo:
+    """What the archive indexes for one stored instance; text is as encoded, None if empty."""
+
+    patient_id: str | None
+    patient_name: str | None
+    patient_birth_date: str | None
+    patient_sex: str | None
+    study_uid: str
+    study_date: str | None
+    study_time: str | None
+    study_description: str | None
+    accession_number: str | None
+    referring_physician_name: str | None
+    study_id: str | None
+    series_uid: str
+    series_number: int | None
+    series_description: str | None
+    modality: str | None
+    body_part: str | None
+    sop_class_uid: str
+    sop_instance_uid: str
+    instance_number: int | None
+    number_of_frames: int
+    transfer_syntax_uid: str
+    content_date: str | None
+    preamble_neutralised: bool
+    preamble_kind: PreambleKind
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInstance:
+    """A validated instance: its index attributes and exactly the bytes to store."""
+
+    info: InstanceInfo
+    data: bytes
+
+
+def inspect_part10(
+    source: Source,
+    *,
+    max_bytes: int | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+    executable_preamble: ExecutablePreamblePolicy = "neutralise",
+) -> InstanceInfo:
+    """Validate a Part 10 file or byte string and return its index attributes."""
+    with _open(source, max_bytes) as data:
+        return _inspect(data, max_bytes, max_inflated_bytes, executable_preamble)
+
+
+def prepare_part10(
+    source: Source,
+    *,
+    max_bytes: int | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+    executable_preamble: ExecutablePreamblePolicy = "neutralise",
+) -> PreparedInstance:
+    """Validate a Part 10 stream and return its index attributes and the bytes to store."""
+    data = _read_all(source, max_bytes)
+    info = _inspect(data, max_bytes, max_inflated_bytes, executable_preamble)
+    if info.preamble_neutralised:
+        data = _ZERO_PREAMBLE + data[PREAMBLE_LENGTH:]
+    return PreparedInstance(info, data)
+
+
+@contextmanager
+def _open(source: Source, max_bytes: int | None) -> Iterator[Buffer]:
+    """Yield the whole stream: bytes as given, or a read-only memory map of a file."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        _check_size(len(data), max_bytes)
+        yield data
+        return
+    with open(source, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        _check_size(size, max_bytes)
+        if size == 0:
+            yield b""
+            return
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield mapped
+
+
+def _read_all(source: Source, max_bytes: int | None) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+    else:
+        with open(source, "rb") as file:
+            _check_size(os.fstat(file.fileno()).st_size, max_bytes)
+            data = file.read() if max_bytes is None else file.read(max_bytes + 1)
+    _check_size(len(data), max_bytes)
+    return data
+
+
+def _check_size(size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise IngestError("too_large", f"{size} bytes is more than the limit of {max_bytes}")
+
+
+def _inspect(
+    data: Buffer,
+    max_bytes: int | None,
+    max_inflated_bytes: int,
+    executable_preamble: ExecutablePreamblePolicy,
+) -> InstanceInfo:
+    _check_prefix(data)
+    kind = classify_preamble(data[:PREAMBLE_LENGTH])
+    if kind == "executable" and executable_preamble == "reject":
+        raise IngestError(
+            "executable_preamble",
+            "the preamble holds an executable header (CVE-2019-11687)",
+        )
+    max_element = MAX_ELEMENT_LENGTH if max_bytes is None else min(max_bytes, MAX_ELEMENT_LENGTH)
+
+    meta_layout = walk_file_meta(data, DATASET_OFFSET, max_element_length=max_element)
+    if not meta_layout.elements:
+        raise IngestError(
+            "missing_file_meta", "DICM prefix is not followed by File Meta Information (0002,xxxx)"
+        )
+    meta = _decode(data, DATASET_OFFSET, meta_layout.end, False, True, None, "File Meta")
+    transfer_syntax_uid = _required_uid(meta, _TRANSFER_SYNTAX_UID, "TransferSyntaxUID")
+    media_instance_uid = _required_uid(
+        meta, _MEDIA_STORAGE_SOP_INSTANCE_UID, "MediaStorageSOPInstanceUID"
+    )
+    media_class_uid = _optional_text(meta, _MEDIA_STORAGE_SOP_CLASS_UID, "MediaStorageSOPClassUID")
+    encoding = dataset_encoding(transfer_syntax_uid)
+
+    body: Buffer = data
+    start, end = meta_layout.end, len(data)
+    if encoding.deflated:
+        body = inflate_dataset(data, start, max_inflated_bytes=max_inflated_bytes)
+        start, end = 0, len(body)
+        max_element = min(max_element, max_inflated_bytes)
+    layout = walk_dataset(
+        body,
+        start,
+        end,
+        implicit_vr=encoding.implicit_vr,
+        little_endian=encoding.little_endian,
+        max_element_length=max_element,
+    )
+    _check_top_level(layout)
+    ds = _decode(
+        body,
+        start,
+        _index_end(layout, start),
+        encoding.implicit_vr,
+        encoding.little_endian,
+        list(_INDEX_TAGS),
+        "dataset",
+    )
+
+    sop_instance_uid = _required_uid(ds, _SOP_INSTANCE_UID, "SOPInstanceUID")
+    sop_class_uid = _required_uid(ds, _SOP_CLASS_UID, "SOPClassUID")
+    if media_instance_uid != sop_instance_uid:
+        raise IngestError(
+            "meta_mismatch",
+            f"MediaStorageSOPInstanceUID {media_instance_uid} differs from "
+            f"SOPInstanceUID {sop_instance_uid}",
+            attribute="MediaStorageSOPInstanceUID",
+        )
+    if media_class_uid is not None and media_class_uid != sop_class_uid:
+        raise IngestError(
+            "meta_mismatch",
+            f"MediaStorageSOPClassUID {media_class_uid} differs from SOPClassUID {sop_class_uid}",
+            attribute="MediaStorageSOPClassUID",
+        )
+    neutralised = not preamble_is_kept(kind)
+    return InstanceInfo(
+        patient_id=_optional_text(ds, _PATIENT_ID, "PatientID"),
+        patient_name=_optional_text(ds, _PATIENT_NAME, "PatientName"),
+        patient_birth_date=_optional_text(ds, _PATIENT_BIRTH_DATE, "PatientBirthDate"),
+        patient_sex=_optional_text(ds, _PATIENT_SEX, "PatientSex"),
+        study_uid=_required_uid(ds, _STUDY_INSTANCE_UID, "StudyInstanceUID"),
+        study_date=_optional_text(ds, _STUDY_DATE, "StudyDate"),
+        study_time=_optional_text(ds, _STUDY_TIME, "StudyTime"),
+        study_description=_optional_text(ds, _STUDY_DESCRIPTION, "StudyDescription"),
+        accession_number=_optional_text(ds, _ACCESSION_NUMBER, "AccessionNumber"),
+        referring_physician_name=_optional_text(
+            ds, _REFERRING_PHYSICIAN_NAME, "ReferringPhysicianName"
+        ),
+        study_id=_optional_text(ds, _STUDY_ID, "StudyID"),
+        series_uid=_required_uid(ds, _SERIES_INSTANCE_UID, "SeriesInstanceUID"),
+        series_number=_optional_integer(ds, _SERIES_NUMBER, "SeriesNumber"),
+        series_description=_optional_text(ds, _SERIES_DESCRIPTION, "SeriesDescription"),
+        modality=_optional_text(ds, _MODALITY, "Modality"),
+        body_part=_optional_text(ds, _BODY_PART_EXAMINED, "BodyPartExamined"),
+        sop_class_uid=sop_class_uid,
+        sop_instance_uid=sop_instance_uid,
+        instance_number=_optional_integer(ds, _INSTANCE_NUMBER, "InstanceNumber"),
+        number_of_frames=_number_of_frames(ds),
+        transfer_syntax_uid=transfer_syntax_uid,
+        content_date=_optional_text(ds, _CONTENT_DATE, "ContentDate"),
+        preamble_neutralised=neutralised,
+        preamble_kind=kind,
+        sha256=_sha256(data, neutralised),
+        size=len(data),
+    )
+
+
+def _check_prefix(data: Buffer) -> None:
+    if len(data) >= DATASET_OFFSET and data[PREAMBLE_LENGTH:DATASET_OFFSET] == DICM_PREFIX:
+        return
+    if _looks_like_raw_dataset(data):
+        raise IngestError(
+            "missing_file_meta",
+            "a raw dataset without the Part 10 preamble, DICM prefix and File Meta Information",
+        )
+    raise IngestError("not_dicom", "no DICM prefix at offset 128; not a DICOM Part 10 file")
+
+
+def _looks_like_raw_dataset(data: Buffer) -> bool:
+    """Return whether ``data`` starts like a dataset or File Meta written without a preamble."""
+    if len(data) < 8:
+        return False
+    head = data[:6]
+    explicit_vr = head[4:6].isalpha() and head[4:6].isupper()
+    if head[:2] in (b"\x02\x00", b"\x08\x00") and explicit_vr:
+        return True  # explicit VR little endian
+    if head[:2] in (b"\x00\x02", b"\x00\x08") and explicit_vr:
+        return True  # explicit VR big endian
+    # Implicit VR little endian: group 0008, then a 4-byte length below 64 KiB.
+    return head[:2] == b"\x08\x00" and data[6:8] == b"\x00\x00"
+
+
+def _check_top_level(layout: DatasetLayout) -> None:
+    tags = {element.tag for element in layout.elements}
+    if any(element.tag >> 16 == FILE_META_GROUP for element in layout.elements):
+        raise IngestError("malformed", "File Meta elements (0002,xxxx) inside the dataset")
+    if _ROWS in tags and not tags & _PIXEL_DATA_TAGS:
+        raise IngestError(
+            "missing_attribute",
+            "Rows is present but Pixel Data is missing (the file may be truncated)",
+            attribute="PixelData",
+        )
+
+
+def _index_end(layout: DatasetLayout, start: int) -> int:
+    """Return the offset just past the last top-level element that can hold an index tag."""
+    end = start
+    for element in layout.elements:
+        if element.tag <= _LAST_INDEX_TAG:
+            end = max(end, element.end)
+    return end
+
+
+def _decode(
+    data: Buffer,
+    start: int,
+    end: int,
+    implicit_vr: bool,
+    little_endian: bool,
+    tags: list[int] | None,
+    what: str,
+) -> Dataset:
+    """Let pydicom decode ``data[start:end]``; the walk has already checked its structure."""
+    try:
+        return read_dataset(
+            io.BytesIO(data[start:end]),
+            implicit_vr,
+            little_endian,
+            specific_tags=None if tags is None else [BaseTag(tag) for tag in tags],
+        )
+    except Exception as exc:  # pydicom raises many types; all mean the same here.
+        raise IngestError("malformed", f"cannot decode the {what}: {exc}") from exc
+
+
+def _value(ds: Dataset, tag: int, keyword: str) -> object:
+    """Return the decoded value of ``tag``, or None when absent."""
+    if tag not in ds:
+        return None
+    try:
+        return ds[tag].value
+    except Exception as exc:  # a value pydicom cannot convert
+        raise IngestError(
+            "invalid_attribute", f"{keyword} cannot be decoded: {exc}", attribute=keyword
+        ) from exc
+
+
+def _optional_text(ds: Dataset, tag: int, keyword: str) -> str | None:
+    value = _value(ds, tag, keyword)
+    if value is None:
+        return None
+    if isinstance(value, MultiValue):
+        text = "\\".join(str(item) for item in value)
+    elif isinstance(value, bytes):
+        raise IngestError("invalid_attribute", f"{keyword} has a binary value", attribute=keyword)
+    else:
+        text = str(value)
+    text = text.strip(" \x00")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise IngestError(
+            "invalid_attribute",
+            f"{keyword} is {len(text)} characters long (limit {MAX_TEXT_LENGTH})",
+            attribute=keyword,
+        )
+    return text or None
+
+
+def _required_uid(ds: Dataset, tag: int, keyword: str) -> str:
+    value = _value(ds, tag, keyword)
+    if value is None or value == "":
+        raise IngestError("missing_attribute", f"{keyword} is missing or empty", attribute=keyword)
+    if isinstance(value, MultiValue):
+        raise IngestError("invalid_uid", f"{keyword} has several values", attribute=keyword)
+    if isinstance(value, bytes):
+        raise IngestError("invalid_uid", f"{keyword} has a binary value", attribute=keyword)
+    return validate_uid(str(value), attribute=keyword)
+
+
+def _optional_integer(ds: Dataset, tag: int, keyword: str) -> int | None:
+    """Return an IS value as int; None when absent, empty or unusable (index only)."""
+    value = _value(ds, tag, keyword)
+    if value is None or isinstance(value, MultiValue | bytes):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _number_of_frames(ds: Dataset) -> int:
+    value = _value(ds, _NUMBER_OF_FRAMES, "NumberOfFrames")
+    if value is None or value == "":
+        return 1
+    try:
+        frames = int(str(value).strip())
+    except ValueError:
+        frames = 0
+    if frames < 1:
+        raise IngestError(
+            "invalid_attribute",
+            f"NumberOfFrames {str(value)[:20]!r} is not a positive integer",
+            attribute="NumberOfFrames",
+        )
+    return frames
+
+
+def _sha256(data: Buffer, neutralised: bool) -> str:
+    """Return the SHA-256 of the bytes as stored: preamble zeroed when neutralised."""
+    digest = hashlib.sha256(_ZERO_PREAMBLE if neutralised else data[:PREAMBLE_LENGTH])
+    with memoryview(data) as view, view[PREAMBLE_LENGTH:] as rest:
+        digest.update(rest)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Doorstep: telemedicine server for primary-care networks."""

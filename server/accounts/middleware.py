@@ -1,0 +1,97 @@
+"""Resolve the caller of every request and enforce the handler's declared access."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server import keys
+from server.access import access_of
+from server.accounts import service
+from server.accounts.principal import Principal
+from server.errors import NotAuthenticated, PermissionDenied
+from server.requests import db
+from server.settings import Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+def session_cookie(settings: Settings) -> str:
+    """Cookie name; the __Host- prefix pins it to this origin under TLS."""
+    return "__Host-doorstep_session" if settings.tls_enabled else "doorstep_session"
+
+
+async def _resolve(request: web.Request) -> Principal | None:
+    settings = request.app[keys.SETTINGS]
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
+        async with db(request) as session, session.begin():
+            user = await service.user_for_token(session=session, token=token.strip())
+            return Principal.of(user, via="token")
+    secret = request.cookies.get(session_cookie(settings))
+    if not secret:
+        return None
+    async with db(request) as session, session.begin():
+        record = await service.resume_session(
+            session=session, secret=secret, idle=timedelta(minutes=settings.session_idle_minutes)
+        )
+        if record is None:
+            return None
+        return Principal.of(
+            record.user, via="session", csrf_token=record.csrf_token, session_id=record.id
+        )
+
+
+async def _check_csrf(request: web.Request, caller: Principal) -> None:
+    presented = request.headers.get(CSRF_HEADER, "")
+    if not presented and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        form = await request.post()
+        value = form.get(CSRF_FIELD, "")
+        presented = value if isinstance(value, str) else ""
+    if not presented or not hmac.compare_digest(presented, caller.csrf_token):
+        raise PermissionDenied("Missing or wrong CSRF token; reload the page and try again.")
+
+
+def _check_origin(request: web.Request) -> None:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.host:
+        raise PermissionDenied("Cross-origin request refused.")
+
+
+@web.middleware
+async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Deny by default: every handler is for signed-in users unless it declares otherwise."""
+    match = request.match_info
+    if match.http_exception is not None:
+        return await handler(request)
+    if isinstance(match.route.resource, web.StaticResource):
+        request[keys.PRINCIPAL] = None
+        return await handler(request)
+    access = access_of(match.handler)
+    caller = await _resolve(request)
+    request[keys.PRINCIPAL] = caller
+    if access.public:
+        return await handler(request)
+    if caller is None:
+        raise NotAuthenticated("Sign in to continue.")
+    if not access.allows(caller.role):
+        allowed = ", ".join(sorted(r.value for r in access.roles))
+        raise PermissionDenied(
+            f"This is for {allowed} accounts; you are signed in as {caller.role.value}."
+        )
+    if caller.via == "session":
+        _check_origin(request)
+        if request.method not in SAFE_METHODS:
+            await _check_csrf(request, caller)
+    return await handler(request)

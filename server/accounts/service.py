@@ -1,0 +1,300 @@
+"""Organisations, users, passwords, API tokens, web sessions and login throttling."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from server.accounts import passwords
+from server.accounts.models import (
+    ApiToken,
+    LoginFailure,
+    Organisation,
+    OrgKind,
+    Role,
+    User,
+    UserSpecialty,
+    WebSession,
+)
+from server.db import utcnow
+from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
+
+TOKEN_PREFIX = "dst_"  # noqa: S105  (a prefix, not a secret)
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+AE_TITLE_RE = re.compile(r"^[A-Z0-9 _.-]{1,16}$")
+SPECIALTIES = ("cardiology", "radiology", "dermatology", "general", "neurology", "pulmonology")
+_ROLE_ORG_KINDS = {
+    Role.GP: {OrgKind.CLINIC},
+    Role.SPECIALIST: {OrgKind.HOSPITAL},
+    Role.KIOSK: {OrgKind.CORNER, OrgKind.CLINIC},
+    Role.ADMIN: {OrgKind.CLINIC, OrgKind.HOSPITAL, OrgKind.CORNER},
+}
+# Touch last-seen/last-used at most this often, so reads do not become writes.
+_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (token or session id), as stored."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def add_org(
+    *, session: AsyncSession, name: str, kind: OrgKind, ae_title: str | None = None
+) -> Organisation:
+    """Create an organisation; names and AE titles are unique."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise InvalidInput("Organisation name must be 1 to 128 characters.")
+    if ae_title is not None and not AE_TITLE_RE.fullmatch(ae_title):
+        raise InvalidInput("AE title must be 1 to 16 of A-Z, 0-9, space, _ . -")
+    clash = await session.scalar(
+        select(Organisation).where(
+            or_(Organisation.name == name, Organisation.ae_title == ae_title)
+            if ae_title
+            else Organisation.name == name
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"An organisation named {clash.name!r} or with that AE title exists.")
+    org = Organisation(name=name, kind=kind, ae_title=ae_title)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def list_orgs(*, session: AsyncSession) -> Sequence[Organisation]:
+    """All organisations by name."""
+    return (await session.scalars(select(Organisation).order_by(Organisation.name))).all()
+
+
+async def get_org_by_name(*, session: AsyncSession, name: str) -> Organisation:
+    """The organisation with this name."""
+    org = await session.scalar(select(Organisation).where(Organisation.name == name))
+    if org is None:
+        raise NotFound(f"No organisation named {name!r}.")
+    return org
+
+
+async def add_user(
+    *,
+    session: AsyncSession,
+    username: str,
+    org: Organisation,
+    role: Role,
+    password: str | None,
+    display_name: str = "",
+    specialties: Sequence[str] = (),
+) -> User:
+    """Create a user in an organisation, checking role, org kind and specialties."""
+    if not USERNAME_RE.fullmatch(username):
+        raise InvalidInput(
+            "Username must be 2 to 64 of a-z, 0-9, . _ - and start with a letter or digit."
+        )
+    if org.kind not in _ROLE_ORG_KINDS[role]:
+        raise InvalidInput(f"A {role.value} cannot belong to a {org.kind.value}.")
+    unknown = sorted(set(specialties) - set(SPECIALTIES))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown specialty {unknown[0]!r}.", details={"allowed": list(SPECIALTIES)}
+        )
+    if specialties and role is not Role.SPECIALIST:
+        raise InvalidInput("Only specialists have specialties.")
+    if password is not None and len(password) < passwords.MIN_LENGTH:
+        raise InvalidInput(f"Password must be at least {passwords.MIN_LENGTH} characters.")
+    if await session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"User {username!r} exists.")
+    user = User(
+        username=username,
+        display_name=display_name.strip() or username,
+        org_id=org.id,
+        role=role,
+        password_hash=await passwords.hash_password(password) if password else None,
+        specialties=[UserSpecialty(specialty=s) for s in dict.fromkeys(specialties)],
+    )
+    session.add(user)
+    await session.flush()
+    await session.refresh(user, ["organisation", "specialties"])
+    return user
+
+
+async def list_users(*, session: AsyncSession, role: Role | None = None) -> Sequence[User]:
+    """Users, optionally of one role, by username."""
+    query = select(User).order_by(User.username)
+    if role is not None:
+        query = query.where(User.role == role)
+    return (await session.scalars(query)).all()
+
+
+async def get_user(*, session: AsyncSession, username: str) -> User:
+    """The user with this username."""
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"No user {username!r}.")
+    return user
+
+
+async def set_active(*, session: AsyncSession, user: User, active: bool) -> None:
+    """Enable or disable a user; disabling ends their sessions and revokes their tokens."""
+    user.is_active = active
+    if not active:
+        await session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token as shown once to its owner."""
+
+    token: str
+    record: ApiToken
+
+
+async def create_token(
+    *, session: AsyncSession, user: User, label: str = "", expires_days: int | None = 90
+) -> IssuedToken:
+    """Issue a bearer token; only its hash is kept."""
+    if expires_days is not None and not 1 <= expires_days <= 3650:
+        raise InvalidInput("Token lifetime must be 1 to 3650 days.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(
+        user_id=user.id,
+        token_hash=secret_hash(token),
+        label=label[:128],
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+    )
+    session.add(record)
+    await session.flush()
+    return IssuedToken(token=token, record=record)
+
+
+async def list_tokens(*, session: AsyncSession, user_id: int | None = None) -> Sequence[ApiToken]:
+    """Tokens, newest first, optionally of one user."""
+    query = select(ApiToken).order_by(ApiToken.id.desc())
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return (await session.scalars(query)).all()
+
+
+async def revoke_token(*, session: AsyncSession, token_id: int) -> ApiToken:
+    """Revoke a token at once."""
+    record = await session.get(ApiToken, token_id)
+    if record is None:
+        raise NotFound("No such token.")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+    return record
+
+
+async def user_for_token(*, session: AsyncSession, token: str) -> User:
+    """The active user owning a live token."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        raise NotAuthenticated("Invalid bearer token.")
+    record = await session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == secret_hash(token))
+        .options(selectinload(ApiToken.user).selectinload(User.specialties))
+    )
+    now = utcnow()
+    if record is None or record.revoked_at is not None:
+        raise NotAuthenticated("Invalid or revoked bearer token.")
+    if record.expires_at is not None and record.expires_at <= now:
+        raise NotAuthenticated("Bearer token has expired.")
+    if not record.user.is_active:
+        raise NotAuthenticated("Account is disabled.")
+    if record.last_used_at is None or now - record.last_used_at > _TOUCH_INTERVAL:
+        record.last_used_at = now
+    return record.user
+
+
+async def check_throttle(
+    *, session: AsyncSession, username: str, client_addr: str, max_failures: int, window: timedelta
+) -> None:
+    """Refuse a login attempt after too many recent failures for the name or the address."""
+    since = utcnow() - window
+    by_name = await session.scalar(
+        select(func.count()).where(LoginFailure.username == username, LoginFailure.at > since)
+    )
+    by_addr = await session.scalar(
+        select(func.count()).where(LoginFailure.client_addr == client_addr, LoginFailure.at > since)
+    )
+    if (by_name or 0) >= max_failures or (by_addr or 0) >= max_failures * 4:
+        raise TooManyRequests(
+            "Too many failed sign-ins. Try again later.", retry_after=int(window.total_seconds())
+        )
+
+
+async def authenticate(
+    *, session: AsyncSession, username: str, password: str, client_addr: str
+) -> User | None:
+    """The user for a username and password; None (and a recorded failure) otherwise."""
+    user = await session.scalar(select(User).where(User.username == username))
+    ok = await passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        session.add(LoginFailure(username=username[:64], client_addr=client_addr[:64]))
+        return None
+    await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    """A new web session: the cookie secret and its stored row."""
+
+    secret: str
+    record: WebSession
+
+
+async def open_session(
+    *, session: AsyncSession, user: User, client_addr: str, max_age: timedelta
+) -> OpenedSession:
+    """Start a web session for a signed-in user."""
+    secret = secrets.token_urlsafe(32)
+    record = WebSession(
+        token_hash=secret_hash(secret),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        client_addr=client_addr[:64],
+        expires_at=utcnow() + max_age,
+    )
+    session.add(record)
+    await session.flush()
+    return OpenedSession(secret=secret, record=record)
+
+
+async def resume_session(
+    *, session: AsyncSession, secret: str, idle: timedelta
+) -> WebSession | None:
+    """The live web session for a cookie secret; None, ending it, when idle or expired."""
+    if not secret or len(secret) > 128:
+        return None
+    record = await session.scalar(
+        select(WebSession)
+        .where(WebSession.token_hash == secret_hash(secret))
+        .options(selectinload(WebSession.user).selectinload(User.specialties))
+    )
+    if record is None:
+        return None
+    now = utcnow()
+    if record.expires_at <= now or now - record.last_seen_at > idle or not record.user.is_active:
+        await session.delete(record)
+        return None
+    if now - record.last_seen_at > _TOUCH_INTERVAL:
+        record.last_seen_at = now
+    return record
+
+
+async def close_session(*, session: AsyncSession, session_id: int) -> None:
+    """End a web session."""
+    await session.execute(delete(WebSession).where(WebSession.id == session_id))

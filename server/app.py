@@ -1,0 +1,68 @@
+"""The application factory: one web.Application with every feature and resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import WSCloseCode, web
+
+from server import keys, middleware, openapi, templates
+from server.accounts import routes as accounts_routes
+from server.accounts.middleware import authorise
+from server.db import create_engine, create_sessionmaker
+from server.events import routes as events_routes
+from server.events.bus import create_event_bus
+from server.metrics import Metrics
+from server.ops import routes as ops_routes
+from server.pages import routes as pages_routes
+from server.patients import routes as patients_routes
+from server.resources import web_dir
+from server.settings import Settings
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[keys.SETTINGS])
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONMAKER] = create_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def _event_bus(app: web.Application) -> AsyncIterator[None]:
+    bus = create_event_bus(app[keys.SETTINGS].database_url)
+    await bus.start()
+    app[keys.EVENT_BUS] = bus
+    yield
+    await bus.close()
+
+
+async def _websockets(app: web.Application) -> AsyncIterator[None]:
+    sockets: set[web.WebSocketResponse] = set()
+    app[keys.WEBSOCKETS] = sockets
+    yield
+    for socket in list(sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"Server shutting down")
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the Doorstep application for these settings."""
+    app = web.Application(
+        middlewares=[middleware.request_context, middleware.errors, authorise],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.SECRET] = settings.resolved_secret_key()
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.extend([_database, _event_bus, _websockets])
+    app.on_response_prepare.append(middleware.security_headers)
+
+    ops_routes.setup(app)
+    accounts_routes.setup(app)
+    patients_routes.setup(app)
+    events_routes.setup(app)
+    pages_routes.setup(app)
+    app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
+    static = app.router.add_static("/static/", web_dir() / "static", append_version=True)
+    assert isinstance(static, web.StaticResource)
+    app[keys.TEMPLATES] = templates.create_environment(static)
+    return app

@@ -1,0 +1,152 @@
+"""Write audit events into the hash chain and verify the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit.models import AuditChainHead, AuditEvent
+from server.db import utcnow
+
+GENESIS = "0" * 64
+_HEAD_ID = 1
+
+SUCCESS = "success"
+FAILURE = "failure"
+DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who an audit event is attributed to."""
+
+    user_id: int | None
+    username: str
+    org_id: int | None
+    client_addr: str = ""
+
+
+def _chain_key(secret: bytes) -> bytes:
+    return hmac.new(secret, b"doorstep-audit-chain-v1", hashlib.sha256).digest()
+
+
+def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
+    body = json.dumps(
+        [
+            event.id,
+            event.at.isoformat(),
+            event.actor_id,
+            event.actor,
+            event.org_id,
+            event.action,
+            event.object_type,
+            event.object_id,
+            event.client_addr,
+            event.outcome,
+            event.details,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
+
+
+async def record(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    actor: Actor,
+    action: str,
+    outcome: str = SUCCESS,
+    object_type: str = "",
+    object_id: str | int = "",
+    org_id: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction; the head row lock serialises writers."""
+    head = (
+        await session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.id == _HEAD_ID)
+            .values(last_id=AuditChainHead.last_id + 1)
+            .returning(AuditChainHead.last_id, AuditChainHead.last_hash)
+        )
+    ).one()
+    next_id, prev_hash = head.last_id, head.last_hash
+    event = AuditEvent(
+        id=next_id,
+        at=utcnow(),
+        actor_id=actor.user_id,
+        actor=actor.username,
+        org_id=org_id if org_id is not None else actor.org_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        client_addr=actor.client_addr,
+        outcome=outcome,
+        details=json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str),
+        prev_hash=prev_hash,
+    )
+    event.hash = _digest(_chain_key(secret), prev_hash, event)
+    session.add(event)
+    await session.flush()
+    await session.execute(
+        update(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).values(last_hash=event.hash)
+    )
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Outcome of verifying the audit chain."""
+
+    events: int
+    problems: tuple[str, ...]
+
+    @property
+    def intact(self) -> bool:
+        """True when no event was edited, removed or inserted."""
+        return not self.problems
+
+
+async def verify(*, session: AsyncSession, secret: bytes, batch: int = 5000) -> ChainReport:
+    """Recompute the chain from the first event and compare it with the head."""
+    key = _chain_key(secret)
+    problems: list[str] = []
+    expected_id, prev_hash, count = 1, GENESIS, 0
+    last_id = 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            break
+        for event in rows:
+            count += 1
+            if event.id != expected_id:
+                problems.append(f"events {expected_id}..{event.id - 1} are missing")
+            if event.prev_hash != prev_hash:
+                problems.append(f"event {event.id}: link to the previous event is broken")
+            if not hmac.compare_digest(_digest(key, event.prev_hash, event), event.hash):
+                problems.append(f"event {event.id}: content does not match its hash")
+            expected_id, prev_hash, last_id = event.id + 1, event.hash, event.id
+    head = await session.get(AuditChainHead, _HEAD_ID)
+    if head is None:
+        problems.append("chain head is missing")
+    elif head.last_id != last_id or head.last_hash != prev_hash:
+        problems.append(
+            f"chain head names event {head.last_id} but the log ends at event {last_id}"
+        )
+    return ChainReport(events=count, problems=tuple(problems))

@@ -1,0 +1,353 @@
+"""The `doorstep` command: serve, demo, database, organisations, users, tokens, audit, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from server import db, logs
+from server.accounts import service as accounts
+from server.accounts.models import OrgKind, Role
+from server.app import create_app
+from server.audit import service as audit
+from server.errors import DomainError
+from server.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("doorstep")
+
+
+def _cli_actor() -> audit.Actor:
+    return audit.Actor(user_id=None, username=f"cli:{getpass.getuser()}"[:64], org_id=None)
+
+
+async def _prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
+    """Migrate the embedded database automatically; PostgreSQL must be upgraded explicitly."""
+    if settings.is_sqlite and settings.auto_upgrade:
+        await db.upgrade(engine)
+        return
+    from server.resources import migrations_dir
+
+    head = _script_head(str(migrations_dir()))
+    current = await db.current_revision(engine)
+    if current != head:
+        raise SystemExit(
+            f"doorstep: the database schema is at {current or 'nothing'}, "
+            f"this version needs {head}; run `doorstep db upgrade` first."
+        )
+
+
+def _script_head(location: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(location).get_current_head()
+
+
+def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = db.create_engine(settings)
+        try:
+            await _prepare_schema(settings, engine)
+            async with db.create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+def _run_server(settings: Settings, banner: Callable[[], None] | None = None) -> None:
+    async def prepare() -> None:
+        engine = db.create_engine(settings)
+        try:
+            await _prepare_schema(settings, engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(prepare())
+    app = create_app(settings)
+    if banner is not None:
+
+        async def on_startup(_app: web.Application) -> None:
+            banner()
+
+        app.on_startup.append(on_startup)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_context=_ssl_context(settings),
+        access_log_class=logs.AccessLogger,
+        print=None,
+        shutdown_timeout=10,
+    )
+
+
+def _url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url
+    scheme = "https" if settings.tls_enabled else "http"
+    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host  # noqa: S104
+    return f"{scheme}://{host}:{settings.port}/"
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the server."""
+    _run_server(
+        settings, banner=lambda: log.info("Doorstep listening", extra={"url": _url(settings)})
+    )
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Seed the demo network (when the database is empty) and run the server."""
+    from server import demo
+
+    secret = settings.resolved_secret_key()
+    logins = _with_session(settings, lambda s: demo.seed(session=s, secret=secret))
+
+    def banner() -> None:
+        lines = [f"Doorstep demo is running at {_url(settings)}"]
+        if logins is None:
+            lines.append("(the database already held data, so nothing was seeded)")
+        else:
+            lines.append(f"Sign in with any of these (password: {demo.DEMO_PASSWORD}):")
+            lines += [f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in logins]
+        print("\n".join(lines), flush=True)
+
+    _run_server(settings, banner=banner)
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate the database to the newest schema."""
+
+    async def run() -> str | None:
+        engine = db.create_engine(settings)
+        try:
+            await db.upgrade(engine)
+            return await db.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    print(f"database at revision {asyncio.run(run())}")
+    return 0
+
+
+def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an organisation."""
+
+    async def work(session: AsyncSession) -> int:
+        org = await accounts.add_org(
+            session=session, name=args.name, kind=OrgKind(args.kind), ae_title=args.ae_title
+        )
+        await audit.record(
+            session=session,
+            secret=settings.resolved_secret_key(),
+            actor=_cli_actor(),
+            action="org.create",
+            object_type="organisation",
+            object_id=org.id,
+            org_id=org.id,
+        )
+        return org.id
+
+    print(f"organisation {args.name!r} created (id {_with_session(settings, work)})")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise DomainError("The passwords differ.")
+        return first
+    return None
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    """Create a user in an organisation."""
+    password = _read_password(args)
+
+    async def work(session: AsyncSession) -> int:
+        org = await accounts.get_org_by_name(session=session, name=args.org)
+        user = await accounts.add_user(
+            session=session,
+            username=args.username,
+            display_name=args.display_name or "",
+            org=org,
+            role=Role(args.role),
+            password=password,
+            specialties=args.specialty or (),
+        )
+        await audit.record(
+            session=session,
+            secret=settings.resolved_secret_key(),
+            actor=_cli_actor(),
+            action="user.create",
+            object_type="user",
+            object_id=user.id,
+            org_id=org.id,
+        )
+        return user.id
+
+    user_id = _with_session(settings, work)
+    note = "" if password else " without a password (sign in with a token)"
+    print(f"user {args.username!r} created (id {user_id}){note}")
+    return 0
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    """Issue a bearer token for a user and print only the token."""
+
+    async def work(session: AsyncSession) -> str:
+        user = await accounts.get_user(session=session, username=args.username)
+        issued = await accounts.create_token(
+            session=session, user=user, label=args.label, expires_days=args.expires_days
+        )
+        await audit.record(
+            session=session,
+            secret=settings.resolved_secret_key(),
+            actor=_cli_actor(),
+            action="token.create",
+            object_type="user",
+            object_id=user.id,
+            org_id=user.org_id,
+            details={"token_id": issued.record.id},
+        )
+        return issued.token
+
+    print(_with_session(settings, work))
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Check the audit log's hash chain; exit 0 when intact."""
+    report = _with_session(
+        settings, lambda s: audit.verify(session=s, secret=settings.resolved_secret_key())
+    )
+    if report.intact:
+        print(f"audit log intact: {report.events} events")
+        return 0
+    print(f"audit log damaged ({report.events} events checked):", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    """Check configuration and dependencies."""
+    from server import doctor
+
+    return doctor.run(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def listener(name: str, handler: Callable[..., int], text: str) -> None:
+        p = commands.add_parser(name, help=text, description=text)
+        p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="HTTP port (default 8080)")
+        p.add_argument(
+            "--dicom-port", type=int, help="DICOM DIMSE port, 0 disables (default 11112)"
+        )
+        p.set_defaults(handler=handler)
+
+    listener("serve", cmd_serve, "Run the Doorstep server.")
+    listener(
+        "demo", cmd_demo, "Run the server with a seeded demo network; prints the URL and logins."
+    )
+
+    database = commands.add_parser("db", help="Database schema.").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
+    database.add_parser("upgrade", help="Migrate to the newest schema.").set_defaults(
+        handler=cmd_db_upgrade
+    )
+
+    org = commands.add_parser("org", help="Organisations.").add_subparsers(
+        dest="org_command", required=True, metavar="COMMAND"
+    )
+    org_add = org.add_parser("add", help="Create an organisation.")
+    org_add.add_argument("name")
+    org_add.add_argument("--kind", required=True, choices=[k.value for k in OrgKind])
+    org_add.add_argument("--ae-title", help="DICOM calling AE title of the organisation's devices")
+    org_add.set_defaults(handler=cmd_org_add)
+
+    user = commands.add_parser("user", help="Users.").add_subparsers(
+        dest="user_command", required=True, metavar="COMMAND"
+    )
+    user_add = user.add_parser("add", help="Create a user.")
+    user_add.add_argument("username")
+    user_add.add_argument("--org", required=True, help="organisation name")
+    user_add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user_add.add_argument(
+        "--specialty", action="append", help="specialist's specialty (repeatable)"
+    )
+    user_add.add_argument("--display-name", help="name shown in the interface")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    user_add.set_defaults(handler=cmd_user_add)
+
+    token = commands.add_parser("token", help="API bearer tokens.").add_subparsers(
+        dest="token_command", required=True, metavar="COMMAND"
+    )
+    token_create = token.add_parser("create", help="Issue a token; prints only the token.")
+    token_create.add_argument("username")
+    token_create.add_argument("--expires-days", type=int, default=90)
+    token_create.add_argument("--label", default="cli")
+    token_create.set_defaults(handler=cmd_token_create)
+
+    audit_cmd = commands.add_parser("audit", help="Audit log.").add_subparsers(
+        dest="audit_command", required=True, metavar="COMMAND"
+    )
+    audit_cmd.add_parser("verify", help="Check the hash chain; exit 0 when intact.").set_defaults(
+        handler=cmd_audit_verify
+    )
+    commands.add_parser("doctor", help="Check configuration and dependencies.").set_defaults(
+        handler=cmd_doctor
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `doorstep` command."""
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        k: v for k in ("host", "port", "dicom_port") if (v := getattr(args, k, None)) is not None
+    }
+    settings = Settings(**overrides)
+    logs.configure(level=settings.log_level, json_lines=settings.log_json)
+    try:
+        code: int = args.handler(settings, args)
+    except DomainError as error:
+        print(f"doorstep: {error.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

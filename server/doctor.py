@@ -1,0 +1,102 @@
+"""`doorstep doctor`: configuration and dependency checks an operator can read."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+import shutil
+import sys
+
+from sqlalchemy import text
+
+from server import db
+from server.resources import migrations_dir, web_dir
+from server.settings import Settings
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+_PACKAGES = ("aiohttp", "sqlalchemy", "pydicom", "jinja2", "pydantic", "alembic", "argon2-cffi")
+_TOOLS = {
+    "storescu": "dcmtk, to test DICOM peers",
+    "chromium": "browser tests",
+    "turnserver": "coturn, TURN relay for video consults",
+}
+
+
+def _database(settings: Settings) -> tuple[str, str]:
+    async def probe() -> str:
+        engine = db.create_engine(settings)
+        try:
+            async with asyncio.timeout(5), engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            revision = await db.current_revision(engine)
+        finally:
+            await engine.dispose()
+        return revision or "empty (run `doorstep db upgrade`)"
+
+    try:
+        return OK, f"{engine_name(settings)} reachable, schema {asyncio.run(probe())}"
+    except Exception as error:  # the check reports any failure
+        return FAIL, f"{engine_name(settings)} not reachable: {type(error).__name__}: {error}"
+
+
+def engine_name(settings: Settings) -> str:
+    """Backend name without credentials."""
+    return "SQLite" if settings.is_sqlite else "PostgreSQL"
+
+
+def checks(settings: Settings) -> list[tuple[str, str, str]]:
+    """(status, subject, explanation) for every check."""
+    results = [
+        (OK if sys.version_info >= (3, 11) else FAIL, "python", sys.version.split()[0]),
+    ]
+    for name in _PACKAGES:
+        try:
+            results.append((OK, name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            results.append((FAIL, name, "not installed"))
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    writable = os.access(data_dir, os.W_OK)
+    results.append(
+        (
+            OK if writable else FAIL,
+            "data dir",
+            f"{data_dir} {'writable' if writable else 'not writable'}",
+        )
+    )
+    db_status, db_text = _database(settings)
+    results.append((db_status, "database", db_text))
+    results.append(
+        (OK if (web_dir() / "templates").is_dir() else FAIL, "web assets", str(web_dir()))
+    )
+    results.append((OK if migrations_dir().is_dir() else FAIL, "migrations", str(migrations_dir())))
+    secret = (
+        "configured" if settings.secret_key.get_secret_value() else "generated under the data dir"
+    )
+    results.append((OK, "secret key", secret))
+    if settings.tls_enabled:
+        readable = all(p is not None and p.is_file() for p in (settings.tls_cert, settings.tls_key))
+        results.append(
+            (
+                OK if readable else FAIL,
+                "tls",
+                "certificate and key readable" if readable else "missing files",
+            )
+        )
+    else:
+        results.append((WARN, "tls", "off: browsers allow cameras only on localhost without HTTPS"))
+    if not settings.turn_urls:
+        results.append((WARN, "turn", "no TURN server: consults across strict NATs will fail"))
+    for tool, purpose in _TOOLS.items():
+        found = shutil.which(tool)
+        results.append((OK if found else WARN, tool, found or f"not found ({purpose})"))
+    return results
+
+
+def run(settings: Settings) -> int:
+    """Print every check; exit 1 when any failed."""
+    results = checks(settings)
+    for status, subject, explanation in results:
+        print(f"[{status:>4}] {subject:<12} {explanation}")
+    return 1 if any(status == FAIL for status, _, _ in results) else 0

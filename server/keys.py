@@ -1,0 +1,24 @@
+"""Every typed key stored on the application or on a request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from jinja2 import Environment
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.accounts.principal import Principal
+from server.events.bus import EventBus
+from server.metrics import Metrics
+from server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SECRET = web.AppKey("secret", bytes)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
+TEMPLATES = web.AppKey("templates", Environment)
+EVENT_BUS = web.AppKey("event_bus", EventBus)
+METRICS = web.AppKey("metrics", Metrics)
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,127 @@
+"""Request context (id, metrics), error mapping and security headers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from server import keys
+from server.errors import DomainError, NotAuthenticated, TooManyRequests
+from server.requests import is_api
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tag the request with an id and record its route, status and latency."""
+    request[keys.REQUEST_ID] = secrets.token_hex(8)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[keys.METRICS]
+        metrics.http_requests.labels(route, request.method, str(status)).inc()
+        metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+
+
+def error_response(
+    request: web.Request, *, status: int, code: str, message: str, details: Any = None
+) -> web.Response:
+    """The documented error body for API routes, an error page for browser routes."""
+    if is_api(request):
+        return web.json_response(
+            {"error": {"code": code, "message": message, "details": details}}, status=status
+        )
+    template = request.app[keys.TEMPLATES].get_template("error.html")
+    html = template.render(status=status, message=message, principal=request.get(keys.PRINCIPAL))
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map domain errors and HTTP errors to responses; never show a stack trace."""
+    try:
+        return await handler(request)
+    except NotAuthenticated as error:
+        if not is_api(request) and request.method == "GET":
+            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}") from None
+        return error_response(request, status=401, code=error.code, message=error.message)
+    except DomainError as error:
+        response = error_response(
+            request,
+            status=error.status,
+            code=error.code,
+            message=error.message,
+            details=error.details,
+        )
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        message = (
+            error.text
+            if error.text and not error.text.startswith(str(error.status))
+            else error.reason
+        )
+        return error_response(
+            request, status=error.status, code=_CODES.get(error.status, "error"), message=message
+        )
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request.get(keys.REQUEST_ID)})
+        return error_response(
+            request,
+            status=500,
+            code="internal",
+            message="Something went wrong on the server; it has been logged.",
+            details={"request_id": request.get(keys.REQUEST_ID)},
+        )
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every response carries: CSP, no sniffing, no framing, HSTS under TLS."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", _CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(self), display-capture=(self)"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if request.app[keys.SETTINGS].tls_enabled:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")

@@ -1,0 +1,56 @@
+"""Request and response bodies of the patients API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from server.schemas import Out, Schema
+
+# DICOM PN (PS3.5 6.2): up to five components separated by ^, no backslash or control characters.
+_PN_PATTERN = r"^[^\\\x00-\x1f\x7f=]{1,200}$"
+
+
+class PatientIn(Schema):
+    """A new patient of the caller's clinic."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=_PN_PATTERN, examples=["Doe^Jane"])
+    birth_date: date
+    sex: Literal["F", "M", "O", "U"]
+    identifier: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ._/-]+$")
+
+    @field_validator("name")
+    @classmethod
+    def _pn_components(cls, value: str) -> str:
+        if value.count("^") > 4 or not value.replace("^", "").strip():
+            raise ValueError("use Family^Given (at most five ^-separated components)")
+        return value
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_birth_date(cls, value: date) -> date:
+        if value > date.today() or value.year < 1880:
+            raise ValueError("birth date must be in the past and after 1880")
+        return value
+
+
+class PatientQuery(Schema):
+    """Search by name fragment or exact identifier, paged."""
+
+    q: str = Field(default="", max_length=64)
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class PatientOut(Out):
+    """A patient as stored."""
+
+    id: int
+    org_id: int
+    name: str
+    birth_date: date
+    sex: str
+    identifier: str
+    created_at: datetime

@@ -1,0 +1,120 @@
+"""Patients, always scoped to what the caller may see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Role
+from server.accounts.principal import Principal
+from server.audit import service as audit
+from server.errors import Conflict, NotFound
+from server.patients.models import Patient
+
+
+def visible_to(caller: Principal) -> ColumnElement[bool]:
+    """SQL condition: the patients this caller may see (their own organisation's, for now)."""
+    if caller.role in (Role.GP, Role.ADMIN, Role.KIOSK):
+        return Patient.org_id == caller.org_id
+    return false()
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    name: str,
+    birth_date: date,
+    sex: str,
+    identifier: str,
+) -> Patient:
+    """Register a patient in the caller's clinic; identifiers are unique within a clinic."""
+    taken = await session.scalar(
+        select(Patient.id).where(Patient.org_id == caller.org_id, Patient.identifier == identifier)
+    )
+    if taken is not None:
+        raise Conflict(f"Patient identifier {identifier!r} is already registered in this clinic.")
+    patient = Patient(
+        org_id=caller.org_id,
+        name=name,
+        birth_date=birth_date,
+        sex=sex,
+        identifier=identifier,
+        created_by=caller.user_id,
+    )
+    session.add(patient)
+    await session.flush()
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="patient.create",
+        object_type="patient",
+        object_id=patient.id,
+    )
+    return patient
+
+
+async def get(
+    *, session: AsyncSession, secret: bytes, caller: Principal, actor: audit.Actor, patient_id: int
+) -> Patient | None:
+    """A visible patient, or None; every attempt is audited, refused ones as denied."""
+    patient = await session.get(Patient, patient_id)
+    visible = patient is not None and bool(
+        await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
+    )
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="patient.read",
+        outcome=audit.SUCCESS if visible else (audit.DENIED if patient else audit.FAILURE),
+        object_type="patient",
+        object_id=patient_id,
+        org_id=patient.org_id if patient else caller.org_id,
+    )
+    return patient if visible else None
+
+
+async def search(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    q: str,
+    limit: int,
+    offset: int,
+) -> Sequence[Patient]:
+    """Visible patients whose name contains q or whose identifier is q."""
+    query = select(Patient).where(visible_to(caller))
+    if q:
+        query = query.where(
+            or_(
+                func.lower(Patient.name).contains(q.lower(), autoescape=True),
+                Patient.identifier == q,
+            )
+        )
+    rows = (
+        await session.scalars(query.order_by(Patient.name, Patient.id).limit(limit).offset(offset))
+    ).all()
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="patient.search",
+        object_type="patient",
+        object_id=",".join(str(p.id) for p in rows)[:128],
+        details={"q": q, "results": len(rows)},
+    )
+    return rows
+
+
+def not_found(patient_id: int) -> NotFound:
+    """The error for a patient that does not exist or is not visible."""
+    return NotFound(f"No patient {patient_id} in your organisation.")

@@ -1,0 +1,67 @@
+"""Settings from the environment (prefix DOORSTEP_), shared by the server and the CLI."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a Doorstep process; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="DOORSTEP_", extra="ignore")
+
+    data_dir: Path = Path("./doorstep-data")
+    database_url: str = ""
+    secret_key: SecretStr = SecretStr("")
+    public_url: str = ""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    dicom_port: int = 11112
+    ae_title: str = "DOORSTEP"
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr = SecretStr("")
+
+    max_body_bytes: int = 1024 * 1024
+    session_idle_minutes: int = 15
+    session_max_hours: int = 12
+    login_max_failures: int = 5
+    login_failure_window_minutes: int = 15
+    auto_upgrade: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _defaults_from_data_dir(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'doorstep.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded default database."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when the HTTP listener serves HTTPS."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    def resolved_secret_key(self) -> bytes:
+        """The secret key, created once under the data directory when not configured."""
+        if self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

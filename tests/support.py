@@ -1,0 +1,120 @@
+"""Test support: external-tool requirements, the seeded world, and request helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from datetime import date
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts import service as accounts
+from server.accounts.models import OrgKind, Role
+from server.patients.models import Patient
+
+REQUIRE_ALL = os.environ.get("DOORSTEP_REQUIRE_ALL") == "1"
+PASSWORD = "correct horse battery"
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip when an external tool is missing; fail instead under DOORSTEP_REQUIRE_ALL=1 (CI)."""
+    if available:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"required in CI but missing: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    """Path of an external program, or skip/fail."""
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections there."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class World:
+    """The seeded network every test starts from: ids, usernames and one live token per user."""
+
+    orgs: dict[str, int] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    patients: dict[str, int] = field(default_factory=dict)
+
+    def auth(self, username: str) -> dict[str, str]:
+        """Authorization header for a seeded user."""
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+
+_ORGS = {
+    "hospital": OrgKind.HOSPITAL,
+    "clinic-a": OrgKind.CLINIC,
+    "clinic-b": OrgKind.CLINIC,
+    "corner": OrgKind.CORNER,
+}
+_USERS = {
+    "admin": ("hospital", Role.ADMIN, ()),
+    "gp-a": ("clinic-a", Role.GP, ()),
+    "gp-b": ("clinic-b", Role.GP, ()),
+    "cardio": ("hospital", Role.SPECIALIST, ("cardiology",)),
+    "radio": ("hospital", Role.SPECIALIST, ("radiology",)),
+    "kiosk": ("corner", Role.KIOSK, ()),
+}
+_PATIENTS = {
+    "alice": ("clinic-a", "Able^Alice", "A-1"),
+    "arthur": ("clinic-a", "Able^Arthur", "A-2"),
+    "bella": ("clinic-b", "Brown^Bella", "B-1"),
+}
+
+
+async def seed_world(session: AsyncSession) -> World:
+    """Create the test network: two clinics, a hospital, a corner, their users and patients."""
+    world = World()
+    orgs = {}
+    for name, kind in _ORGS.items():
+        orgs[name] = await accounts.add_org(session=session, name=name, kind=kind)
+        world.orgs[name] = orgs[name].id
+    for username, (org, role, specialties) in _USERS.items():
+        user = await accounts.add_user(
+            session=session,
+            username=username,
+            org=orgs[org],
+            role=role,
+            password=PASSWORD,
+            specialties=specialties,
+        )
+        world.users[username] = user.id
+        world.tokens[username] = (await accounts.create_token(session=session, user=user)).token
+    for key, (org, name, identifier) in _PATIENTS.items():
+        patient = Patient(
+            org_id=orgs[org].id,
+            name=name,
+            birth_date=date(1970, 1, 1),
+            sex="F",
+            identifier=identifier,
+        )
+        session.add(patient)
+        await session.flush()
+        world.patients[key] = patient.id
+    return world
