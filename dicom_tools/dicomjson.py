@@ -44,7 +44,7 @@ def _dataset_json(
     for tag in sorted(dataset.keys()):  # iterating a Dataset would load deferred values
         key = f"{tag:08X}"
         path = prefix + key
-        raw = dataset.get_item(tag)
+        raw = dataset.get_item(tag, keep_deferred=True)  # plain get_item loads deferred values
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length > 0:
             deferred = _deferred_bulk(raw, path, bulk_data_uri, bulk_threshold)
             if deferred is not None:

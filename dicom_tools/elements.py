@@ -41,6 +41,8 @@ _SHORT_VRS = frozenset(
     }
 )  # fmt: skip
 
+_VR_NAMES = {vr: vr.decode("ascii") for vr in _LONG_VRS | _SHORT_VRS}
+
 _DATASET = 0
 _SEQUENCE = 1
 _FRAGMENTS = 2
@@ -144,7 +146,7 @@ class _Walker:
             else:
                 at_top = len(stack) == 1
                 if at_top and stop_unless_group is not None:
-                    self._need(pos, 4, frame, "an element tag")
+                    self._need(pos, 8, frame, "an element header")
                     if self.tag_length.unpack_from(self.data, pos)[0] != stop_unless_group:
                         break
                 header, pos = self._element(frame, pos, stack)
@@ -167,15 +169,15 @@ class _Walker:
         header_length = 8
         if not frame.implicit_vr:
             vr_bytes, length = self.vr_short_length.unpack_from(self.data, pos + 4)
+            vr = _VR_NAMES.get(vr_bytes)
+            if vr is None:
+                raise IngestError(
+                    "malformed", f"invalid VR {vr_bytes!r} for {_tag_text(tag)} at offset {pos}"
+                )
             if vr_bytes in _LONG_VRS:
                 self._need(pos, 12, frame, "an element header")
                 length = self.long_length.unpack_from(self.data, pos + 8)[0]
                 header_length = 12
-            elif vr_bytes not in _SHORT_VRS:
-                raise IngestError(
-                    "malformed", f"invalid VR {vr_bytes!r} for {_tag_text(tag)} at offset {pos}"
-                )
-            vr = vr_bytes.decode("ascii")
         value_offset = pos + header_length
         header = (tag, vr, pos, value_offset, length)
         if length == UNDEFINED_LENGTH:

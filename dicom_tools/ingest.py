@@ -13,6 +13,7 @@ import hashlib
 import io
 import mmap
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 
 from dicom_tools.deflate import DEFAULT_MAX_INFLATED_BYTES, inflate_dataset
 from dicom_tools.elements import (
@@ -47,8 +49,10 @@ from dicom_tools.uids import validate_uid
 __all__ = [
     "DEFAULT_MAX_INFLATED_BYTES",
     "MAX_TEXT_LENGTH",
+    "ExecutablePreamblePolicy",
     "InstanceInfo",
     "PreparedInstance",
+    "Source",
     "inspect_part10",
     "prepare_part10",
 ]
@@ -57,7 +61,9 @@ Source = bytes | bytearray | memoryview | str | os.PathLike[str]
 ExecutablePreamblePolicy = Literal["neutralise", "reject"]
 
 MAX_TEXT_LENGTH = 1024
-"""Longest index text value accepted; longer ones are hostile, not real data."""
+"""Longest index attribute value accepted, in encoded bytes; longer ones are hostile."""
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
 _ZERO_PREAMBLE = bytes(PREAMBLE_LENGTH)
 
@@ -91,6 +97,8 @@ _INSTANCE_NUMBER = 0x00200013
 _NUMBER_OF_FRAMES = 0x00280008
 _ROWS = 0x00280010
 _PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_WAVEFORM_SEQUENCE = 0x54000100
+_ENCAPSULATED_DOCUMENT = 0x00420011
 
 _INDEX_TAGS = (
     _SPECIFIC_CHARACTER_SET,
@@ -240,12 +248,13 @@ def _inspect(
         raise IngestError(
             "missing_file_meta", "DICM prefix is not followed by File Meta Information (0002,xxxx)"
         )
+    _check_unique(meta_layout, "File Meta Information")
     meta = _decode(data, DATASET_OFFSET, meta_layout.end, False, True, None, "File Meta")
     transfer_syntax_uid = _required_uid(meta, _TRANSFER_SYNTAX_UID, "TransferSyntaxUID")
     media_instance_uid = _required_uid(
         meta, _MEDIA_STORAGE_SOP_INSTANCE_UID, "MediaStorageSOPInstanceUID"
     )
-    media_class_uid = _optional_text(meta, _MEDIA_STORAGE_SOP_CLASS_UID, "MediaStorageSOPClassUID")
+    media_class_uid = _uid(meta, _MEDIA_STORAGE_SOP_CLASS_UID, "MediaStorageSOPClassUID")
     encoding = dataset_encoding(transfer_syntax_uid)
 
     body: Buffer = data
@@ -253,7 +262,8 @@ def _inspect(
     if encoding.deflated:
         body = inflate_dataset(data, start, max_inflated_bytes=max_inflated_bytes)
         start, end = 0, len(body)
-        max_element = min(max_element, max_inflated_bytes)
+        # max_bytes bounds the stored (deflated) size; inflated elements have their own cap.
+        max_element = min(MAX_ELEMENT_LENGTH, max_inflated_bytes)
     layout = walk_dataset(
         body,
         start,
@@ -288,32 +298,34 @@ def _inspect(
             f"MediaStorageSOPClassUID {media_class_uid} differs from SOPClassUID {sop_class_uid}",
             attribute="MediaStorageSOPClassUID",
         )
+    study_uid = _required_uid(ds, _STUDY_INSTANCE_UID, "StudyInstanceUID")
+    series_uid = _required_uid(ds, _SERIES_INSTANCE_UID, "SeriesInstanceUID")
+    number_of_frames = _number_of_frames(ds)
+    _check_required_content(layout, sop_class_uid)
     neutralised = not preamble_is_kept(kind)
     return InstanceInfo(
-        patient_id=_optional_text(ds, _PATIENT_ID, "PatientID"),
-        patient_name=_optional_text(ds, _PATIENT_NAME, "PatientName"),
-        patient_birth_date=_optional_text(ds, _PATIENT_BIRTH_DATE, "PatientBirthDate"),
-        patient_sex=_optional_text(ds, _PATIENT_SEX, "PatientSex"),
-        study_uid=_required_uid(ds, _STUDY_INSTANCE_UID, "StudyInstanceUID"),
-        study_date=_optional_text(ds, _STUDY_DATE, "StudyDate"),
-        study_time=_optional_text(ds, _STUDY_TIME, "StudyTime"),
-        study_description=_optional_text(ds, _STUDY_DESCRIPTION, "StudyDescription"),
-        accession_number=_optional_text(ds, _ACCESSION_NUMBER, "AccessionNumber"),
-        referring_physician_name=_optional_text(
-            ds, _REFERRING_PHYSICIAN_NAME, "ReferringPhysicianName"
-        ),
-        study_id=_optional_text(ds, _STUDY_ID, "StudyID"),
-        series_uid=_required_uid(ds, _SERIES_INSTANCE_UID, "SeriesInstanceUID"),
+        patient_id=_text(ds, _PATIENT_ID, "PatientID"),
+        patient_name=_text(ds, _PATIENT_NAME, "PatientName"),
+        patient_birth_date=_ascii_text(ds, _PATIENT_BIRTH_DATE, "PatientBirthDate"),
+        patient_sex=_ascii_text(ds, _PATIENT_SEX, "PatientSex"),
+        study_uid=study_uid,
+        study_date=_ascii_text(ds, _STUDY_DATE, "StudyDate"),
+        study_time=_ascii_text(ds, _STUDY_TIME, "StudyTime"),
+        study_description=_text(ds, _STUDY_DESCRIPTION, "StudyDescription"),
+        accession_number=_text(ds, _ACCESSION_NUMBER, "AccessionNumber"),
+        referring_physician_name=_text(ds, _REFERRING_PHYSICIAN_NAME, "ReferringPhysicianName"),
+        study_id=_text(ds, _STUDY_ID, "StudyID"),
+        series_uid=series_uid,
         series_number=_optional_integer(ds, _SERIES_NUMBER, "SeriesNumber"),
-        series_description=_optional_text(ds, _SERIES_DESCRIPTION, "SeriesDescription"),
-        modality=_optional_text(ds, _MODALITY, "Modality"),
-        body_part=_optional_text(ds, _BODY_PART_EXAMINED, "BodyPartExamined"),
+        series_description=_text(ds, _SERIES_DESCRIPTION, "SeriesDescription"),
+        modality=_ascii_text(ds, _MODALITY, "Modality"),
+        body_part=_ascii_text(ds, _BODY_PART_EXAMINED, "BodyPartExamined"),
         sop_class_uid=sop_class_uid,
         sop_instance_uid=sop_instance_uid,
         instance_number=_optional_integer(ds, _INSTANCE_NUMBER, "InstanceNumber"),
-        number_of_frames=_number_of_frames(ds),
+        number_of_frames=number_of_frames,
         transfer_syntax_uid=transfer_syntax_uid,
-        content_date=_optional_text(ds, _CONTENT_DATE, "ContentDate"),
+        content_date=_ascii_text(ds, _CONTENT_DATE, "ContentDate"),
         preamble_neutralised=neutralised,
         preamble_kind=kind,
         sha256=_sha256(data, neutralised),
@@ -346,7 +358,19 @@ def _looks_like_raw_dataset(data: Buffer) -> bool:
     return head[:2] == b"\x08\x00" and data[6:8] == b"\x00\x00"
 
 
+def _check_unique(layout: DatasetLayout, what: str) -> None:
+    """Refuse repeated tags: readers that keep the first and the last would disagree."""
+    tags = [element.tag for element in layout.elements]
+    if len(set(tags)) != len(tags):
+        repeated = sorted({tag for tag in tags if tags.count(tag) > 1})
+        raise IngestError(
+            "malformed",
+            f"{what} repeats " + ", ".join(f"({t >> 16:04X},{t & 0xFFFF:04X})" for t in repeated),
+        )
+
+
 def _check_top_level(layout: DatasetLayout) -> None:
+    _check_unique(layout, "the dataset")
     tags = {element.tag for element in layout.elements}
     if any(element.tag >> 16 == FILE_META_GROUP for element in layout.elements):
         raise IngestError("malformed", "File Meta elements (0002,xxxx) inside the dataset")
@@ -355,6 +379,25 @@ def _check_top_level(layout: DatasetLayout) -> None:
             "missing_attribute",
             "Rows is present but Pixel Data is missing (the file may be truncated)",
             attribute="PixelData",
+        )
+
+
+def _check_required_content(layout: DatasetLayout, sop_class_uid: str) -> None:
+    """Refuse an instance without the payload its SOP class exists for (often: truncated)."""
+    name = UID(sop_class_uid).name
+    if "Image Storage" in name:
+        required, keyword = _PIXEL_DATA_TAGS, "PixelData"
+    elif "Waveform Storage" in name:
+        required, keyword = frozenset({_WAVEFORM_SEQUENCE}), "WaveformSequence"
+    elif name.startswith("Encapsulated") and name.endswith("Storage"):
+        required, keyword = frozenset({_ENCAPSULATED_DOCUMENT}), "EncapsulatedDocument"
+    else:
+        return
+    if not any(element.tag in required for element in layout.elements):
+        raise IngestError(
+            "missing_attribute",
+            f"a {name} instance without {keyword} (the file may be truncated)",
+            attribute=keyword,
         )
 
 
@@ -388,75 +431,83 @@ def _decode(
         raise IngestError("malformed", f"cannot decode the {what}: {exc}") from exc
 
 
-def _value(ds: Dataset, tag: int, keyword: str) -> object:
-    """Return the decoded value of ``tag``, or None when absent."""
-    if tag not in ds:
+def _encoded(ds: Dataset, tag: int, keyword: str) -> bytes | None:
+    """Return the value bytes of ``tag`` as encoded, or None when absent."""
+    element = ds.get_item(tag, keep_deferred=True)
+    if element is None:
+        return None
+    value = element.value
+    if value is None or value == b"":  # pydicom gives None for some empty raw values
+        return None
+    if not isinstance(value, bytes):  # e.g. an undefined-length value read as a sequence
+        raise IngestError("invalid_attribute", f"{keyword} is not a text value", attribute=keyword)
+    if len(value) > MAX_TEXT_LENGTH:
+        raise IngestError(
+            "invalid_attribute",
+            f"{keyword} is {len(value)} bytes long (limit {MAX_TEXT_LENGTH})",
+            attribute=keyword,
+        )
+    return value
+
+
+def _ascii_text(ds: Dataset, tag: int, keyword: str) -> str | None:
+    """Return a default-repertoire value (CS, DA, TM, IS) as encoded, without pydicom parsing."""
+    encoded = _encoded(ds, tag, keyword)
+    if encoded is None:
+        return None
+    return encoded.decode("latin-1").strip(" \x00") or None
+
+
+def _text(ds: Dataset, tag: int, keyword: str) -> str | None:
+    """Return a PN, LO or SH value decoded with the dataset's Specific Character Set."""
+    if _encoded(ds, tag, keyword) is None:
         return None
     try:
-        return ds[tag].value
-    except Exception as exc:  # a value pydicom cannot convert
+        value = ds[tag].value
+    except Exception as exc:  # pydicom raises many types for undecodable values
         raise IngestError(
             "invalid_attribute", f"{keyword} cannot be decoded: {exc}", attribute=keyword
         ) from exc
-
-
-def _optional_text(ds: Dataset, tag: int, keyword: str) -> str | None:
-    value = _value(ds, tag, keyword)
     if value is None:
         return None
-    if isinstance(value, MultiValue):
-        text = "\\".join(str(item) for item in value)
-    elif isinstance(value, bytes):
-        raise IngestError("invalid_attribute", f"{keyword} has a binary value", attribute=keyword)
-    else:
-        text = str(value)
-    text = text.strip(" \x00")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise IngestError(
-            "invalid_attribute",
-            f"{keyword} is {len(text)} characters long (limit {MAX_TEXT_LENGTH})",
-            attribute=keyword,
-        )
-    return text or None
+    values = value if isinstance(value, MultiValue) else [value]
+    return "\\".join(str(item) for item in values).strip(" \x00") or None
+
+
+def _uid(ds: Dataset, tag: int, keyword: str) -> str | None:
+    """Return a UID checked as encoded (pydicom's UID() would strip leading spaces first)."""
+    # PS3.5 6.2: UI values are padded with one trailing NUL; trailing spaces are common too.
+    encoded = _encoded(ds, tag, keyword)
+    value = None if encoded is None else encoded.decode("latin-1").rstrip("\x00 ")
+    return validate_uid(value, attribute=keyword) if value else None
 
 
 def _required_uid(ds: Dataset, tag: int, keyword: str) -> str:
-    value = _value(ds, tag, keyword)
-    if value is None or value == "":
+    value = _uid(ds, tag, keyword)
+    if value is None:
         raise IngestError("missing_attribute", f"{keyword} is missing or empty", attribute=keyword)
-    if isinstance(value, MultiValue):
-        raise IngestError("invalid_uid", f"{keyword} has several values", attribute=keyword)
-    if isinstance(value, bytes):
-        raise IngestError("invalid_uid", f"{keyword} has a binary value", attribute=keyword)
-    return validate_uid(str(value), attribute=keyword)
+    return value
 
 
 def _optional_integer(ds: Dataset, tag: int, keyword: str) -> int | None:
     """Return an IS value as int; None when absent, empty or unusable (index only)."""
-    value = _value(ds, tag, keyword)
-    if value is None or isinstance(value, MultiValue | bytes):
+    text = _ascii_text(ds, tag, keyword)
+    if text is None or not _INTEGER.fullmatch(text):
         return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
+    return int(text)
 
 
 def _number_of_frames(ds: Dataset) -> int:
-    value = _value(ds, _NUMBER_OF_FRAMES, "NumberOfFrames")
-    if value is None or value == "":
+    text = _ascii_text(ds, _NUMBER_OF_FRAMES, "NumberOfFrames")
+    if text is None:
         return 1
-    try:
-        frames = int(str(value).strip())
-    except ValueError:
-        frames = 0
-    if frames < 1:
+    if not _INTEGER.fullmatch(text) or int(text) < 1:
         raise IngestError(
             "invalid_attribute",
-            f"NumberOfFrames {str(value)[:20]!r} is not a positive integer",
+            f"NumberOfFrames {text[:20]!r} is not a positive integer",
             attribute="NumberOfFrames",
         )
-    return frames
+    return int(text)
 
 
 def _sha256(data: Buffer, neutralised: bool) -> str:

@@ -20,6 +20,11 @@ from server.resources import web_dir
 from server.settings import Settings
 
 
+async def _data_directory(app: web.Application) -> AsyncIterator[None]:
+    app[keys.SETTINGS].data_dir.mkdir(parents=True, exist_ok=True)
+    yield
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[keys.SETTINGS])
     app[keys.ENGINE] = engine
@@ -53,7 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.SECRET] = settings.resolved_secret_key()
     app[keys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([_database, _event_bus, _websockets])
+    app.cleanup_ctx.extend([_data_directory, _database, _event_bus, _websockets])
     app.on_response_prepare.append(middleware.security_headers)
 
     ops_routes.setup(app)

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from server import keys
+from server.access import access_of
 from server.errors import DomainError, NotAuthenticated, TooManyRequests
 from server.requests import is_api
 
@@ -76,7 +77,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except NotAuthenticated as error:
-        if not is_api(request) and request.method == "GET":
+        if request.method == "GET" and access_of(request.match_info.handler).page:
             raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}") from None
         return error_response(request, status=401, code=error.code, message=error.message)
     except DomainError as error:

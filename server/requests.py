@@ -10,6 +10,8 @@ from server.accounts.principal import Principal
 from server.audit.service import Actor
 from server.errors import NotAuthenticated
 
+_MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
 
 def principal(request: web.Request) -> Principal:
     """The signed-in caller (the access middleware guarantees one on non-public routes)."""
@@ -46,4 +48,4 @@ def db(request: web.Request) -> AsyncSession:
 
 def is_api(request: web.Request) -> bool:
     """True for machine routes that answer in JSON."""
-    return request.path.startswith(("/api/", "/dicom-web/"))
+    return request.path.startswith(("/api/", "/dicom-web/")) or request.path in _MACHINE_PATHS

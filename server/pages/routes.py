@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.pages import views
+from server.pages import devices, home, organisations, patients, users, views
+
+_ID = r"{id:\d{1,12}}"
+_USERNAME = r"{username:[a-z0-9][a-z0-9._-]{1,63}}"
 
 
 def setup(app: web.Application) -> None:
     """Register the shell pages."""
-    app.router.add_get("/", views.home)
-    app.router.add_get("/login", views.login_form)
-    app.router.add_post("/login", views.login_submit)
-    app.router.add_post("/logout", views.logout)
+    router = app.router
+    router.add_get("/", home.home)
+    router.add_get("/login", views.login_form)
+    router.add_post("/login", views.login_submit)
+    router.add_post("/logout", views.logout)
+
+    router.add_get("/patients", patients.patient_list)
+    router.add_get("/patients/new", patients.patient_form)
+    router.add_post("/patients/new", patients.patient_create)
+    router.add_get(f"/patients/{_ID}", patients.patient_detail)
+
+    router.add_get("/admin/organisations", organisations.organisation_list)
+    router.add_post("/admin/organisations", organisations.organisation_create)
+    router.add_get("/admin/users", users.user_list)
+    router.add_post("/admin/users", users.user_create)
+    router.add_post(f"/admin/users/{_USERNAME}/disable", users.user_disable)
+    router.add_post(f"/admin/users/{_USERNAME}/enable", users.user_enable)
+    router.add_get("/admin/devices", devices.device_list)
+    router.add_post("/admin/devices", devices.device_enrol)
+    router.add_post(f"/admin/devices/{_USERNAME}/tokens", devices.token_issue)
+    router.add_post(f"/admin/tokens/{_ID}/revoke", devices.token_revoke)

@@ -1,4 +1,4 @@
-"""Browser pages of the shell: sign-in, sign-out and each role's home."""
+"""Browser pages of the shell: sign-in and sign-out."""
 
 from __future__ import annotations
 
@@ -8,41 +8,52 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from server import keys
 from server.access import allow
 from server.accounts import views as accounts_views
-from server.accounts.models import Role
 from server.errors import DomainError
-from server.requests import principal
 from server.templates import render
 
 LOGIN_CSRF_COOKIE = "doorstep_login_csrf"
-_HOME_TEMPLATES = {
-    Role.GP: "home_gp.html",
-    Role.SPECIALIST: "home_specialist.html",
-    Role.KIOSK: "home_kiosk.html",
-    Role.ADMIN: "home_admin.html",
-}
+_NOTICES = {"idle": "You were signed out because nothing happened for a while."}
 
 
 def safe_next(target: str) -> str:
     """A local path to go to after sign-in; anything else goes home."""
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 for c in target)
+    ):
         return "/"
     return target
+
+
+def _login_page(
+    request: web.Request, *, token: str, status: int = 200, **context: str
+) -> web.Response:
+    """The sign-in page, (re)issuing the login CSRF cookie that its form must echo."""
+    response = render(request, "login.html", status=status, login_csrf=token, **context)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login")
+    return response
 
 
 @allow(public=True, page=True)
 async def login_form(request: web.Request) -> web.StreamResponse:
     """GET /login."""
-    if request.get("principal") is not None:
+    if request.get(keys.PRINCIPAL) is not None:
         raise web.HTTPSeeOther("/")
-    token = secrets.token_urlsafe(24)
-    response = render(
-        request, "login.html", login_csrf=token, next=safe_next(request.query.get("next", "/"))
+    notice = _NOTICES.get(request.query.get("reason", ""), "")
+    return _login_page(
+        request,
+        token=secrets.token_urlsafe(24),
+        next=safe_next(request.query.get("next", "/")),
+        notice=notice,
     )
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login")
-    return response
 
 
 @allow(public=True, page=True)
@@ -53,13 +64,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     target = safe_next(str(form.get("next", "/")))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("login_csrf", ""))):
-        return render(
+        return _login_page(
             request,
-            "login.html",
+            token=secrets.token_urlsafe(24),
             status=403,
             error="The sign-in form expired; please try again.",
-            login_csrf=expected,
             next=target,
+            username=username[:64],
         )
     if not username or not password or len(username) > 64 or len(password) > 1024:
         return render(
@@ -97,9 +108,3 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/login")
     await accounts_views.sign_out(request, response)
     raise response
-
-
-@allow(page=True)
-async def home(request: web.Request) -> web.StreamResponse:
-    """GET /: the signed-in user's workspace."""
-    return render(request, _HOME_TEMPLATES[principal(request).role])

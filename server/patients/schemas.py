@@ -11,6 +11,8 @@ from server.schemas import Out, Schema
 
 # DICOM PN (PS3.5 6.2): up to five components separated by ^, no backslash or control characters.
 _PN_PATTERN = r"^[^\\\x00-\x1f\x7f=]{1,200}$"
+# DICOM LO (Patient ID): no backslash (the multi-value separator) and no control characters.
+_LO_PATTERN = r"^[^\\\x00-\x1f\x7f]{1,64}$"
 
 
 class PatientIn(Schema):
@@ -19,7 +21,7 @@ class PatientIn(Schema):
     name: str = Field(min_length=1, max_length=200, pattern=_PN_PATTERN, examples=["Doe^Jane"])
     birth_date: date
     sex: Literal["F", "M", "O", "U"]
-    identifier: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ._/-]+$")
+    identifier: str = Field(min_length=1, max_length=64, pattern=_LO_PATTERN)
 
     @field_validator("name")
     @classmethod

@@ -118,3 +118,27 @@ async def search(
 def not_found(patient_id: int) -> NotFound:
     """The error for a patient that does not exist or is not visible."""
     return NotFound(f"No patient {patient_id} in your organisation.")
+
+
+async def recent(
+    *, session: AsyncSession, secret: bytes, caller: Principal, actor: audit.Actor, limit: int
+) -> Sequence[Patient]:
+    """The most recently registered visible patients, newest first; audited as a listing."""
+    rows = (
+        await session.scalars(
+            select(Patient)
+            .where(visible_to(caller))
+            .order_by(Patient.created_at.desc(), Patient.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="patient.list",
+        object_type="patient",
+        object_id=",".join(str(p.id) for p in rows)[:128],
+        details={"order": "recent", "results": len(rows)},
+    )
+    return rows

@@ -1,0 +1,64 @@
+"""Each role's home page: the GP's clinic, the specialist's worklist, the kiosk, the admin."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.access import allow
+from server.accounts import service as accounts
+from server.accounts.models import Role
+from server.pages.patients import patient_view
+from server.patients import service as patients
+from server.requests import actor, db, principal
+from server.templates import render
+
+RECENT_PATIENTS = 8
+
+
+async def _gp(request: web.Request) -> dict[str, Any]:
+    async with db(request) as session, session.begin():
+        rows = await patients.recent(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            limit=RECENT_PATIENTS,
+        )
+    return {"recent": [patient_view(p) for p in rows]}
+
+
+async def _admin(request: web.Request) -> dict[str, Any]:
+    async with db(request) as session, session.begin():
+        orgs = await accounts.list_orgs(session=session)
+        users = await accounts.list_users(session=session)
+    return {
+        "counts": {
+            "organisations": len(orgs),
+            "users": sum(1 for u in users if u.role is not Role.KIOSK),
+            "devices": sum(1 for u in users if u.role is Role.KIOSK),
+            "inactive": sum(1 for u in users if not u.is_active),
+        }
+    }
+
+
+async def _nothing(request: web.Request) -> dict[str, Any]:
+    return {}
+
+
+_PAGES: dict[Role, tuple[str, Callable[[web.Request], Awaitable[dict[str, Any]]]]] = {
+    Role.GP: ("home_gp.html", _gp),
+    Role.SPECIALIST: ("home_specialist.html", _nothing),
+    Role.KIOSK: ("home_kiosk.html", _nothing),
+    Role.ADMIN: ("home_admin.html", _admin),
+}
+
+
+@allow(page=True)
+async def home(request: web.Request) -> web.StreamResponse:
+    """GET /: the signed-in user's workspace."""
+    template, load = _PAGES[principal(request).role]
+    return render(request, template, **await load(request))

@@ -1,0 +1,218 @@
+"""Patient pages for GPs: search, register, details; scoping and audit stay in the service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from server import keys
+from server.access import allow
+from server.accounts.models import Role
+from server.errors import Conflict, DomainError
+from server.pages.forms import read_form
+from server.patients import service as patients
+from server.patients.models import Patient
+from server.patients.schemas import PatientIn
+from server.requests import actor, db, principal
+from server.templates import render
+
+SEXES = (("F", "Female"), ("M", "Male"), ("O", "Other"), ("U", "Unknown"))
+_SEX_LABELS = dict(SEXES)
+_FIELDS = ("family", "given", "birth_date", "sex", "identifier")
+_MISSING = {
+    "birth_date": "Enter the date of birth.",
+    "sex": "Choose one of the options.",
+    "identifier": "Enter the identifier.",
+}
+_HINTS = {
+    "name": "Names may not contain \\ or = and are at most 200 characters together.",
+    "birth_date": "Enter the birth date as YYYY-MM-DD.",
+    "sex": "Choose one of the options.",
+    "identifier": "Use 1 to 64 characters, without \\ or control characters.",
+}
+SEARCH_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PatientView:
+    """A patient as the pages show them."""
+
+    id: int
+    family: str
+    given: str
+    birth_date: date
+    age: int
+    sex: str
+    identifier: str
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        """'Family, Given' (or just the family name)."""
+        return f"{self.family}, {self.given}" if self.given else self.family
+
+
+def age_on(born: date, today: date) -> int:
+    """Completed years between a birth date and a day."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def patient_view(patient: Patient, today: date | None = None) -> PatientView:
+    """The page form of a stored patient (name split from DICOM PN Family^Given)."""
+    family, _, rest = patient.name.partition("^")
+    given = rest.split("^", 1)[0]
+    return PatientView(
+        id=patient.id,
+        family=family,
+        given=given,
+        birth_date=patient.birth_date,
+        age=age_on(patient.birth_date, today or date.today()),
+        sex=_SEX_LABELS.get(patient.sex, patient.sex),
+        identifier=patient.identifier,
+        created_at=patient.created_at,
+    )
+
+
+@allow(Role.GP, page=True)
+async def patient_list(request: web.Request) -> web.StreamResponse:
+    """GET /patients?q=: the clinic's patients, searched by name or identifier."""
+    q = request.query.get("q", "").strip()
+    notice = ""
+    if len(q) > 64:
+        q, notice = q[:64], "The search was shortened to 64 characters."
+    async with db(request) as session, session.begin():
+        rows = await patients.search(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            q=q,
+            limit=SEARCH_LIMIT,
+            offset=0,
+        )
+    return render(
+        request,
+        "patients/list.html",
+        q=q,
+        notice=notice,
+        patients=[patient_view(p) for p in rows],
+        limit=SEARCH_LIMIT,
+    )
+
+
+def _form_page(
+    request: web.Request,
+    *,
+    values: Mapping[str, str],
+    errors: Mapping[str, str],
+    form_error: str = "",
+    status: int = 200,
+) -> web.Response:
+    return render(
+        request,
+        "patients/new.html",
+        status=status,
+        values=values,
+        errors=errors,
+        form_error=form_error,
+        sexes=SEXES,
+        today=date.today().isoformat(),
+    )
+
+
+@allow(Role.GP, page=True)
+async def patient_form(request: web.Request) -> web.StreamResponse:
+    """GET /patients/new: the registration form."""
+    return _form_page(request, values={}, errors={})
+
+
+def _message(error: ErrorDetails, values: Mapping[str, str]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if field in _MISSING and not values.get(field):
+        return _MISSING[field]
+    if error["type"] == "value_error":
+        text = error["msg"].removeprefix("Value error, ")
+        return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+    return _HINTS.get(field, error["msg"])
+
+
+def _validate(values: Mapping[str, str]) -> tuple[PatientIn | None, dict[str, str]]:
+    """The patient to register, or the message for each field that is wrong."""
+    errors: dict[str, str] = {}
+    family, given = values["family"], values["given"]
+    if not family:
+        errors["family"] = "Enter the family name."
+    for field in ("family", "given"):
+        if "^" in values[field]:
+            errors[field] = "Names may not contain ^."
+    data: dict[str, Any] = {
+        "name": f"{family}^{given}" if given else family,
+        "birth_date": values["birth_date"] or None,
+        "sex": values["sex"] or None,
+        "identifier": values["identifier"],
+    }
+    try:
+        patient = PatientIn.model_validate(data)
+    except ValidationError as error:
+        for detail in error.errors(include_url=False, include_input=False):
+            field = str(detail["loc"][0]) if detail["loc"] else "family"
+            errors.setdefault("family" if field == "name" else field, _message(detail, values))
+        return None, errors
+    return (None, errors) if errors else (patient, errors)
+
+
+@allow(Role.GP, page=True)
+async def patient_create(request: web.Request) -> web.StreamResponse:
+    """POST /patients/new: register, or show the form again with what was wrong."""
+    form = await read_form(request)
+    values = {field: form.text(field, limit=200) for field in _FIELDS}
+    patient_in, errors = _validate(values)
+    if patient_in is None:
+        return _form_page(request, values=values, errors=errors, status=422)
+    try:
+        async with db(request) as session, session.begin():
+            patient = await patients.create(
+                session=session,
+                secret=request.app[keys.SECRET],
+                caller=principal(request),
+                actor=actor(request),
+                **patient_in.model_dump(),
+            )
+    except DomainError as error:
+        field_errors = {"identifier": error.message} if isinstance(error, Conflict) else {}
+        return _form_page(
+            request,
+            values=values,
+            errors=field_errors,
+            form_error=error.message,
+            status=error.status,
+        )
+    raise web.HTTPSeeOther(f"/patients/{patient.id}?registered=1")
+
+
+@allow(Role.GP, page=True)
+async def patient_detail(request: web.Request) -> web.StreamResponse:
+    """GET /patients/{id}: one patient of the clinic (404 for anyone else's)."""
+    patient_id = int(request.match_info["id"])
+    async with db(request) as session, session.begin():
+        patient = await patients.get(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            patient_id=patient_id,
+        )
+    if patient is None:
+        raise patients.not_found(patient_id)
+    return render(
+        request,
+        "patients/detail.html",
+        patient=patient_view(patient),
+        registered=request.query.get("registered") == "1",
+    )

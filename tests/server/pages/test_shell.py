@@ -1,0 +1,163 @@
+"""Sign-in, sign-out, each role's home page and the shell's security properties."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from server.pages.views import safe_next
+from tests.server.pages.helpers import Client, csrf_meta, login_csrf, post_form, sign_in
+from tests.support import World
+
+
+async def test_login_page_sets_form_cookie(client: Client, world: World) -> None:
+    response = await client.get("/login")
+    assert response.status == 200
+    html = await response.text()
+    assert "Sign in" in html
+    assert login_csrf(html) == response.cookies["doorstep_login_csrf"].value
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_wrong_password_shows_error_and_keeps_username(client: Client, world: World) -> None:
+    form = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={"username": "gp-a", "password": "nope", "login_csrf": login_csrf(await form.text())},
+        allow_redirects=False,
+    )
+    assert response.status == 401
+    html = await response.text()
+    assert "Wrong username or password." in html
+    assert 'value="gp-a"' in html
+    assert "doorstep_session" not in response.cookies
+
+
+async def test_login_without_form_token_is_refused(client: Client, world: World) -> None:
+    await client.get("/login")
+    response = await client.post(
+        "/login", data={"username": "gp-a", "password": "x"}, allow_redirects=False
+    )
+    assert response.status == 403
+    html = await response.text()
+    assert "expired" in html
+    # A fresh form token comes with the refusal, so the next try can succeed.
+    assert login_csrf(html) == response.cookies["doorstep_login_csrf"].value
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/patients?q=a", "/patients?q=a"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("relative", "/"),
+    ],
+)
+def test_safe_next(target: str, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+async def test_pages_redirect_to_sign_in(client: Client, world: World) -> None:
+    response = await client.get("/patients", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/login?next=/patients"
+
+
+async def test_signed_in_user_skips_login_form(client: Client, world: World) -> None:
+    await sign_in(client, "gp-a")
+    response = await client.get("/login", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/"
+
+
+async def test_sign_out_ends_the_session(client: Client, world: World) -> None:
+    csrf = await sign_in(client, "gp-a")
+    status, _, location = await post_form(client, "/logout", None)
+    assert status == 403  # no CSRF token: refused, still signed in
+    assert (await client.get("/api/v1/me")).status == 200
+    status, _, location = await post_form(client, "/logout", csrf)
+    assert (status, location) == (303, "/login")
+    assert (await client.get("/api/v1/me")).status == 401
+    assert (await client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_idle_reason_is_explained(client: Client, world: World) -> None:
+    html = await (await client.get("/login?reason=idle")).text()
+    assert "signed out because nothing happened" in html
+
+
+@pytest.mark.parametrize(
+    ("username", "expected", "nav"),
+    [
+        ("gp-a", ["Register a patient", "Recently registered", "Able, Alice"], ["/patients"]),
+        (
+            "cardio",
+            ["Your specialties", "Cardiology", "No reading requests.", "reading requests"],
+            [],
+        ),
+        ("kiosk", ["Welcome to the health point", "corner"], []),
+        (
+            "admin",
+            ["Network administration", "Organisations", "Devices"],
+            ["/admin/organisations", "/admin/users", "/admin/devices"],
+        ),
+    ],
+)
+async def test_home_per_role(
+    client: Client, world: World, username: str, expected: list[str], nav: list[str]
+) -> None:
+    await sign_in(client, username)
+    html = await (await client.get("/")).text()
+    for text in expected:
+        assert text in html
+    links = set(re.findall(r'<nav class="mainnav".*?</nav>', html, re.S)[0].split('"'))
+    for href in ["/patients", "/admin/organisations", "/admin/users", "/admin/devices"]:
+        assert (href in links) == (href in nav), href
+    assert ('class="kiosk' in html) == (username == "kiosk")
+
+
+async def test_gp_home_shows_only_own_clinic(client: Client, world: World) -> None:
+    await sign_in(client, "gp-b")
+    html = await (await client.get("/")).text()
+    assert "Brown, Bella" in html
+    assert "Able" not in html
+
+
+async def test_admin_home_counts(client: Client, world: World) -> None:
+    await sign_in(client, "admin")
+    html = await (await client.get("/")).text()
+    counts = re.findall(r'<span class="tile-count">(\d+)</span>', html)
+    assert counts == ["4", "5", "1"]  # organisations, people, kiosk devices
+
+
+async def test_pages_have_no_inline_script_or_style(client: Client, world: World) -> None:
+    pages = {
+        "gp-a": ["/", "/patients", "/patients/new", f"/patients/{world.patients['alice']}"],
+        "admin": ["/", "/admin/organisations", "/admin/users", "/admin/devices"],
+    }
+    for username, paths in pages.items():
+        client.session.cookie_jar.clear()
+        await sign_in(client, username)
+        for path in paths:
+            response = await client.get(path)
+            assert response.status == 200, path
+            html = await response.text()
+            assert csrf_meta(html)
+            assert not re.search(r"\sstyle=", html), path
+            assert not re.search(r"\son[a-z]+=", html), path
+            assert not re.search(r"<script(?![^>]*\ssrc=)", html), path
+            assert 'id="idle-warning"' in html
+            assert re.search(r'data-idle-minutes="\d+" id="session-info"', html)
+
+
+async def test_static_assets_are_served(client: Client, world: World) -> None:
+    html = await (await client.get("/login")).text()
+    for name in ("doorstep.css", "doorstep.js"):
+        href = re.search(rf'"(/static/{name}\?v=[^"]+)"', html)
+        assert href is not None
+        response = await client.get(href.group(1))
+        assert response.status == 200
+        assert len(await response.read()) > 1000

@@ -1,0 +1,170 @@
+"""The `doorstep` command, run as operators run it, against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from server import db
+from server.app import create_app
+from server.resources import migrations_dir
+from server.settings import Settings
+from tests.support import World
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["demo"],
+    ["db"],
+    ["db", "upgrade"],
+    ["org"],
+    ["org", "add"],
+    ["user"],
+    ["user", "add"],
+    ["token"],
+    ["token", "create"],
+    ["audit"],
+    ["audit", "verify"],
+    ["doctor"],
+]
+
+
+def doorstep(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DOORSTEP_DATABASE_URL": settings.database_url,
+        "DOORSTEP_DATA_DIR": str(settings.data_dir),
+        "DOORSTEP_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "DOORSTEP_LOG_JSON": "false",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "doorstep")
+def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: doorstep")
+
+
+async def test_operator_creates_org_user_and_token_that_works(
+    settings: Settings, world: World
+) -> None:
+    org = doorstep(
+        settings, "org", "add", "Lakeside Clinic", "--kind", "clinic", "--ae-title", "LAKESIDE"
+    )
+    assert org.returncode == 0, org.stderr
+    user = doorstep(
+        settings,
+        "user",
+        "add",
+        "gp.lake",
+        "--org",
+        "Lakeside Clinic",
+        "--role",
+        "gp",
+        "--password-stdin",
+        stdin="a long enough password\n",
+    )
+    assert user.returncode == 0, user.stderr
+    token = doorstep(settings, "token", "create", "gp.lake", "--expires-days", "1")
+    assert token.returncode == 0, token.stderr
+    lines = token.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("dst_")
+    async with TestClient(TestServer(create_app(settings))) as client:
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {lines[0]}"})
+        assert me.status == 200
+        assert (await me.json())["organisation"]["name"] == "Lakeside Clinic"
+    verify = doorstep(settings, "audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("audit log intact: 3 events")
+
+
+def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) -> None:
+    cases = [
+        (["org", "add", "clinic-a", "--kind", "clinic"], "exists"),
+        (["org", "add", "X", "--kind", "clinic", "--ae-title", "lower case!"], "AE title"),
+        (
+            ["user", "add", "gp-x", "--org", "hospital", "--role", "gp", "--password-stdin"],
+            "cannot belong",
+        ),
+        (["user", "add", "Bad Name", "--org", "clinic-a", "--role", "gp"], "Username"),
+        (
+            [
+                "user",
+                "add",
+                "dr-x",
+                "--org",
+                "hospital",
+                "--role",
+                "specialist",
+                "--specialty",
+                "astrology",
+            ],
+            "Unknown specialty",
+        ),
+        (["user", "add", "gp-y", "--org", "nowhere", "--role", "gp"], "No organisation"),
+        (["token", "create", "ghost"], "No user"),
+        (["token", "create", "gp-a", "--expires-days", "0"], "lifetime"),
+    ]
+    for args, message in cases:
+        result = doorstep(settings, *args, stdin="long enough password\n")
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+async def test_audit_verify_fails_on_a_tampered_log(settings: Settings, world: World) -> None:
+    assert doorstep(settings, "token", "create", "gp-a").returncode == 0
+    assert doorstep(settings, "token", "create", "gp-b").returncode == 0
+    engine = db.create_engine(settings)
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        else:
+            await connection.execute(text("DROP TRIGGER audit_events_append_only_update"))
+        await connection.execute(text("UPDATE audit_events SET actor = 'nobody' WHERE id = 1"))
+    await engine.dispose()
+    result = doorstep(settings, "audit", "verify")
+    assert result.returncode == 1
+    assert "event 1: content does not match its hash" in result.stderr
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(migrations_dir())).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_doctor_reports_the_database(settings: Settings, world: World) -> None:
+    result = doorstep(settings, "doctor")
+    assert f"reachable, schema {head_revision()}" in result.stdout
+    assert result.returncode == 0, result.stdout
+
+
+def test_db_upgrade_is_idempotent(settings: Settings, world: World) -> None:
+    result = doorstep(settings, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"database at revision {head_revision()}"

@@ -1,0 +1,96 @@
+"""Error bodies: malformed, oversized, wrong type, unknown fields, unexpected failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from server.access import allow
+from server.app import create_app
+from server.settings import Settings
+from tests.support import World
+
+Client = TestClient[web.Request, web.Application]
+
+
+def error_of(body: dict[str, object]) -> dict[str, object]:
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert isinstance(error, dict)
+    assert set(error) == {"code", "message", "details"}
+    return error
+
+
+async def test_malformed_json_is_400(client: Client, world: World) -> None:
+    response = await client.post(
+        "/api/v1/patients",
+        data=b'{"name": "Doe^Jane", ',
+        headers={**world.auth("gp-a"), "Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    error = error_of(await response.json())
+    assert error["code"] == "malformed"
+    assert str(error["message"]).startswith("Request body is not valid JSON")
+
+
+async def test_wrong_content_type_is_415(client: Client, world: World) -> None:
+    response = await client.post(
+        "/api/v1/patients",
+        data="name=x",
+        headers={**world.auth("gp-a"), "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 415
+    assert error_of(await response.json())["code"] == "unsupported_media_type"
+
+
+async def test_huge_body_is_413_and_server_keeps_serving(client: Client, world: World) -> None:
+    huge = b'{"name": "' + b"A" * (2 * 1024 * 1024) + b'"}'
+    response = await client.post(
+        "/api/v1/patients",
+        data=huge,
+        headers={**world.auth("gp-a"), "Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    error = error_of(await response.json())
+    assert error["code"] == "payload_too_large"
+    assert "1048576" in str(error["message"])
+    assert (await client.get("/api/v1/me", headers=world.auth("gp-a"))).status == 200
+
+
+async def test_unknown_route_is_json_404_for_api(client: Client, world: World) -> None:
+    response = await client.get("/api/v1/nothing-here", headers=world.auth("gp-a"))
+    assert response.status == 404
+    assert error_of(await response.json())["code"] == "not_found"
+    wrong_method = await client.delete("/api/v1/me", headers=world.auth("gp-a"))
+    assert wrong_method.status == 405
+    assert error_of(await wrong_method.json())["code"] == "method_not_allowed"
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, secret_key="x" * 32, log_json=False)
+
+
+async def test_unexpected_failure_is_500_without_stack_trace(
+    sqlite_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(sqlite_settings)
+
+    @allow(public=True)
+    async def broken(request: web.Request) -> web.StreamResponse:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.router.add_get("/api/v1/broken", broken)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/api/v1/broken")
+        text = await response.text()
+    assert response.status == 500
+    assert "secret internals" not in text
+    assert "Traceback" not in text
+    error = error_of(await response.json())
+    assert error["code"] == "internal"
+    assert isinstance(error["details"], dict)
+    assert "secret internals" in caplog.text
