@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -14,6 +15,7 @@ from server import keys
 from server.access import access_of
 from server.errors import DomainError, NotAuthenticated, TooManyRequests
 from server.requests import is_api
+from server.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +68,7 @@ def error_response(
         return web.json_response(
             {"error": {"code": code, "message": message, "details": details}}, status=status
         )
-    template = request.app[keys.TEMPLATES].get_template("error.html")
-    html = template.render(status=status, message=message, principal=request.get(keys.PRINCIPAL))
-    return web.Response(text=html, status=status, content_type="text/html")
+    return render(request, "error.html", status=status, message=message)
 
 
 @web.middleware
@@ -78,7 +78,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except NotAuthenticated as error:
         if request.method == "GET" and access_of(request.match_info.handler).page:
-            raise web.HTTPSeeOther(f"/login?next={request.rel_url.path}") from None
+            raise web.HTTPSeeOther(f"/login?next={quote(str(request.rel_url), safe='')}") from None
         return error_response(request, status=401, code=error.code, message=error.message)
     except DomainError as error:
         response = error_response(
@@ -119,7 +119,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("Content-Security-Policy", _CSP)
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
+    headers["Referrer-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(self), microphone=(self), display-capture=(self)"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.app[keys.SETTINGS].tls_enabled:

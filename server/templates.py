@@ -37,6 +37,7 @@ def render(request: web.Request, name: str, *, status: int = 200, **context: Any
             principal=caller,
             csrf_token=caller.csrf_token if caller else "",
             path=request.path,
+            status=status,
             idle_minutes=request.app[keys.SETTINGS].session_idle_minutes,
             **context,
         )

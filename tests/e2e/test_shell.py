@@ -1,4 +1,4 @@
-"""The web shell in a real browser: every demo role signs in, sees their home, navigates, signs out."""
+"""The web shell in a real browser: each demo role signs in, sees home, navigates, signs out."""
 
 from __future__ import annotations
 
@@ -101,7 +101,8 @@ async def test_kiosk_home_is_large_type(browser: Browser) -> None:
     size = await page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
     assert size >= 20
     button = await page.get_by_role("button", name="Sign out").bounding_box()
-    assert button is not None and button["height"] >= 64
+    assert button is not None
+    assert button["height"] >= 64
     await browser.screenshot("kiosk-home", full_page=False)
     await page.goto(f"{browser.server.url}/patients")
     await expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
@@ -161,3 +162,22 @@ async def test_idle_sign_out(browser: Browser) -> None:
     # The server session is gone too, not only the page.
     response = await page.request.get(f"{browser.server.url}/api/v1/me")
     assert response.status == 401
+
+
+async def test_fetch_helper_sends_the_csrf_token(browser: Browser) -> None:
+    page = browser.page
+    await browser.sign_in("gp.river")
+    script = """async ([useHelper, identifier]) => {
+        const send = useHelper ? Doorstep.fetch : window.fetch.bind(window);
+        const response = await send("/api/v1/patients", {
+            method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({
+                name: "Fetch^Helper", birth_date: "1990-01-01", sex: "U", identifier,
+            }),
+        });
+        return response.status;
+    }"""
+    identifier = f"RC-FETCH-{secrets.token_hex(3).upper()}"
+    assert await page.evaluate(script, [False, identifier]) == 403
+    assert await page.evaluate(script, [True, identifier]) == 201

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.server.pages.helpers import Client, audit_actions, post_form, sign_in
+from tests.server.pages.helpers import Client, audit_actions, csrf_meta, post_form, sign_in
 from tests.support import PASSWORD, World
 
 ADMIN_PAGES = ("/admin/organisations", "/admin/users", "/admin/devices")
@@ -19,7 +19,10 @@ async def test_only_admins_open_admin_pages(client: Client, world: World, userna
         response = await client.get(path)
         assert response.status == 403, path
         html = await response.text()
-        assert "Not allowed" in html and "admin accounts" in html
+        assert "Not allowed" in html
+        assert "admin accounts" in html
+        # The error page still carries the session's token, so "Sign out" works from it.
+        assert csrf_meta(html) == csrf
     status, _, _ = await post_form(
         client, "/admin/organisations", csrf, {"name": "Sneaky", "kind": "clinic"}
     )
@@ -32,7 +35,8 @@ async def test_admin_writes_need_csrf(client: Client, world: World) -> None:
     status, html, _ = await post_form(
         client, "/admin/organisations", None, {"name": "No Token", "kind": "clinic"}
     )
-    assert status == 403 and "CSRF" in html
+    assert status == 403
+    assert "CSRF" in html
     status, _, _ = await post_form(client, "/admin/users/gp-a/disable", None)
     assert status == 403
     html = await (await client.get("/admin/organisations")).text()
@@ -56,15 +60,20 @@ async def test_create_organisation(client: Client, world: World) -> None:
     status, html, _ = await post_form(
         client, "/admin/organisations", csrf, {"name": "Seaside Clinic", "kind": "clinic"}
     )
-    assert status == 409 and "exists" in html and 'value="Seaside Clinic"' in html
+    assert status == 409
+    assert "exists" in html
+    assert 'value="Seaside Clinic"' in html
     status, html, _ = await post_form(
         client, "/admin/organisations", csrf, {"name": "Odd", "kind": "clinic", "ae_title": "A*"}
     )
-    assert status == 422 and "AE title must be" in html and 'value="Odd"' in html
+    assert status == 422
+    assert "AE title must be" in html
+    assert 'value="Odd"' in html
     status, html, _ = await post_form(
         client, "/admin/organisations", csrf, {"name": "Odd", "kind": "castle"}
     )
-    assert status == 422 and "Choose the kind" in html
+    assert status == 422
+    assert "Choose the kind" in html
     assert len(await audit_actions(client, "org.create")) == 1
 
 
@@ -102,7 +111,8 @@ async def test_create_user_errors_keep_values(client: Client, world: World) -> N
     status, html, _ = await post_form(client, "/admin/users", csrf, fields)
     assert status == 422
     assert "Only specialists have specialties." in html or "cannot belong" in html
-    assert 'value="gp.new"' in html and 'value="Dr New"' in html
+    assert 'value="gp.new"' in html
+    assert 'value="Dr New"' in html
     assert 'name="specialties" value="cardiology" checked>' in html
     assert 'name="specialties" value="radiology">' in html
     assert re.search(rf'<option value="{world.orgs["hospital"]}" selected>', html)
@@ -110,21 +120,24 @@ async def test_create_user_errors_keep_values(client: Client, world: World) -> N
     status, html, _ = await post_form(
         client, "/admin/users", csrf, {**fields, "specialties": [], "password": "short"}
     )
-    assert status == 422 and "cannot belong to a hospital" in html
+    assert status == 422
+    assert "cannot belong to a hospital" in html
     status, html, _ = await post_form(
         client,
         "/admin/users",
         csrf,
         {**fields, "specialties": [], "org_id": str(world.orgs["clinic-a"]), "password": "short"},
     )
-    assert status == 422 and "at least 10 characters" in html
+    assert status == 422
+    assert "at least 10 characters" in html
     status, html, _ = await post_form(
         client,
         "/admin/users",
         csrf,
         {**fields, "username": "gp-a", "specialties": [], "org_id": str(world.orgs["clinic-a"])},
     )
-    assert status == 409 and "exists" in html
+    assert status == 409
+    assert "exists" in html
     assert await audit_actions(client, "user.create") == []
 
 
@@ -147,7 +160,8 @@ async def test_disable_and_enable_user(client: Client, world: World) -> None:
 async def test_admin_cannot_disable_self_or_unknown(client: Client, world: World) -> None:
     csrf = await sign_in(client, "admin")
     status, html, _ = await post_form(client, "/admin/users/admin/disable", csrf)
-    assert status == 422 and "your own account" in html
+    assert status == 422
+    assert "your own account" in html
     status, html, _ = await post_form(client, "/admin/users/nobody/disable", csrf)
     assert status == 404
     assert (await client.get("/api/v1/me")).status == 200
@@ -173,14 +187,16 @@ async def test_enrol_device_token_shown_once_and_revocable(client: Client, world
         },
     )
     assert status == 201
-    assert "Device enrolled" in html and "shown only once" in html
+    assert "Device enrolled" in html
+    assert "shown only once" in html
     token = _token(html)
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status == 200
     assert (await me.json())["role"] == "kiosk"
 
     listing = await (await client.get("/admin/devices")).text()
-    assert "Pier kiosk" in listing and "kiosk.pier" in listing
+    assert "Pier kiosk" in listing
+    assert "kiosk.pier" in listing
     assert token not in listing  # never shown again
     token_ids = re.findall(r'action="/admin/tokens/(\d+)/revoke"', listing)
     assert token_ids
@@ -198,7 +214,8 @@ async def test_enrol_device_token_shown_once_and_revocable(client: Client, world
 
     # A replacement token for the same device, again shown once.
     status, html, _ = await post_form(client, "/admin/devices/kiosk.pier/tokens", csrf)
-    assert status == 201 and "New token issued" in html
+    assert status == 201
+    assert "New token issued" in html
     fresh = _token(html)
     assert fresh != token
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"})
@@ -209,7 +226,8 @@ async def test_enrol_device_errors(client: Client, world: World) -> None:
     csrf = await sign_in(client, "admin")
     base = {"username": "kiosk.x", "org_id": str(world.orgs["hospital"]), "expires_days": "30"}
     status, html, _ = await post_form(client, "/admin/devices", csrf, base)
-    assert status == 422 and "cannot belong to a hospital" in html
+    assert status == 422
+    assert "cannot belong to a hospital" in html
     assert 'value="kiosk.x"' in html
     status, html, _ = await post_form(
         client,
@@ -217,16 +235,19 @@ async def test_enrol_device_errors(client: Client, world: World) -> None:
         csrf,
         {**base, "org_id": str(world.orgs["corner"]), "expires_days": "0"},
     )
-    assert status == 422 and "1 to 3650 days" in html
+    assert status == 422
+    assert "1 to 3650 days" in html
     status, html, _ = await post_form(
         client,
         "/admin/devices",
         csrf,
         {**base, "org_id": str(world.orgs["corner"]), "expires_days": "soon"},
     )
-    assert status == 422 and "whole number of days" in html
+    assert status == 422
+    assert "whole number of days" in html
     status, html, _ = await post_form(client, "/admin/devices/gp-a/tokens", csrf)
-    assert status == 422 and "only for kiosk devices" in html
+    assert status == 422
+    assert "only for kiosk devices" in html
     status, html, _ = await post_form(client, "/admin/tokens/999999/revoke", csrf)
     assert status == 404
     assert await audit_actions(client, "device.") == []
@@ -237,7 +258,8 @@ async def test_devices_page_lists_seeded_kiosk(client: Client, world: World) -> 
     await sign_in(client, "admin")
     html = await (await client.get("/admin/devices")).text()
     assert "1 device" in html
-    assert "kiosk" in html and "corner" in html
+    assert "kiosk" in html
+    assert "corner" in html
     assert "1 working token" in html
     # Only corners and clinics are offered as a device location.
     options = re.findall(r'<option value="(\d+)"', html.split('id="f-org_id"')[1])

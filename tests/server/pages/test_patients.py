@@ -9,7 +9,6 @@ import pytest
 
 from server.pages.patients import age_on, patient_view
 from server.patients.models import Patient
-
 from tests.server.pages.helpers import Client, audit_actions, post_form, sign_in
 from tests.support import World
 
@@ -25,13 +24,16 @@ GOOD = {
 async def test_list_and_search(client: Client, world: World) -> None:
     await sign_in(client, "gp-a")
     html = await (await client.get("/patients")).text()
-    assert "Able, Alice" in html and "Able, Arthur" in html
+    assert "Able, Alice" in html
+    assert "Able, Arthur" in html
     assert "Bella" not in html
     html = await (await client.get("/patients", params={"q": "arth"})).text()
-    assert "Able, Arthur" in html and "Alice" not in html
+    assert "Able, Arthur" in html
+    assert "Alice" not in html
     assert "1 patient matching" in html
     html = await (await client.get("/patients", params={"q": "A-1"})).text()
-    assert "Able, Alice" in html and "Arthur" not in html
+    assert "Able, Alice" in html
+    assert "Arthur" not in html
     html = await (await client.get("/patients", params={"q": "nobody"})).text()
     assert "No patient matches" in html
 
@@ -51,10 +53,13 @@ async def test_register_through_the_form(client: Client, world: World) -> None:
     assert 'name="family"' in await form.text()
     status, _, location = await post_form(client, "/patients/new", csrf, GOOD)
     assert status == 303
-    assert location.startswith("/patients/") and location.endswith("?registered=1")
+    assert location.startswith("/patients/")
+    assert location.endswith("?registered=1")
     html = await (await client.get(location)).text()
     assert "Patient registered." in html
-    assert "Okafor, Grace" in html and "RC-0099" in html and "1956-03-14" in html
+    assert "Okafor, Grace" in html
+    assert "RC-0099" in html
+    assert "1956-03-14" in html
     # Stored in DICOM PN form and found by the API like any other patient.
     found = await client.get("/api/v1/patients", params={"q": "RC-0099"})
     assert [p["name"] for p in await found.json()] == ["Okafor^Grace"]
@@ -119,7 +124,8 @@ async def test_other_clinics_patient_is_not_found(client: Client, world: World) 
     response = await client.get(f"/patients/{world.patients['bella']}")
     assert response.status == 404
     html = await response.text()
-    assert "Not found" in html and "Brown" not in html
+    assert "Not found" in html
+    assert "Brown" not in html
     assert (await client.get("/patients/999999")).status == 404
     outcomes = [o for a, _, o in await audit_actions(client, "patient.read")]
     assert outcomes == ["denied", "failure"]
