@@ -8,6 +8,7 @@ from aiohttp import WSCloseCode, web
 
 from server import keys, middleware, openapi, templates
 from server.accounts import routes as accounts_routes
+from server.accounts.invalidation import principal_cache_ctx
 from server.accounts.middleware import authorise
 from server.db import create_engine, create_sessionmaker
 from server.events import routes as events_routes
@@ -58,7 +59,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.SECRET] = settings.resolved_secret_key()
     app[keys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([_data_directory, _database, _event_bus, _websockets])
+    app.cleanup_ctx.extend(
+        [_data_directory, _database, _event_bus, principal_cache_ctx, _websockets]
+    )
     app.on_response_prepare.append(middleware.security_headers)
 
     ops_routes.setup(app)

@@ -7,6 +7,7 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.accounts.principal import Principal
+from server.accounts.principal_cache import PrincipalCache
 from server.events.bus import EventBus
 from server.metrics import Metrics
 from server.settings import Settings
@@ -18,6 +19,7 @@ SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("session
 TEMPLATES = web.AppKey("templates", Environment)
 EVENT_BUS = web.AppKey("event_bus", EventBus)
 METRICS = web.AppKey("metrics", Metrics)
+PRINCIPAL_CACHE = web.AppKey("principal_cache", PrincipalCache)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

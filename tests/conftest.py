@@ -153,6 +153,7 @@ def settings(database: tuple[str, World], tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         secret_key=SECRET,
         log_json=False,
+        dicom_port=0,
     )
 
 

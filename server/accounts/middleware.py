@@ -12,6 +12,7 @@ from server import keys
 from server.access import access_of
 from server.accounts import service
 from server.accounts.principal import Principal
+from server.accounts.principal_cache import Grant
 from server.errors import NotAuthenticated, PermissionDenied
 from server.requests import db
 from server.settings import Settings
@@ -33,9 +34,13 @@ async def _resolve(request: web.Request) -> Principal | None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
-        async with db(request) as session, session.begin():
-            user = await service.user_for_token(session=session, token=token.strip())
-            return Principal.of(user, via="token")
+        token = token.strip()
+
+        async def load() -> Grant:
+            async with request.app[keys.ENGINE].connect() as connection:
+                return await service.load_grant(connection=connection, token=token)
+
+        return await request.app[keys.PRINCIPAL_CACHE].get(service.secret_hash(token), load)
     secret = request.cookies.get(session_cookie(settings))
     if not secret:
         return None
@@ -79,7 +84,8 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         request[keys.PRINCIPAL] = None
         return await handler(request)
     access = access_of(match.handler)
-    caller = await _resolve(request)
+    # Public machine routes (health, sign-in API) never look at credentials.
+    caller = None if access.public and not access.page else await _resolve(request)
     request[keys.PRINCIPAL] = caller
     if access.public:
         return await handler(request)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from server.accounts import passwords
@@ -24,6 +24,8 @@ from server.accounts.models import (
     UserSpecialty,
     WebSession,
 )
+from server.accounts.principal import Principal
+from server.accounts.principal_cache import Grant
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
@@ -197,25 +199,60 @@ async def revoke_token(*, session: AsyncSession, token_id: int) -> ApiToken:
     return record
 
 
-async def user_for_token(*, session: AsyncSession, token: str) -> User:
-    """The active user owning a live token."""
+async def load_grant(*, connection: AsyncConnection, token: str) -> Grant:
+    """What a live bearer token grants, in one query (plus the user's specialties)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         raise NotAuthenticated("Invalid bearer token.")
-    record = await session.scalar(
-        select(ApiToken)
-        .where(ApiToken.token_hash == secret_hash(token))
-        .options(selectinload(ApiToken.user).selectinload(User.specialties))
-    )
+    row = (
+        await connection.execute(
+            select(
+                ApiToken.id,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                ApiToken.last_used_at,
+                User.id.label("user_id"),
+                User.username,
+                User.display_name,
+                User.role,
+                User.org_id,
+                User.is_active,
+                Organisation.name.label("org_name"),
+                Organisation.kind.label("org_kind"),
+            )
+            .join(User, User.id == ApiToken.user_id)
+            .join(Organisation, Organisation.id == User.org_id)
+            .where(ApiToken.token_hash == secret_hash(token))
+        )
+    ).one_or_none()
     now = utcnow()
-    if record is None or record.revoked_at is not None:
+    if row is None or row.revoked_at is not None:
         raise NotAuthenticated("Invalid or revoked bearer token.")
-    if record.expires_at is not None and record.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         raise NotAuthenticated("Bearer token has expired.")
-    if not record.user.is_active:
+    if not row.is_active:
         raise NotAuthenticated("Account is disabled.")
-    if record.last_used_at is None or now - record.last_used_at > _TOUCH_INTERVAL:
-        record.last_used_at = now
-    return record.user
+    specialties = await connection.scalars(
+        select(UserSpecialty.specialty)
+        .where(UserSpecialty.user_id == row.user_id)
+        .order_by(UserSpecialty.specialty)
+    )
+    if row.last_used_at is None or now - row.last_used_at > _TOUCH_INTERVAL:
+        await connection.execute(
+            update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now)
+        )
+        await connection.commit()
+    principal = Principal(
+        user_id=row.user_id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        org_id=row.org_id,
+        org_name=row.org_name,
+        org_kind=row.org_kind,
+        specialties=tuple(specialties),
+        via="token",
+    )
+    return Grant(principal=principal, expires_at=row.expires_at)
 
 
 async def check_throttle(

@@ -9,6 +9,7 @@ from datetime import datetime
 from aiohttp import web
 
 from server.access import allow
+from server.accounts import invalidation
 from server.accounts import service as accounts
 from server.accounts.models import ApiToken, Organisation, OrgKind, Role, User
 from server.db import utcnow
@@ -217,4 +218,5 @@ async def token_revoke(request: web.Request) -> web.StreamResponse:
             )
     except DomainError as error:
         return await _page(request, status=error.status, error=error.message)
+    await invalidation.user_changed(request, token.user_id)
     raise web.HTTPSeeOther(f"/admin/devices?revoked={token_id}")

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from server.access import allow
-from server.accounts import passwords
+from server.accounts import invalidation, passwords
 from server.accounts import service as accounts
 from server.accounts.models import Role
 from server.errors import DomainError, InvalidInput
@@ -125,6 +125,7 @@ async def _set_active(request: web.Request, *, active: bool) -> web.StreamRespon
             )
     except DomainError as error:
         return await _page(request, status=error.status, error=error.message)
+    await invalidation.user_changed(request, user.id)
     raise web.HTTPSeeOther(f"{back}?changed={user.id}")
 
 
