@@ -26,8 +26,10 @@ T = TypeVar("T")
 log = logging.getLogger("doorstep")
 
 
-def _cli_actor() -> audit.Actor:
-    return audit.Actor(user_id=None, username=f"cli:{getpass.getuser()}"[:64], org_id=None)
+async def _audit(session: AsyncSession, settings: Settings, **event: Any) -> None:
+    """Record what an operator did from the command line."""
+    actor = audit.Actor(user_id=None, username=f"cli:{getpass.getuser()}"[:64], org_id=None)
+    await audit.record(session=session, secret=settings.resolved_secret_key(), actor=actor, **event)
 
 
 async def _prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
@@ -159,10 +161,9 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
         org = await accounts.add_org(
             session=session, name=args.name, kind=OrgKind(args.kind), ae_title=args.ae_title
         )
-        await audit.record(
-            session=session,
-            secret=settings.resolved_secret_key(),
-            actor=_cli_actor(),
+        await _audit(
+            session,
+            settings,
             action="org.create",
             object_type="organisation",
             object_id=org.id,
@@ -200,10 +201,9 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
             password=password,
             specialties=args.specialty or (),
         )
-        await audit.record(
-            session=session,
-            secret=settings.resolved_secret_key(),
-            actor=_cli_actor(),
+        await _audit(
+            session,
+            settings,
             action="user.create",
             object_type="user",
             object_id=user.id,
@@ -225,10 +225,9 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
         issued = await accounts.create_token(
             session=session, user=user, label=args.label, expires_days=args.expires_days
         )
-        await audit.record(
-            session=session,
-            secret=settings.resolved_secret_key(),
-            actor=_cli_actor(),
+        await _audit(
+            session,
+            settings,
             action="token.create",
             object_type="user",
             object_id=user.id,
