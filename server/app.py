@@ -10,7 +10,10 @@ from server import keys, middleware, openapi, templates
 from server.accounts import routes as accounts_routes
 from server.accounts.invalidation import principal_cache_ctx
 from server.accounts.middleware import authorise
+from server.archive import lifetime as archive_lifetime
 from server.db import create_engine, create_sessionmaker
+from server.dicomweb import routes as dicomweb_routes
+from server.dimse.lifetime import dimse_server
 from server.events import routes as events_routes
 from server.events.bus import create_event_bus
 from server.metrics import Metrics
@@ -62,12 +65,15 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [_data_directory, _database, _event_bus, principal_cache_ctx, _websockets]
     )
+    app.cleanup_ctx.append(archive_lifetime.blob_storage)
+    app.cleanup_ctx.append(dimse_server)  # last: needs the database and blob storage
     app.on_response_prepare.append(middleware.security_headers)
 
     ops_routes.setup(app)
     accounts_routes.setup(app)
     patients_routes.setup(app)
     events_routes.setup(app)
+    dicomweb_routes.setup(app)
     pages_routes.setup(app)
     app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
     static = app.router.add_static("/static/", web_dir() / "static", append_version=True)

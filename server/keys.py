@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.accounts.principal import Principal
 from server.accounts.principal_cache import PrincipalCache
+from server.archive.storage import BlobStorage
 from server.events.bus import EventBus
 from server.metrics import Metrics
 from server.settings import Settings
@@ -21,6 +22,7 @@ EVENT_BUS = web.AppKey("event_bus", EventBus)
 METRICS = web.AppKey("metrics", Metrics)
 PRINCIPAL_CACHE = web.AppKey("principal_cache", PrincipalCache)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+BLOB_STORAGE: web.AppKey[BlobStorage] = web.AppKey("blob_storage")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)

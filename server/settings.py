@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     port: int = 8080
     dicom_port: int = 11112
     ae_title: str = "DOORSTEP"
+    dimse_unknown_ae: Literal["reject", "accept"] = "reject"
+    """Calling AE titles no organisation claims: reject the association, or accept it for
+    C-ECHO only (C-STORE and C-FIND are then refused as not authorised)."""
+    dimse_max_find_results: int = 1000
 
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -31,6 +36,10 @@ class Settings(BaseSettings):
     turn_secret: SecretStr = SecretStr("")
 
     max_body_bytes: int = 1024 * 1024
+    max_instance_bytes: int = 512 * 1024 * 1024
+    max_stow_bytes: int = 4 * 1024 * 1024 * 1024
+    max_inflated_bytes: int = 256 * 1024 * 1024
+    archive_conflict: Literal["reject", "replace"] = "reject"
     session_idle_minutes: int = 15
     session_max_hours: int = 12
     login_max_failures: int = 5

@@ -1,0 +1,1 @@
+"""The DICOM archive: durable content-addressed storage and the study/series/instance index."""

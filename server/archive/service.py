@@ -1,0 +1,941 @@
+"""Store, search and locate DICOM instances, always scoped to what the caller may see.
+
+Storing keeps one guarantee: an instance reported as stored is on disk (staged
+and fsynced, renamed, directory fsynced) and indexed (committed) before the
+caller hears about it. A request's instances are staged concurrently, published
+together and indexed in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import io
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+from pydicom import dcmread
+from sqlalchemy import ColumnElement, delete, exists, false, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dicom_tools.errors import IngestError
+from dicom_tools.ingest import DEFAULT_MAX_INFLATED_BYTES, InstanceInfo, prepare_part10
+from server.accounts.models import Role
+from server.accounts.principal import Principal
+from server.archive import matching
+from server.archive.models import Instance, Series, Study, name_key
+from server.archive.storage import BlobStorage, StagedBlob
+from server.audit import service as audit
+from server.db import utcnow
+from server.errors import DomainError
+
+ConflictPolicy = Literal["reject", "replace"]
+Outcome = Literal["stored", "duplicate", "replaced", "conflict", "rejected", "failed"]
+Action = Literal["insert", "duplicate", "replace", "conflict"]
+
+STAGING_BUDGET = 64 * 1024 * 1024
+"""Bytes of instances being validated and written at once; one larger instance still goes."""
+STAGING_THREADS = 4
+"""Instances validated and written at once (each may inflate up to max_inflated_bytes)."""
+
+_CHUNK = 200
+_IMAGE_TAGS = [0x00280010, 0x00280011, 0x00280100]  # Rows, Columns, Bits Allocated
+_OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
+_STORED: dict[Action, Outcome] = {
+    "insert": "stored",
+    "duplicate": "duplicate",
+    "replace": "replaced",
+    "conflict": "conflict",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreResult:
+    """What happened to one received instance; reason is a stable code when it failed."""
+
+    outcome: Outcome
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    reason: str | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the instance is in the archive (stored now, before, or replaced)."""
+        return self.outcome in _OK
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    info: InstanceInfo
+    image: tuple[int | None, int | None, int | None]
+    blob: StagedBlob
+
+
+@dataclass(slots=True)
+class _Plan:
+    staged: _Staged
+    action: Action
+    indexed_sha256: str | None = None
+    failure: StoreResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """Where a visible instance's bytes are and what they are."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudyMatch:
+    """A study that matched a query, with its series/instance counts and modalities."""
+
+    study: Study
+    number_of_series: int
+    number_of_instances: int
+    modalities: tuple[str, ...]
+    sop_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesMatch:
+    """A series that matched a query, with its study and instance count."""
+
+    study: Study
+    series: Series
+    number_of_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceMatch:
+    """An instance that matched a query, with its series and study."""
+
+    study: Study
+    series: Series
+    instance: Instance
+
+
+def visible_studies(caller: Principal) -> ColumnElement[bool]:
+    """SQL condition on Study: what this caller may see (their organisation's studies, for now)."""
+    if caller.role in (Role.GP, Role.SPECIALIST, Role.ADMIN):
+        return Study.org_id == caller.org_id
+    return false()
+
+
+# Storing ----------------------------------------------------------------------
+
+
+async def store_instances(
+    *,
+    session_maker: async_sessionmaker[AsyncSession],
+    storage: BlobStorage,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    items: Iterable[bytes] | AsyncIterable[bytes],
+    source: str,
+    conflict: ConflictPolicy = "reject",
+    study_uid: str | None = None,
+    max_instance_bytes: int | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> list[StoreResult]:
+    """Validate, durably store and index Part 10 instances for org_id; one result per item."""
+    prepare = partial(
+        _prepare_and_stage,
+        storage,
+        study_uid=study_uid,
+        max_bytes=max_instance_bytes,
+        max_inflated_bytes=max_inflated_bytes,
+    )
+    staged: list[_Staged] = []
+    try:
+        try:
+            received = await _stage_all(items, prepare, staged)
+        except DomainError as error:
+            async with session_maker() as session, session.begin():
+                await _record_refusal(session, secret, actor, org_id, source, error.message)
+            raise
+        return await _index(
+            session_maker, storage, secret, actor, org_id, source, conflict, received
+        )
+    finally:
+        if staged:  # published blobs are no longer staged: discarding them is a no-op
+            await asyncio.to_thread(storage.discard, [s.blob for s in staged])
+
+
+async def _each(items: Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _stage_all(
+    items: Iterable[bytes] | AsyncIterable[bytes],
+    prepare: Callable[[bytes], _Staged | StoreResult],
+    staged: list[_Staged],
+) -> list[_Staged | StoreResult]:
+    """Validate and stage every item in worker threads, a bounded number of bytes at a time."""
+    tasks: list[asyncio.Task[_Staged | StoreResult]] = []
+    in_flight: dict[asyncio.Task[_Staged | StoreResult], int] = {}
+    try:
+        async for data in _each(items):
+            while in_flight and (
+                len(in_flight) >= STAGING_THREADS
+                or sum(in_flight.values()) + len(data) > STAGING_BUDGET
+            ):
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del in_flight[task]
+            task = asyncio.create_task(asyncio.to_thread(prepare, data))
+            tasks.append(task)
+            in_flight[task] = len(data)
+            del data
+    finally:
+        # Threads cannot be cancelled: wait for every one so that nothing staged is forgotten.
+        finished = await asyncio.gather(*tasks, return_exceptions=True)
+        staged.extend(result for result in finished if isinstance(result, _Staged))
+    for result in finished:
+        if isinstance(result, BaseException):
+            raise result
+    return [result for result in finished if not isinstance(result, BaseException)]
+
+
+def _prepare_and_stage(
+    storage: BlobStorage,
+    data: bytes,
+    *,
+    study_uid: str | None,
+    max_bytes: int | None,
+    max_inflated_bytes: int,
+) -> _Staged | StoreResult:
+    """Validate one instance and write it to a staged blob (runs in a worker thread)."""
+    try:
+        prepared = prepare_part10(data, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
+    except IngestError as error:
+        return StoreResult(
+            outcome="rejected",
+            reason=error.reason,
+            message=error.message,
+        )
+    info = prepared.info
+    if study_uid is not None and info.study_uid != study_uid:
+        return _result(
+            info,
+            "rejected",
+            reason="study_mismatch",
+            message=f"StudyInstanceUID {info.study_uid} is not the study {study_uid} "
+            "this request stores into",
+        )
+    try:
+        blob = storage.stage(prepared.data, info.sha256)
+    except OSError as error:
+        return _storage_failure(info, error)
+    return _Staged(info, _image_attributes(prepared.data), blob)
+
+
+def _image_attributes(data: bytes) -> tuple[int | None, int | None, int | None]:
+    """Rows, Columns and Bits Allocated, indexed for instance-level queries."""
+    try:
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_IMAGE_TAGS)
+        values = [ds.get(tag) for tag in _IMAGE_TAGS]
+        found = [v.value if v is not None else None for v in values]
+    except Exception:  # the ingest core validated the file; an odd value is just not indexed
+        return None, None, None
+    rows, columns, bits = (v if isinstance(v, int) else None for v in found)
+    return rows, columns, bits
+
+
+def _result(
+    info: InstanceInfo, outcome: Outcome, *, reason: str = "", message: str = ""
+) -> StoreResult:
+    return StoreResult(
+        outcome=outcome,
+        sop_class_uid=info.sop_class_uid,
+        sop_instance_uid=info.sop_instance_uid,
+        study_uid=info.study_uid,
+        series_uid=info.series_uid,
+        reason=reason or None,
+        message=message,
+    )
+
+
+def _storage_failure(info: InstanceInfo, error: OSError) -> StoreResult:
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return _result(
+        info,
+        "failed",
+        reason="out_of_resources" if full else "storage",
+        message=f"the archive could not write the instance: {error.strerror or error}",
+    )
+
+
+async def _index(
+    session_maker: async_sessionmaker[AsyncSession],
+    storage: BlobStorage,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    received: list[_Staged | StoreResult],
+) -> list[StoreResult]:
+    """Classify staged instances, publish the new ones, then index them in one transaction."""
+    staged = [r for r in received if isinstance(r, _Staged)]
+    async with session_maker() as session:
+        indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
+    plans = _plan(staged, indexed, conflict)
+    writes = [p for p in plans if p.action in ("insert", "replace")]
+    try:
+        if writes:
+            await asyncio.to_thread(storage.publish, [p.staged.blob for p in writes])
+    except OSError as error:
+        for plan in writes:
+            plan.failure = _storage_failure(plan.staged.info, error)
+        writes = []
+    async with session_maker() as session, session.begin():
+        if writes:
+            await _write_index(session, org_id, source, conflict, writes)
+        results = _results(received, plans)
+        await _record_store(session, secret, actor, org_id, source, conflict, plans, results)
+    return results
+
+
+def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
+    """Decide per instance: new, the same bytes again, or different bytes under a known UID."""
+    known = dict(indexed)
+    plans = []
+    for item in staged:
+        uid, sha256 = item.info.sop_instance_uid, item.info.sha256
+        previous = known.get(uid)
+        if previous is None:
+            plans.append(_Plan(item, "insert"))
+        elif previous == sha256:
+            plans.append(_Plan(item, "duplicate", previous))
+        else:
+            plans.append(_Plan(item, "replace" if conflict == "replace" else "conflict", previous))
+        if previous is None or conflict == "replace":
+            known[uid] = sha256
+    return plans
+
+
+def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[StoreResult]:
+    by_staged = {id(p.staged): p for p in plans}
+    results = []
+    for item in received:
+        if isinstance(item, StoreResult):
+            results.append(item)
+            continue
+        plan = by_staged[id(item)]
+        if plan.failure is not None:
+            results.append(plan.failure)
+        elif plan.action == "conflict":
+            results.append(
+                _result(
+                    item.info,
+                    "conflict",
+                    reason="conflict",
+                    message=f"SOP Instance {item.info.sop_instance_uid} is already stored "
+                    "with different content",
+                )
+            )
+        else:
+            results.append(_result(item.info, _STORED[plan.action]))
+    return results
+
+
+async def _indexed_digests(
+    session: AsyncSession, org_id: int, uids: Iterable[str]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(sorted(uids)):
+        rows = await session.execute(
+            select(Instance.sop_instance_uid, Instance.sha256).where(
+                Instance.org_id == org_id, Instance.sop_instance_uid.in_(chunk)
+            )
+        )
+        found.update((uid, sha256) for uid, sha256 in rows)
+    return found
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT for this backend, which can skip rows that violate a unique constraint."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def _write_index(
+    session: AsyncSession,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    writes: list[_Plan],
+) -> None:
+    """Insert or replace the index rows of published instances."""
+    infos = [p.staged.info for p in writes]
+    study_ids = await _ensure_studies(session, org_id, infos)
+    series_ids = await _ensure_series(session, study_ids, infos)
+    inserts = [p for p in writes if p.action == "insert"]
+    inserted: set[str] = set()
+    for chunk in _chunks(inserts):
+        rows = [_instance_values(p.staged, org_id, source, study_ids, series_ids) for p in chunk]
+        statement = (
+            _insert(session, Instance)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["org_id", "sop_instance_uid"])
+            .returning(Instance.sop_instance_uid)
+        )
+        inserted.update((await session.scalars(statement)).all())
+    raced = [p for p in inserts if p.staged.info.sop_instance_uid not in inserted]
+    if raced:  # another request indexed the same UID since this one looked
+        now = await _indexed_digests(
+            session, org_id, {p.staged.info.sop_instance_uid for p in raced}
+        )
+        for plan in raced:
+            plan.indexed_sha256 = now[plan.staged.info.sop_instance_uid]
+            if plan.indexed_sha256 == plan.staged.info.sha256:
+                plan.action = "duplicate"
+            else:
+                plan.action = "replace" if conflict == "replace" else "conflict"
+    for plan in writes:
+        if plan.action == "replace":
+            await _replace(session, plan.staged, org_id, source, study_ids, series_ids)
+
+
+async def _ensure_studies(
+    session: AsyncSession, org_id: int, infos: list[InstanceInfo]
+) -> dict[str, int]:
+    """Study ids by UID for org_id, creating the missing studies from their first instance."""
+    first: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        first.setdefault(info.study_uid, _study_values(info, org_id))
+    for chunk in _chunks(list(first.values())):
+        await session.execute(
+            _insert(session, Study)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["org_id", "study_uid"])
+        )
+    ids: dict[str, int] = {}
+    for uids in _chunks(list(first)):
+        rows = await session.execute(
+            select(Study.study_uid, Study.id).where(
+                Study.org_id == org_id, Study.study_uid.in_(uids)
+            )
+        )
+        ids.update((uid, study_id) for uid, study_id in rows)
+    return ids
+
+
+async def _ensure_series(
+    session: AsyncSession, study_ids: dict[str, int], infos: list[InstanceInfo]
+) -> dict[tuple[int, str], int]:
+    """Series ids by (study id, UID), creating the missing series from their first instance."""
+    first: dict[tuple[int, str], dict[str, Any]] = {}
+    for info in infos:
+        key = (study_ids[info.study_uid], info.series_uid)
+        first.setdefault(key, _series_values(info, key[0]))
+    for chunk in _chunks(list(first.values())):
+        await session.execute(
+            _insert(session, Series)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["study_id", "series_uid"])
+        )
+    ids: dict[tuple[int, str], int] = {}
+    for keys in _chunks(list(first)):
+        rows = await session.execute(
+            select(Series.study_id, Series.series_uid, Series.id).where(
+                Series.study_id.in_({k[0] for k in keys}),
+                Series.series_uid.in_({k[1] for k in keys}),
+            )
+        )
+        ids.update({(study, uid): series for study, uid, series in rows})
+    return ids
+
+
+async def _replace(
+    session: AsyncSession,
+    staged: _Staged,
+    org_id: int,
+    source: str,
+    study_ids: dict[str, int],
+    series_ids: dict[tuple[int, str], int],
+) -> None:
+    """Point an indexed SOP Instance UID at new bytes; drop a series or study left empty."""
+    uid = staged.info.sop_instance_uid
+    old = (
+        await session.execute(
+            select(Instance.id, Instance.series_id, Instance.study_id).where(
+                Instance.org_id == org_id, Instance.sop_instance_uid == uid
+            )
+        )
+    ).one()
+    values = _instance_values(staged, org_id, source, study_ids, series_ids)
+    await session.execute(update(Instance).where(Instance.id == old.id).values(values))
+    if old.series_id != values["series_id"]:
+        await session.execute(
+            delete(Series).where(
+                Series.id == old.series_id,
+                ~exists().where(Instance.series_id == old.series_id),
+            )
+        )
+        await session.execute(
+            delete(Study).where(
+                Study.id == old.study_id, ~exists().where(Series.study_id == old.study_id)
+            )
+        )
+
+
+def _study_values(info: InstanceInfo, org_id: int) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "study_uid": info.study_uid,
+        "patient_id": info.patient_id,
+        "patient_name": info.patient_name,
+        "patient_name_key": name_key(info.patient_name),
+        "patient_birth_date": _valid(info.patient_birth_date, matching.is_date),
+        "patient_sex": info.patient_sex,
+        "study_date": _valid(info.study_date, matching.is_date),
+        "study_time": _valid(info.study_time, matching.is_time),
+        "accession_number": info.accession_number,
+        "study_id": info.study_id,
+        "study_description": info.study_description,
+        "referring_physician_name": info.referring_physician_name,
+        "referring_physician_key": name_key(info.referring_physician_name),
+        "created_at": utcnow(),
+    }
+
+
+def _valid(value: str | None, check: Any) -> str | None:
+    """The value when the check accepts it; dates and times are only indexed in DICOM form."""
+    return value if value is not None and check(value) else None
+
+
+def _series_values(info: InstanceInfo, study_id: int) -> dict[str, Any]:
+    return {
+        "study_id": study_id,
+        "series_uid": info.series_uid,
+        "modality": info.modality,
+        "series_number": info.series_number,
+        "series_description": info.series_description,
+        "body_part": info.body_part,
+        "created_at": utcnow(),
+    }
+
+
+def _instance_values(
+    staged: _Staged,
+    org_id: int,
+    source: str,
+    study_ids: dict[str, int],
+    series_ids: dict[tuple[int, str], int],
+) -> dict[str, Any]:
+    info = staged.info
+    study_id = study_ids[info.study_uid]
+    rows, columns, bits_allocated = staged.image
+    return {
+        "org_id": org_id,
+        "study_id": study_id,
+        "series_id": series_ids[(study_id, info.series_uid)],
+        "sop_instance_uid": info.sop_instance_uid,
+        "sop_class_uid": info.sop_class_uid,
+        "instance_number": info.instance_number,
+        "number_of_frames": info.number_of_frames,
+        "rows": rows,
+        "columns": columns,
+        "bits_allocated": bits_allocated,
+        "transfer_syntax_uid": info.transfer_syntax_uid,
+        "sha256": info.sha256,
+        "size": info.size,
+        "preamble_neutralised": info.preamble_neutralised,
+        "source": source,
+        "stored_at": utcnow(),
+    }
+
+
+async def _record_store(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    plans: list[_Plan],
+    results: list[StoreResult],
+) -> None:
+    """One audit event per study stored into, per conflict and per refused instance."""
+    studies: dict[str, dict[str, list[str]]] = {}
+    for result in results:
+        if result.ok and result.study_uid and result.sop_instance_uid:
+            study = studies.setdefault(result.study_uid, {})
+            study.setdefault(result.outcome, []).append(result.sop_instance_uid)
+    for study_uid, outcomes in studies.items():
+        await audit.record(
+            session=session,
+            secret=secret,
+            actor=actor,
+            action="dicom.store",
+            object_type="study",
+            object_id=study_uid,
+            org_id=org_id,
+            details={"source": source, **outcomes},
+        )
+    for plan in plans:
+        if plan.failure is None and plan.action in ("conflict", "replace"):
+            info = plan.staged.info
+            await audit.record(
+                session=session,
+                secret=secret,
+                actor=actor,
+                action="dicom.conflict",
+                outcome=audit.SUCCESS if plan.action == "replace" else audit.FAILURE,
+                object_type="instance",
+                object_id=info.sop_instance_uid,
+                org_id=org_id,
+                details={
+                    "source": source,
+                    "policy": conflict,
+                    "study": info.study_uid,
+                    "indexed_sha256": plan.indexed_sha256,
+                    "received_sha256": info.sha256,
+                },
+            )
+    for result in results:
+        if result.outcome in ("rejected", "failed"):
+            await audit.record(
+                session=session,
+                secret=secret,
+                actor=actor,
+                action="dicom.store",
+                outcome=audit.FAILURE,
+                object_type="instance",
+                object_id=result.sop_instance_uid or "",
+                org_id=org_id,
+                details={"source": source, "reason": result.reason, "message": result.message},
+            )
+
+
+async def _record_refusal(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    message: str,
+) -> None:
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="dicom.store",
+        outcome=audit.FAILURE,
+        object_type="request",
+        org_id=org_id,
+        details={"source": source, "message": message},
+    )
+
+
+# Searching --------------------------------------------------------------------
+
+
+async def search_studies(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[StudyMatch]:
+    """Visible studies matching the keys, newest study date first."""
+    where = matching.conditions("study", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    studies = (
+        await session.scalars(
+            select(Study)
+            .where(visible_studies(caller), *where)
+            .order_by(Study.study_date.desc(), Study.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    ids = [s.id for s in studies]
+    series: dict[int, list[str | None]] = {}
+    for study_id, modality in await session.execute(
+        select(Series.study_id, Series.modality).where(Series.study_id.in_(ids))
+    ):
+        series.setdefault(study_id, []).append(modality)
+    counts: dict[int, int] = {}
+    classes: dict[int, set[str]] = {}
+    for study_id, sop_class, count in await session.execute(
+        select(Instance.study_id, Instance.sop_class_uid, func.count())
+        .where(Instance.study_id.in_(ids))
+        .group_by(Instance.study_id, Instance.sop_class_uid)
+    ):
+        counts[study_id] = counts.get(study_id, 0) + count
+        classes.setdefault(study_id, set()).add(sop_class)
+    await _record_search(session, secret, actor, caller, "study", None, keys, len(studies))
+    return [
+        StudyMatch(
+            study=s,
+            number_of_series=len(series.get(s.id, [])),
+            number_of_instances=counts.get(s.id, 0),
+            modalities=tuple(sorted({m for m in series.get(s.id, []) if m})),
+            sop_classes=tuple(sorted(classes.get(s.id, set()))),
+        )
+        for s in studies
+    ]
+
+
+async def search_series(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    study_uid: str | None,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[SeriesMatch] | None:
+    """Visible series matching the keys (in one study when given); None if it is not visible."""
+    where = matching.conditions("series", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    if study_uid is not None:
+        if not await _scope_visible(session, secret, actor, caller, "dicom.search", study_uid):
+            return None
+        where.append(Study.study_uid == study_uid)
+    rows = (
+        await session.execute(
+            select(Study, Series)
+            .join(Series, Series.study_id == Study.id)
+            .where(visible_studies(caller), *where)
+            .order_by(Study.id, Series.series_number, Series.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    ids = [series.id for _, series in rows]
+    counts = {
+        series_id: count
+        for series_id, count in await session.execute(
+            select(Instance.series_id, func.count())
+            .where(Instance.series_id.in_(ids))
+            .group_by(Instance.series_id)
+        )
+    }
+    await _record_search(session, secret, actor, caller, "series", study_uid, keys, len(rows))
+    return [SeriesMatch(study, series, counts.get(series.id, 0)) for study, series in rows]
+
+
+async def search_instances(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    study_uid: str | None,
+    series_uid: str | None,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[InstanceMatch] | None:
+    """Visible instances matching the keys (in one study/series when given); None if not visible."""
+    where = matching.conditions("instance", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    if study_uid is not None:
+        if not await _scope_visible(
+            session, secret, actor, caller, "dicom.search", study_uid, series_uid
+        ):
+            return None
+        where.append(Study.study_uid == study_uid)
+    if series_uid is not None:
+        where.append(Series.series_uid == series_uid)
+    rows = (
+        await session.execute(
+            select(Study, Series, Instance)
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(visible_studies(caller), *where)
+            .order_by(
+                Study.id, Series.series_number, Series.id, Instance.instance_number, Instance.id
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    await _record_search(session, secret, actor, caller, "instance", study_uid, keys, len(rows))
+    return [InstanceMatch(study, series, instance) for study, series, instance in rows]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _record_search(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    caller: Principal,
+    level: str,
+    study_uid: str | None,
+    keys: Mapping[str, str],
+    results: int,
+) -> None:
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="dicom.search",
+        object_type=level,
+        object_id=study_uid or "",
+        org_id=caller.org_id,
+        details={"keys": dict(keys), "results": results},
+    )
+
+
+# Locating for retrieval -----------------------------------------------------------
+
+
+async def locate_instances(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    purpose: str,
+) -> list[StoredInstance]:
+    """The visible instances of a study, series or instance; empty (and audited) if none."""
+    where: list[ColumnElement[bool]] = [Study.study_uid == study_uid]
+    if series_uid is not None:
+        where.append(Series.series_uid == series_uid)
+    if sop_instance_uid is not None:
+        where.append(Instance.sop_instance_uid == sop_instance_uid)
+    rows = (
+        await session.execute(
+            select(
+                Study.study_uid,
+                Series.series_uid,
+                Instance.sop_instance_uid,
+                Instance.sop_class_uid,
+                Instance.transfer_syntax_uid,
+                Instance.sha256,
+                Instance.size,
+            )
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(visible_studies(caller), *where)
+            .order_by(
+                Study.id, Series.series_number, Series.id, Instance.instance_number, Instance.id
+            )
+        )
+    ).all()
+    found = [StoredInstance(*row) for row in rows]
+    level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
+    details = {"study": study_uid, "purpose": purpose, "instances": len(found)}
+    if found:
+        await audit.record(
+            session=session,
+            secret=secret,
+            actor=actor,
+            action="dicom.retrieve",
+            object_type=level,
+            object_id=object_id,
+            org_id=caller.org_id,
+            details=details,
+        )
+    else:
+        owner = await session.scalar(
+            select(Study.org_id)
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(*where)
+            .limit(1)
+        )
+        await _record_not_visible(
+            session, secret, actor, caller, "dicom.retrieve", level, object_id, owner, details
+        )
+    return found
+
+
+async def _scope_visible(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    caller: Principal,
+    action: str,
+    study_uid: str,
+    series_uid: str | None = None,
+) -> bool:
+    """True if the caller sees the study (and series); otherwise audit the attempt."""
+    where: list[ColumnElement[bool]] = [Study.study_uid == study_uid]
+    query = select(Study.org_id)
+    if series_uid is not None:
+        query = query.join(Series, Series.study_id == Study.id)
+        where.append(Series.series_uid == series_uid)
+    if await session.scalar(query.where(visible_studies(caller), *where).limit(1)) is not None:
+        return True
+    owner = await session.scalar(query.where(*where).limit(1))
+    level, object_id = _most_specific(study_uid, series_uid, None)
+    await _record_not_visible(
+        session, secret, actor, caller, action, level, object_id, owner, {"study": study_uid}
+    )
+    return False
+
+
+def _most_specific(
+    study_uid: str, series_uid: str | None, sop_instance_uid: str | None
+) -> tuple[str, str]:
+    if sop_instance_uid is not None:
+        return "instance", sop_instance_uid
+    if series_uid is not None:
+        return "series", series_uid
+    return "study", study_uid
+
+
+async def _record_not_visible(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    caller: Principal,
+    action: str,
+    level: str,
+    object_id: str,
+    owner: int | None,
+    details: Mapping[str, Any],
+) -> None:
+    """Denied when another organisation holds the object, failure when nobody does."""
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action=action,
+        outcome=audit.DENIED if owner is not None else audit.FAILURE,
+        object_type=level,
+        object_id=object_id,
+        org_id=owner if owner is not None else caller.org_id,
+        details=details,
+    )

@@ -1,0 +1,214 @@
+"""Content-addressed blob storage for DICOM instances.
+
+Every method blocks: call it through ``asyncio.to_thread``. A blob is named by
+the SHA-256 of its bytes and nothing else, so no value from a DICOM file or a
+request ever becomes part of a path. Writing is two steps so that a caller can
+group the slow parts of a request: ``stage`` writes and fsyncs a temporary
+file, ``publish`` renames staged files into place and fsyncs each directory
+once; only then may the caller commit its index rows.
+
+Each process stages under its own ``tmp/<id>/`` directory and holds an
+exclusive lock on ``tmp/<id>.lock`` while it runs. Startup recovery removes the
+staging directories whose lock nobody holds: those left by a crash.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FSYNC_THREADS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Bytes written and fsynced to a temporary file, not yet visible under their digest."""
+
+    sha256: str
+    size: int
+    token: str
+
+
+class BlobStorage(Protocol):
+    """Where instance bytes live: staged, published under their SHA-256, opened for reading."""
+
+    def stage(self, data: bytes, sha256: str) -> StagedBlob:
+        """Write data to a temporary file and fsync it; sha256 must be the digest of data."""
+        ...
+
+    def publish(self, blobs: Sequence[StagedBlob]) -> None:
+        """Make staged blobs durable under their digest (rename, then fsync directories)."""
+        ...
+
+    def discard(self, blobs: Iterable[StagedBlob]) -> None:
+        """Remove staged blobs that will not be published."""
+        ...
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a published blob for reading."""
+        ...
+
+
+def checked_digest(sha256: str) -> str:
+    """The digest unchanged if it is 64 lower-case hex digits; a path is only built from these."""
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256[:80]!r}")
+    return sha256
+
+
+def _take_lock(path: Path) -> int | None:
+    """Create and lock a staging lock file; None if a reclaiming process got in the way."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    os.close(fd)
+    return None
+
+
+def _reclaim(lock_path: Path) -> int:
+    """Remove the staging directory of a lock nobody holds; return how many files it held."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        return 0
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return 0  # a live process holds it
+    try:
+        removed = _remove(lock_path.with_suffix(""))
+        lock_path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return removed
+
+
+def _remove(path: Path) -> int:
+    """Delete a staging directory or stray file; return how many files it held."""
+    if path.is_dir():
+        count = sum(1 for child in path.rglob("*") if not child.is_dir())
+        shutil.rmtree(path, ignore_errors=True)
+        return count
+    if path.exists():
+        path.unlink(missing_ok=True)
+        return 1
+    return 0
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStorage:
+    """Blobs under a local directory as ``ab/cd/<sha256>``, staged under ``tmp/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self._name = secrets.token_hex(8)
+        self._staging = self.tmp / self._name
+        self._lock: int | None = None
+        self._durable: set[Path] = set()
+
+    def start(self) -> int:
+        """Take this process's staging lock, create its directory, return stale files removed."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        while self._lock is None:
+            self._lock = _take_lock(self.tmp / f"{self._name}.lock")
+            if self._lock is None:  # another process reclaimed the name meanwhile
+                self._name = secrets.token_hex(8)
+        self._staging = self.tmp / self._name
+        self._staging.mkdir()
+        _fsync_directory(self.root.parent)
+        _fsync_directory(self.root)
+        return self.recover()
+
+    def recover(self) -> int:
+        """Remove what processes that are gone left staged; return how many files were removed."""
+        removed = 0
+        for lock_path in self.tmp.glob("*.lock"):
+            if lock_path.stem != self._name:
+                removed += _reclaim(lock_path)
+        for entry in self.tmp.iterdir():
+            if entry.suffix != ".lock" and not (self.tmp / f"{entry.name}.lock").exists():
+                removed += _remove(entry)  # a lock is always taken before its directory exists
+        return removed
+
+    def close(self) -> None:
+        """Remove this process's staging directory and release its lock."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+        (self.tmp / f"{self._name}.lock").unlink(missing_ok=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def path(self, sha256: str) -> Path:
+        """Where a published blob lives."""
+        digest = checked_digest(sha256)
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def stage(self, data: bytes, sha256: str) -> StagedBlob:
+        """Write data to a temporary file and fsync it; sha256 must be the digest of data."""
+        checked_digest(sha256)
+        token = secrets.token_hex(16)
+        path = self._staging / token
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with memoryview(data) as view:
+                written = 0
+                while written < len(view):
+                    written += os.write(fd, view[written:])
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return StagedBlob(sha256=sha256, size=len(data), token=token)
+
+    def publish(self, blobs: Sequence[StagedBlob]) -> None:
+        """Rename staged blobs into place, then fsync every directory that holds them, once each."""
+        directories: set[Path] = set()
+        for blob in blobs:
+            target = self.path(blob.sha256)
+            source = self._staging / blob.token
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                source.unlink(missing_ok=True)  # same digest, same bytes
+            else:
+                os.replace(source, target)
+            directories.add(target.parent)
+            if target.parent not in self._durable:
+                # Another process (or a crash) may have created it without an fsync yet.
+                directories.update((target.parent.parent, self.root))
+        if directories:
+            with ThreadPoolExecutor(min(_FSYNC_THREADS, len(directories))) as pool:
+                list(pool.map(_fsync_directory, directories))
+            self._durable.update(directories)
+
+    def discard(self, blobs: Iterable[StagedBlob]) -> None:
+        """Remove staged blobs that will not be published."""
+        for blob in blobs:
+            (self._staging / blob.token).unlink(missing_ok=True)
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a published blob for reading."""
+        return self.path(sha256).open("rb")

@@ -1,0 +1,240 @@
+"""DICOM JSON (PS3.18 F) of QIDO-RS results and of the STOW-RS response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.archive.matching import Level
+from server.archive.service import InstanceMatch, SeriesMatch, StoreResult, StudyMatch
+
+Json = dict[str, Any]
+
+# PS3.18 Table 10.5.3-3 failure reasons of a STOW-RS response.
+PROCESSING_FAILURE = 0x0110
+DUPLICATE_SOP_INSTANCE = 0x0111
+OUT_OF_RESOURCES = 0xA700
+DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+
+_FAILURE_REASONS = {
+    "not_dicom": CANNOT_UNDERSTAND,
+    "missing_file_meta": CANNOT_UNDERSTAND,
+    "truncated": CANNOT_UNDERSTAND,
+    "oversized_element": CANNOT_UNDERSTAND,
+    "malformed": CANNOT_UNDERSTAND,
+    "executable_preamble": CANNOT_UNDERSTAND,
+    "unsupported_transfer_syntax": TRANSFER_SYNTAX_NOT_SUPPORTED,
+    "inflated_too_large": OUT_OF_RESOURCES,
+    "too_large": OUT_OF_RESOURCES,
+    "out_of_resources": OUT_OF_RESOURCES,
+    "missing_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    "invalid_uid": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    "invalid_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    "meta_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    "study_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    "conflict": DUPLICATE_SOP_INSTANCE,
+}
+
+
+def element(vr: str, *values: Any) -> Json:
+    """One DICOM JSON attribute; no values (or only empty ones) gives an attribute without Value."""
+    present = [v for v in values if v is not None and v != ""]
+    if not present:
+        return {"vr": vr}
+    if vr == "PN":
+        present = [_person_name(name) for v in present for name in str(v).split("\\")]
+    return {"vr": vr, "Value": present}
+
+
+def _person_name(value: str) -> Json:
+    groups = value.split("=")
+    names = dict(zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False))
+    return {key: name for key, name in names.items() if name}
+
+
+@dataclass(frozen=True, slots=True)
+class _Attribute:
+    keyword: str
+    tag: str
+    vr: str
+    value: Callable[[Any, str], Any]
+    default: bool = True
+    aggregate: bool = False
+
+
+_STUDY = [
+    _Attribute("StudyDate", "00080020", "DA", lambda m, _: m.study.study_date),
+    _Attribute("StudyTime", "00080030", "TM", lambda m, _: m.study.study_time),
+    _Attribute("AccessionNumber", "00080050", "SH", lambda m, _: m.study.accession_number),
+    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
+    _Attribute("ModalitiesInStudy", "00080061", "CS", lambda m, _: m.modalities, aggregate=True),
+    _Attribute(
+        "SOPClassesInStudy", "00080062", "UI", lambda m, _: m.sop_classes, False, aggregate=True
+    ),
+    _Attribute(
+        "ReferringPhysicianName", "00080090", "PN", lambda m, _: m.study.referring_physician_name
+    ),
+    _Attribute("StudyDescription", "00081030", "LO", lambda m, _: m.study.study_description, False),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: study_url(base, m)),
+    _Attribute("PatientName", "00100010", "PN", lambda m, _: m.study.patient_name),
+    _Attribute("PatientID", "00100020", "LO", lambda m, _: m.study.patient_id),
+    _Attribute("PatientBirthDate", "00100030", "DA", lambda m, _: m.study.patient_birth_date),
+    _Attribute("PatientSex", "00100040", "CS", lambda m, _: m.study.patient_sex),
+    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
+    _Attribute("StudyID", "00200010", "SH", lambda m, _: m.study.study_id),
+    _Attribute(
+        "NumberOfStudyRelatedSeries",
+        "00201206",
+        "IS",
+        lambda m, _: m.number_of_series,
+        aggregate=True,
+    ),
+    _Attribute(
+        "NumberOfStudyRelatedInstances",
+        "00201208",
+        "IS",
+        lambda m, _: m.number_of_instances,
+        aggregate=True,
+    ),
+]
+_SERIES = [
+    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
+    _Attribute("Modality", "00080060", "CS", lambda m, _: m.series.modality),
+    _Attribute("SeriesDescription", "0008103E", "LO", lambda m, _: m.series.series_description),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: series_url(base, m)),
+    _Attribute("BodyPartExamined", "00180015", "CS", lambda m, _: m.series.body_part, False),
+    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
+    _Attribute("SeriesNumber", "00200011", "IS", lambda m, _: m.series.series_number),
+    _Attribute(
+        "NumberOfSeriesRelatedInstances",
+        "00201209",
+        "IS",
+        lambda m, _: m.number_of_instances,
+        aggregate=True,
+    ),
+]
+_INSTANCE = [
+    _Attribute("SOPClassUID", "00080016", "UI", lambda m, _: m.instance.sop_class_uid),
+    _Attribute("SOPInstanceUID", "00080018", "UI", lambda m, _: m.instance.sop_instance_uid),
+    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: instance_url(base, m)),
+    _Attribute(
+        "AvailableTransferSyntaxUID",
+        "00083002",
+        "UI",
+        lambda m, _: m.instance.transfer_syntax_uid,
+        False,
+    ),
+    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
+    _Attribute("InstanceNumber", "00200013", "IS", lambda m, _: m.instance.instance_number),
+    _Attribute("NumberOfFrames", "00280008", "IS", lambda m, _: m.instance.number_of_frames),
+    _Attribute("Rows", "00280010", "US", lambda m, _: m.instance.rows),
+    _Attribute("Columns", "00280011", "US", lambda m, _: m.instance.columns),
+    _Attribute("BitsAllocated", "00280100", "US", lambda m, _: m.instance.bits_allocated),
+]
+_LEVELS: dict[Level, list[_Attribute]] = {
+    "study": _STUDY,
+    "series": _SERIES,
+    "instance": _INSTANCE,
+}
+_ABOVE: dict[Level, tuple[Level, ...]] = {
+    "study": (),
+    "series": ("study",),
+    "instance": ("study", "series"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which attributes a QIDO response carries: defaults of some levels plus includefield."""
+
+    level: Level
+    defaults: tuple[Level, ...]
+    include_all: bool
+    include: frozenset[str]
+
+    def attributes(self) -> list[_Attribute]:
+        """The attributes returned, levels above first; aggregates only of the queried level."""
+        return [
+            a
+            for level in (*_ABOVE[self.level], self.level)
+            for a in _LEVELS[level]
+            if (level == self.level or not a.aggregate)
+            and (
+                (a.default and level in self.defaults)
+                or self.include_all
+                or a.keyword in self.include
+            )
+        ]
+
+
+def selection(
+    level: Level, *, scoped_to: Level | None, include_all: bool, include: Iterable[str]
+) -> Selection:
+    """Defaults of the level and of the levels above it that the request URL does not fix."""
+    above = _ABOVE[level]
+    unscoped = above if scoped_to is None else above[above.index(scoped_to) + 1 :]
+    return Selection(level, (*unscoped, level), include_all, frozenset(include))
+
+
+def result_json(
+    match: StudyMatch | SeriesMatch | InstanceMatch, chosen: Selection, base: str
+) -> Json:
+    """One QIDO result; the queried level comes last, so its RetrieveURL wins."""
+    out: Json = {}
+    for attribute in chosen.attributes():
+        value = attribute.value(match, base)
+        values = value if isinstance(value, tuple) else (value,)
+        out[attribute.tag] = element(attribute.vr, *values)
+    return dict(sorted(out.items()))
+
+
+def study_url(base: str, match: StudyMatch | SeriesMatch | InstanceMatch) -> str:
+    """The WADO-RS URL of a result's study."""
+    return f"{base}/studies/{match.study.study_uid}"
+
+
+def series_url(base: str, match: SeriesMatch | InstanceMatch) -> str:
+    """The WADO-RS URL of a result's series."""
+    return f"{study_url(base, match)}/series/{match.series.series_uid}"
+
+
+def instance_url(base: str, match: InstanceMatch) -> str:
+    """The WADO-RS URL of an instance result."""
+    return f"{series_url(base, match)}/instances/{match.instance.sop_instance_uid}"
+
+
+def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | None) -> Json:
+    """The Store Instances Response Module: referenced and failed SOP sequences."""
+    referenced = []
+    failed = []
+    for result in results:
+        item: Json = {
+            "00081150": element("UI", result.sop_class_uid),
+            "00081155": element("UI", result.sop_instance_uid),
+        }
+        if result.ok:
+            item["00081190"] = element(
+                "UR",
+                f"{base}/studies/{result.study_uid}/series/{result.series_uid}"
+                f"/instances/{result.sop_instance_uid}",
+            )
+            referenced.append(item)
+        else:
+            reason = _FAILURE_REASONS.get(result.reason or "", PROCESSING_FAILURE)
+            item["00081197"] = element("US", reason)
+            item["00000902"] = element("LO", f"{result.reason}: {result.message}")
+            failed.append(item)
+    out: Json = {}
+    if study_uid is not None:
+        out["00081190"] = element("UR", f"{base}/studies/{study_uid}")
+    if failed:
+        out["00081198"] = {"vr": "SQ", "Value": failed}
+    if referenced:
+        out["00081199"] = {"vr": "SQ", "Value": referenced}
+    return out

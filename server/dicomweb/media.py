@@ -1,0 +1,132 @@
+"""Media types of PS3.18 8.7: the Accept header and what each resource can be sent as."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server.errors import DomainError
+
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+OCTET_STREAM = "application/octet-stream"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+
+_JSON_TYPES = frozenset({DICOM_JSON, "application/json", "application/*", "*/*"})
+
+# PS3.18 Table 8.7.3-2: media types of compressed frames, by transfer syntax.
+FRAME_MEDIA_TYPES = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.92": "image/jpx",
+    "1.2.840.10008.1.2.4.93": "image/jpx",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+
+
+class NotAcceptable(DomainError):
+    """The resource cannot be sent in any media type or transfer syntax the client accepts."""
+
+    status = 406
+    code = "not_acceptable"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRange:
+    """One entry of an Accept header; multipart ranges carry the type of their parts."""
+
+    type: str
+    transfer_syntax: str | None
+    multipart: bool
+
+
+def accepted(request: web.Request) -> list[MediaRange]:
+    """The media ranges of the Accept header, most preferred first; none given accepts all."""
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return [MediaRange("*/*", None, multipart=False)]
+    ranges: list[tuple[float, int, MediaRange]] = []
+    for index, item in enumerate(header.split(",")):
+        name, *params = (p.strip() for p in item.split(";"))
+        values = {}
+        for param in params:
+            key, _, value = param.partition("=")
+            values[key.strip().lower()] = value.strip().strip('"')
+        try:
+            quality = float(values.get("q", "1"))
+        except ValueError:
+            quality = 0.0
+        if quality <= 0 or not name:
+            continue
+        name = name.lower()
+        multipart = name == "multipart/related"
+        part_type = values.get("type", "").lower() if multipart else name
+        syntax = values.get("transfer-syntax")
+        ranges.append((-quality, index, MediaRange(part_type, syntax, multipart=multipart)))
+    return [r for _, _, r in sorted(ranges, key=lambda t: (t[0], t[1]))]
+
+
+def _type_matches(wanted: str, offered: str) -> bool:
+    return wanted in ("*/*", offered) or (wanted.endswith("/*") and offered.startswith(wanted[:-1]))
+
+
+def negotiate_json(request: web.Request) -> None:
+    """Accept DICOM JSON responses (QIDO results, metadata) or raise NotAcceptable."""
+    for wanted in accepted(request):
+        if not wanted.multipart and wanted.type in _JSON_TYPES:
+            return
+    raise NotAcceptable(f"This resource is sent as {DICOM_JSON}; the Accept header excludes it.")
+
+
+def negotiate_instances(request: web.Request, syntaxes: set[str], *, single: bool) -> bool:
+    """True for one bare application/dicom body, False for multipart; stored syntax only."""
+    for wanted in accepted(request):
+        syntax_ok = wanted.transfer_syntax in (None, "*") or syntaxes == {wanted.transfer_syntax}
+        if not syntax_ok:
+            continue
+        if wanted.multipart and _type_matches(wanted.type or DICOM, DICOM):
+            return False
+        if not wanted.multipart and wanted.type == DICOM and single:
+            return True
+        if not wanted.multipart and wanted.type in ("*/*", "multipart/*", "multipart/related"):
+            return False
+    stored = ", ".join(sorted(syntaxes))
+    raise NotAcceptable(
+        f'Instances are sent as multipart/related; type="{DICOM}" in their stored transfer '
+        f"syntax ({stored}); the archive does not transcode."
+    )
+
+
+def negotiate_frames(request: web.Request, transfer_syntax_uid: str) -> str:
+    """The part media type for frames or pixel data of this stored syntax; raise if excluded."""
+    compressed = transfer_syntax_uid in FRAME_MEDIA_TYPES
+    offered = FRAME_MEDIA_TYPES.get(transfer_syntax_uid, OCTET_STREAM)
+    offered_syntax = transfer_syntax_uid if compressed else EXPLICIT_VR_LITTLE_ENDIAN
+    for wanted in accepted(request):
+        part_type = wanted.type or OCTET_STREAM
+        syntax = wanted.transfer_syntax
+        if syntax not in (None, "*", offered_syntax):
+            continue
+        if part_type == OCTET_STREAM and (not compressed or syntax == "*"):
+            return OCTET_STREAM
+        if part_type != OCTET_STREAM and _type_matches(part_type, offered):
+            return offered
+    if compressed:
+        raise NotAcceptable(
+            f"Frames are stored as {offered} (transfer syntax {transfer_syntax_uid}) and the "
+            "archive cannot decompress them; accept that media type or transfer-syntax=*."
+        )
+    raise NotAcceptable(
+        f"Uncompressed frames are sent as {OCTET_STREAM} in Explicit VR Little Endian; "
+        "the archive cannot compress them."
+    )

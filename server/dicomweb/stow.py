@@ -1,0 +1,48 @@
+"""STOW-RS (PS3.18 10.5): store instances sent as multipart/related application/dicom parts."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from server import keys
+from server.access import allow
+from server.archive import service as archive
+from server.dicomweb import attributes, multipart
+from server.dicomweb.media import DICOM_JSON
+from server.dicomweb.paths import ROLES, base_url, optional_uid
+from server.errors import MalformedInput
+from server.requests import actor, principal
+
+
+@allow(*ROLES)
+async def store_instances(request: web.Request) -> web.StreamResponse:
+    """POST /dicom-web/studies[/{study}]: 200 all stored, 202 some failed, 409 none stored."""
+    settings = request.app[keys.SETTINGS]
+    study_uid = optional_uid(request, "study")
+    reader = multipart.stow_reader(request, max_total_bytes=settings.max_stow_bytes)
+    parts = multipart.dicom_parts(
+        reader,
+        max_part_bytes=settings.max_instance_bytes,
+        max_total_bytes=settings.max_stow_bytes,
+    )
+    results = await archive.store_instances(
+        session_maker=request.app[keys.SESSIONMAKER],
+        storage=request.app[keys.BLOB_STORAGE],
+        secret=request.app[keys.SECRET],
+        actor=actor(request),
+        org_id=principal(request).org_id,
+        items=parts,
+        source="stow-rs",
+        conflict=settings.archive_conflict,
+        study_uid=study_uid,
+        max_instance_bytes=settings.max_instance_bytes,
+        max_inflated_bytes=settings.max_inflated_bytes,
+    )
+    if not results:
+        raise MalformedInput("The request holds no application/dicom parts.")
+    stored = sum(1 for r in results if r.ok)
+    status = 200 if stored == len(results) else 202 if stored else 409
+    body = attributes.stow_response(results, base_url(request), study_uid)
+    return web.Response(body=json.dumps(body).encode(), status=status, content_type=DICOM_JSON)

@@ -1,0 +1,78 @@
+"""The DIMSE SCP as a managed background service of the application (a cleanup context)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from pynetdicom import AE, evt
+
+from server import keys
+from server.dimse.association import handle_assoc_request
+from server.dimse.contexts import supported_contexts
+from server.dimse.query import handle_find
+from server.dimse.scp import Scp
+from server.dimse.storage import handle_store
+from server.dimse.transport import handle_conn_open, handle_pdu_sent
+from server.dimse.verification import handle_echo
+
+log = logging.getLogger(__name__)
+
+
+def create_ae(scp: Scp) -> AE:
+    """The application entity: our AE title and every supported presentation context."""
+    ae = AE(ae_title=scp.settings.ae_title)
+    ae.supported_contexts = supported_contexts()
+    return ae
+
+
+def event_handlers(scp: Scp) -> list[tuple[Any, ...]]:
+    """The handlers bound to the SCP's events, each given its dependencies."""
+    return [
+        (evt.EVT_CONN_OPEN, handle_conn_open),
+        (evt.EVT_PDU_SENT, handle_pdu_sent),
+        (evt.EVT_REQUESTED, handle_assoc_request, [scp]),
+        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_STORE, handle_store, [scp]),
+        (evt.EVT_C_FIND, handle_find, [scp]),
+    ]
+
+
+async def dimse_server(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: serve DIMSE on settings.dicom_port (0 disables) in pynetdicom threads."""
+    settings = app[keys.SETTINGS]
+    if settings.dicom_port == 0:
+        yield
+        return
+    scp = Scp(
+        loop=asyncio.get_running_loop(),
+        session_maker=app[keys.SESSIONMAKER],
+        storage=app[keys.BLOB_STORAGE],
+        secret=app[keys.SECRET],
+        settings=settings,
+    )
+    ae = create_ae(scp)
+    server = await asyncio.to_thread(
+        ae.start_server,
+        (settings.host, settings.dicom_port),
+        block=False,
+        evt_handlers=event_handlers(scp),
+    )
+    assert server is not None  # a non-blocking start returns the running server
+    log.info(
+        "DICOM SCP %s listening on %s:%d", settings.ae_title, settings.host, settings.dicom_port
+    )
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.shutdown)
+        await asyncio.to_thread(_abort_associations, ae)
+
+
+def _abort_associations(ae: AE) -> None:
+    """Abort associations still open, so that no handler waits on a loop that is stopping."""
+    for assoc in ae.active_associations:
+        assoc.abort()

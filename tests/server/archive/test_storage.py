@@ -1,0 +1,74 @@
+"""Local blob storage: content-addressed paths, staging, publishing and crash recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from server.archive.storage import LocalBlobStorage
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalBlobStorage:
+    started = LocalBlobStorage(tmp_path / "blobs")
+    started.start()
+    return started
+
+
+def test_published_blobs_live_under_their_digest(storage: LocalBlobStorage) -> None:
+    data = b"DICM" * 100
+    digest = hashlib.sha256(data).hexdigest()
+    staged = storage.stage(data, digest)
+    assert _files(storage.root) != []
+    storage.publish([staged, storage.stage(data, digest)])  # the same bytes twice: one file
+    blobs = [p for p in _files(storage.root) if not p.endswith(".lock")]
+    assert blobs == [f"{digest[:2]}/{digest[2:4]}/{digest}"]
+    with storage.open(digest) as source:
+        assert source.read() == data
+
+
+def test_discarded_blobs_leave_nothing(storage: LocalBlobStorage) -> None:
+    staged = storage.stage(b"x" * 10, "0" * 64)
+    storage.discard([staged])
+    assert [p for p in _files(storage.root) if not p.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("digest", ["../../../etc/passwd", "A" * 64, "0" * 63, "0" * 64 + "/"])
+def test_paths_are_only_ever_built_from_digests(storage: LocalBlobStorage, digest: str) -> None:
+    with pytest.raises(ValueError, match="SHA-256"):
+        storage.stage(b"data", digest)
+    with pytest.raises(ValueError, match="SHA-256"):
+        storage.open(digest)
+
+
+def test_recovery_removes_what_dead_processes_staged_and_nothing_else(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    live = LocalBlobStorage(root)
+    live.start()
+    live_staged = live.stage(b"in flight", "1" * 64)
+    crashed = root / "tmp" / "deadbeefdeadbeef"
+    crashed.mkdir()
+    (crashed / "a").write_bytes(b"half written")
+    (crashed / "b").write_bytes(b"fsynced, never renamed")
+    (root / "tmp" / "deadbeefdeadbeef.lock").touch()  # nobody holds it: its process is gone
+    (root / "tmp" / "stray").write_bytes(b"no lock at all")
+    published = "2" * 64
+    live.publish([live.stage(b"kept", published)])
+
+    restarted = LocalBlobStorage(root)
+    assert restarted.start() == 3
+    remaining = _files(root)
+    assert any(p.endswith(f"/{live_staged.token}") for p in remaining)
+    assert f"22/22/{published}" in remaining
+    assert not any("deadbeef" in p or "stray" in p for p in remaining)
+    live.close()
+    restarted.close()
+    assert [p for p in _files(root) if p.startswith("tmp/")] == []
+    assert os.listdir(root / "tmp") == []

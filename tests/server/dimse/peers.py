@@ -1,0 +1,108 @@
+"""Helpers for the DIMSE tests: the listener, dcmtk runs, and what the archive holds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from pydicom.data import get_testdata_file
+from pydicom.filereader import read_dataset, read_preamble
+from pynetdicom import AE
+from pynetdicom.association import Association
+from sqlalchemy import select
+
+from server import keys
+from server.archive.models import Instance
+from server.audit.models import AuditEvent
+from tests.support import require_tool
+
+AE_TITLES = {"clinic-a": "CLINIC_A", "clinic-b": "CLINIC_B"}
+
+
+@dataclass(frozen=True)
+class Listener:
+    """Where the application's SCP listens."""
+
+    app: web.Application
+    host: str
+    port: int
+    ae_title: str
+
+
+def bundled(name: str) -> Path:
+    """A file bundled with pydicom (never downloaded)."""
+    path = get_testdata_file(name, download=False)
+    assert isinstance(path, str), f"{name} is not bundled with this pydicom"
+    return Path(path)
+
+
+async def dcmtk(
+    tool: str, listener: Listener, calling: str, *options: str, files: tuple[Path, ...] = ()
+) -> str:
+    """Run a dcmtk SCU against the listener off the event loop; return rc and its output."""
+    command = [require_tool(tool), "-aet", calling, "-aec", listener.ae_title, *options]
+    command += [listener.host, str(listener.port), *map(str, files)]
+    done = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False
+    )
+    return f"rc={done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def dataset_bytes(part10: bytes) -> bytes:
+    """The encoded dataset after the preamble and File Meta Information."""
+    stream = io.BytesIO(part10)
+    read_preamble(stream, False)
+    read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=_not_meta)
+    return part10[stream.tell() :]
+
+
+def _not_meta(tag: object, vr: object, length: object) -> bool:
+    return getattr(tag, "group", 0) != 2
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+async def stored(listener: Listener, org_id: int) -> dict[str, Instance]:
+    """The organisation's stored instances by SOP Instance UID."""
+    async with listener.app[keys.SESSIONMAKER]() as session:
+        rows = await session.scalars(select(Instance).where(Instance.org_id == org_id))
+        return {row.sop_instance_uid: row for row in rows}
+
+
+def blob(listener: Listener, sha: str) -> bytes:
+    """The bytes the archive holds under a digest."""
+    with listener.app[keys.BLOB_STORAGE].open(sha) as stream:
+        return stream.read()
+
+
+async def audit_trail(listener: Listener, action: str) -> list[tuple[str, str, str]]:
+    """(actor, object id, outcome) of the audit events of one action, oldest first."""
+    async with listener.app[keys.SESSIONMAKER]() as session:
+        rows = await session.scalars(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        )
+        return [(e.actor, e.object_id, e.outcome) for e in rows]
+
+
+def scu(calling: str, contexts: Sequence[tuple[str, str]]) -> AE:
+    """A pynetdicom SCU proposing (abstract syntax, transfer syntax) pairs."""
+    ae = AE(ae_title=calling)
+    for abstract, transfer in contexts:
+        ae.add_requested_context(abstract, transfer)
+    return ae
+
+
+def associate(listener: Listener, ae: AE) -> Association:
+    """An established association with the listener (call from a worker thread)."""
+    assoc = ae.associate(listener.host, listener.port, ae_title=listener.ae_title)
+    assert assoc.is_established
+    return assoc

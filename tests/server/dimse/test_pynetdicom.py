@@ -1,0 +1,153 @@
+"""pynetdicom as the SCU: byte-exact C-STORE (deflate too), refused datasets, C-FIND matching."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import _config
+
+from server import keys
+from tests.server.dimse.peers import (
+    Listener,
+    associate,
+    blob,
+    bundled,
+    dataset_bytes,
+    scu,
+    sha256,
+    stored,
+)
+from tests.support import World
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+# Deflate, big endian, RLE, JPEG 2000 and a 12-lead ECG, each sent as its file holds it.
+CHUNKED = [
+    "image_dfl.dcm",
+    "MR_small_bigendian.dcm",
+    "SC_rgb_rle.dcm",
+    "JPEG2000.dcm",
+    "waveform_ecg.dcm",
+]
+
+
+def _store_files(listener: Listener, calling: str, paths: list[Path]) -> list[int]:
+    metas = [dcmread(p, stop_before_pixels=True) for p in paths]
+    ae = scu(calling, [(m.SOPClassUID, m.file_meta.TransferSyntaxUID) for m in metas])
+    assoc = associate(listener, ae)
+    try:
+        return [int(assoc.send_c_store(path).Status) for path in paths]
+    finally:
+        assoc.release()
+
+
+async def test_chunked_c_store_stores_the_sent_bytes_exactly(
+    listener: Listener, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)  # raw file bytes, no decoding
+    paths = [bundled(name) for name in CHUNKED]
+    statuses = await asyncio.to_thread(_store_files, listener, "CLINIC_A", paths)
+    assert statuses == [0x0000] * len(paths)
+    instances = await stored(listener, world.orgs["clinic-a"])
+    for path in paths:
+        original = path.read_bytes()
+        instance = instances[dcmread(path, stop_before_pixels=True).SOPInstanceUID]
+        assert instance.transfer_syntax_uid == dcmread(path).file_meta.TransferSyntaxUID
+        assert sha256(dataset_bytes(blob(listener, instance.sha256))) == sha256(
+            dataset_bytes(original)
+        ), path.name
+
+
+def _ct(**attributes: str) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = CT_IMAGE_STORAGE
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = "NC-1"
+    ds.Modality = "CT"
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+def _send(listener: Listener, datasets: list[Dataset]) -> list[int]:
+    assoc = associate(listener, scu("CLINIC_A", [(CT_IMAGE_STORAGE, ExplicitVRLittleEndian)]))
+    try:
+        return [int(assoc.send_c_store(ds).Status) for ds in datasets]
+    finally:
+        assoc.release()
+
+
+async def test_non_conformant_datasets_get_failure_statuses_and_leave_nothing(
+    listener: Listener, world: World
+) -> None:
+    no_study = _ct()
+    del no_study.StudyInstanceUID
+    with pytest.warns(UserWarning, match="Invalid value for VR UI"):
+        bad_uid = _ct(SeriesInstanceUID="1.2.3/../4")
+    statuses = await asyncio.to_thread(_send, listener, [no_study, bad_uid])
+    assert statuses == [0xA900, 0xA900]
+    assert await stored(listener, world.orgs["clinic-a"]) == {}
+    blobs = listener.app[keys.SETTINGS].data_dir / "blobs"
+    assert [p for p in blobs.rglob("*") if p.is_file() and p.suffix != ".lock"] == []
+
+
+def _find(listener: Listener, calling: str, query: Dataset) -> list[tuple[int, Dataset | None]]:
+    assoc = associate(listener, scu(calling, [(STUDY_ROOT_FIND, ExplicitVRLittleEndian)]))
+    try:
+        return [
+            (int(status.Status), identifier)
+            for status, identifier in assoc.send_c_find(query, STUDY_ROOT_FIND)
+        ]
+    finally:
+        assoc.release()
+
+
+def _study_query(**keys: str) -> Dataset:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    query.PatientID = ""
+    query.NumberOfStudyRelatedInstances = ""
+    query.ModalitiesInStudy = ""
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    return query
+
+
+async def test_c_find_matches_wildcards_within_the_calling_organisation(
+    listener: Listener,
+) -> None:
+    paths = [bundled("CT_small.dcm"), bundled("MR_small.dcm")]
+    assert await asyncio.to_thread(_store_files, listener, "CLINIC_A", paths) == [0, 0]
+    ct, mr = (dcmread(p, stop_before_pixels=True) for p in paths)
+
+    both = await asyncio.to_thread(
+        _find, listener, "CLINIC_A", _study_query(PatientName="CompressedSamples*")
+    )
+    assert [status for status, _ in both] == [0xFF00, 0xFF00, 0x0000]
+    found = {ds.StudyInstanceUID: ds for _, ds in both if ds is not None}
+    assert set(found) == {ct.StudyInstanceUID, mr.StudyInstanceUID}
+    assert found[ct.StudyInstanceUID].PatientID == ct.PatientID
+    assert found[ct.StudyInstanceUID].ModalitiesInStudy == "CT"
+    assert found[ct.StudyInstanceUID].NumberOfStudyRelatedInstances == 1
+
+    one = await asyncio.to_thread(
+        _find, listener, "CLINIC_A", _study_query(PatientName="*^MR?", ModalitiesInStudy="MR")
+    )
+    assert [(s, ds.StudyInstanceUID if ds else None) for s, ds in one] == [
+        (0xFF00, mr.StudyInstanceUID),
+        (0x0000, None),
+    ]
+    other = await asyncio.to_thread(
+        _find, listener, "CLINIC_B", _study_query(PatientName="CompressedSamples*")
+    )
+    assert other == [(0x0000, None)]
