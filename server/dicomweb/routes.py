@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.dicomweb import qido, stow, wado
+from server.dicomweb import export, qido, rendered, stow, wado
 from server.dicomweb.paths import PREFIX
 
 _STUDY = PREFIX + "/studies/{study}"
@@ -22,12 +22,18 @@ def setup(app: web.Application) -> None:
     router.add_post(_STUDY, stow.store_instances)
     router.add_get(_STUDY, wado.retrieve_instances)
     router.add_get(_STUDY + "/metadata", wado.retrieve_metadata)
+    router.add_get(_STUDY + "/thumbnail", rendered.retrieve_thumbnail)
+    router.add_get(_STUDY + "/export", export.export_study)
     router.add_get(_STUDY + "/series", qido.search_for_series)
     router.add_get(_STUDY + "/instances", qido.search_for_instances)
     router.add_get(_SERIES, wado.retrieve_instances)
     router.add_get(_SERIES + "/metadata", wado.retrieve_metadata)
+    router.add_get(_SERIES + "/thumbnail", rendered.retrieve_thumbnail)
     router.add_get(_SERIES + "/instances", qido.search_for_instances)
     router.add_get(_INSTANCE, wado.retrieve_instances)
     router.add_get(_INSTANCE + "/metadata", wado.retrieve_metadata)
     router.add_get(_INSTANCE + "/frames/{frames}", wado.retrieve_frames)
+    router.add_get(_INSTANCE + "/rendered", rendered.retrieve_rendered_instance)
+    router.add_get(_INSTANCE + "/frames/{frames}/rendered", rendered.retrieve_rendered_frames)
+    router.add_get(_INSTANCE + "/thumbnail", rendered.retrieve_thumbnail)
     router.add_get(_INSTANCE + "/bulkdata/{path:.+}", wado.retrieve_bulk_data)

@@ -15,7 +15,7 @@ from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
-from server.dicomweb import metadata, pixels
+from server.dicomweb import lookup, metadata, pixels
 from server.dicomweb.media import (
     DICOM,
     DICOM_JSON,
@@ -26,42 +26,13 @@ from server.dicomweb.media import (
     negotiate_json,
 )
 from server.dicomweb.multipart import MultipartStream
-from server.dicomweb.paths import ROLES, base_url, optional_uid, path_uid
+from server.dicomweb.paths import ROLES, base_url
 from server.errors import MalformedInput, NotFound
-from server.requests import actor, db, principal
 
 T = TypeVar("T")
 READ_CHUNK = 1024 * 1024
 MAX_FRAMES_PER_REQUEST = 10_000
 _FRAME_LIST = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
-
-
-async def _locate(request: web.Request, purpose: str) -> list[archive.StoredInstance]:
-    """The visible instances the request path names; 404 (audited) when there are none."""
-    study_uid = path_uid(request, "study")
-    series_uid = optional_uid(request, "series")
-    sop_instance_uid = optional_uid(request, "instance")
-    async with db(request) as session, session.begin():
-        found = await archive.locate_instances(
-            session=session,
-            secret=request.app[keys.SECRET],
-            caller=principal(request),
-            actor=actor(request),
-            study_uid=study_uid,
-            series_uid=series_uid,
-            sop_instance_uid=sop_instance_uid,
-            purpose=purpose,
-        )
-    if not found:
-        level, uid = (
-            ("instance", sop_instance_uid)
-            if sop_instance_uid
-            else ("series", series_uid)
-            if series_uid
-            else ("study", study_uid)
-        )
-        raise NotFound(f"No {level} {uid} in your organisation.")
-    return found
 
 
 async def _blob(storage: BlobStorage, sha256: str) -> AsyncIterator[bytes]:
@@ -81,7 +52,7 @@ def _with_blob(storage: BlobStorage, sha256: str, read: Callable[[BinaryIO], T])
 @allow(*ROLES)
 async def retrieve_instances(request: web.Request) -> web.StreamResponse:
     """GET /dicom-web/studies/{study}[/series/{series}[/instances/{instance}]]."""
-    found = await _locate(request, "instances")
+    found = await lookup.locate(request, "instances")
     storage = request.app[keys.BLOB_STORAGE]
     single = negotiate_instances(
         request,
@@ -112,7 +83,7 @@ async def retrieve_instances(request: web.Request) -> web.StreamResponse:
 async def retrieve_metadata(request: web.Request) -> web.StreamResponse:
     """GET .../metadata of a study, series or instance: DICOM JSON with BulkDataURIs."""
     negotiate_json(request)
-    found = await _locate(request, "metadata")
+    found = await lookup.locate(request, "metadata")
     documents = await asyncio.to_thread(
         _metadata, request.app[keys.BLOB_STORAGE], found, base_url(request)
     )
@@ -167,7 +138,7 @@ async def _send_parts(
 async def retrieve_frames(request: web.Request) -> web.StreamResponse:
     """GET .../instances/{instance}/frames/{frames}: frames as stored (native little endian)."""
     numbers = _frame_numbers(request.match_info["frames"])
-    item = (await _locate(request, "frames"))[0]
+    item = (await lookup.locate(request, "frames"))[0]
     media_type = negotiate_frames(request, item.transfer_syntax_uid)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
     frames = await asyncio.to_thread(
@@ -186,7 +157,7 @@ async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
     path = request.match_info["path"]
     if not pixels.BULK_DATA_PATH.fullmatch(path):
         raise NotFound(f"No bulk data at {path[:80]!r}.")
-    item = (await _locate(request, "bulkdata"))[0]
+    item = (await lookup.locate(request, "bulkdata"))[0]
     encapsulated = path == "7FE00010" and UID(item.transfer_syntax_uid).is_encapsulated
     syntax = item.transfer_syntax_uid if encapsulated else EXPLICIT_VR_LITTLE_ENDIAN
     media_type = negotiate_frames(request, syntax)

@@ -19,7 +19,7 @@ SOURCE = "dimse"
 _DOES_NOT_MATCH = frozenset(
     {"missing_attribute", "invalid_uid", "invalid_attribute", "meta_mismatch"}
 )
-_TOO_LARGE = frozenset({"too_large", "inflated_too_large", "out_of_resources", "storage"})
+_NO_RESOURCES = frozenset({"too_large", "inflated_too_large", "out_of_resources", "storage"})
 
 
 def handle_store(event: Any, scp: Scp) -> Dataset:
@@ -65,7 +65,7 @@ def store_status(result: archive.StoreResult) -> Dataset:
         return st.status(st.DUPLICATE_SOP_INSTANCE, result.message)
     if result.reason in _DOES_NOT_MATCH:
         return st.status(st.DOES_NOT_MATCH_SOP_CLASS, result.message)
-    if result.reason in _TOO_LARGE:
+    if result.reason in _NO_RESOURCES:
         return st.status(st.OUT_OF_RESOURCES, result.message)
     if result.outcome == "rejected":
         return st.status(st.CANNOT_UNDERSTAND, result.message)

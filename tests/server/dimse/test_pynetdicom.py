@@ -24,7 +24,8 @@ from tests.server.dimse.peers import (
 )
 from tests.support import World
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+GENERAL_ECG_STORAGE = "1.2.840.10008.5.1.4.1.1.9.1.2"
+ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 # Deflate, big endian, RLE, JPEG 2000 and a 12-lead ECG, each sent as its file holds it.
 CHUNKED = [
@@ -63,25 +64,24 @@ async def test_chunked_c_store_stores_the_sent_bytes_exactly(
         ), path.name
 
 
-def _ct(**attributes: str) -> Dataset:
-    ds = Dataset()
-    ds.SOPClassUID = CT_IMAGE_STORAGE
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientID = "NC-1"
-    ds.Modality = "CT"
+def _copy(name: str, **attributes: str) -> Dataset:
+    """A bundled file as a new instance in a new study, with some attributes changed."""
+    ds = dcmread(bundled(name))
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        setattr(ds, keyword, generate_uid())
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     return ds
 
 
-def _send(listener: Listener, datasets: list[Dataset]) -> list[int]:
-    assoc = associate(listener, scu("CLINIC_A", [(CT_IMAGE_STORAGE, ExplicitVRLittleEndian)]))
+def _send(listener: Listener, datasets: list[Dataset]) -> list[tuple[int, str]]:
+    contexts = {(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID) for ds in datasets}
+    assoc = associate(listener, scu("CLINIC_A", sorted(contexts)))
     try:
-        return [int(assoc.send_c_store(ds).Status) for ds in datasets]
+        return [
+            (int(rsp.Status), str(rsp.get("ErrorComment", "")))
+            for rsp in map(assoc.send_c_store, datasets)
+        ]
     finally:
         assoc.release()
 
@@ -89,12 +89,18 @@ def _send(listener: Listener, datasets: list[Dataset]) -> list[int]:
 async def test_non_conformant_datasets_get_failure_statuses_and_leave_nothing(
     listener: Listener, world: World
 ) -> None:
-    no_study = _ct()
+    no_study = _copy("CT_small.dcm")
     del no_study.StudyInstanceUID
     with pytest.warns(UserWarning, match="Invalid value for VR UI"):
-        bad_uid = _ct(SeriesInstanceUID="1.2.3/../4")
-    statuses = await asyncio.to_thread(_send, listener, [no_study, bad_uid])
-    assert statuses == [0xA900, 0xA900]
+        bad_uid = _copy("CT_small.dcm", SeriesInstanceUID="1.2.3/../4")
+    no_waveform = _copy("waveform_ecg.dcm")
+    del no_waveform.WaveformSequence
+    sent = await asyncio.to_thread(_send, listener, [no_study, bad_uid, no_waveform])
+    assert [status for status, _ in sent] == [0xA900, 0xA900, 0xA900]
+    for (_, comment), attribute in zip(
+        sent, ["StudyInstanceUID", "SeriesInstanceUID", "WaveformSequence"], strict=True
+    ):
+        assert attribute in comment
     assert await stored(listener, world.orgs["clinic-a"]) == {}
     blobs = listener.app[keys.SETTINGS].data_dir / "blobs"
     assert [p for p in blobs.rglob("*") if p.is_file() and p.suffix != ".lock"] == []
@@ -151,3 +157,35 @@ async def test_c_find_matches_wildcards_within_the_calling_organisation(
         _find, listener, "CLINIC_B", _study_query(PatientName="CompressedSamples*")
     )
     assert other == [(0x0000, None)]
+
+
+def _pdf_report() -> Dataset:
+    """A minimal Encapsulated PDF instance."""
+    ds = Dataset()
+    ds.SOPClassUID = ENCAPSULATED_PDF_STORAGE
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        setattr(ds, keyword, generate_uid())
+    ds.PatientID = "PDF-1"
+    ds.PatientName = "Report^Only"
+    ds.Modality = "DOC"
+    ds.BurnedInAnnotation = "YES"
+    ds.DocumentTitle = "ECG report"
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+
+
+async def test_general_ecg_and_encapsulated_pdf_are_stored(
+    listener: Listener, world: World
+) -> None:
+    general_ecg = _copy("waveform_ecg.dcm", SOPClassUID=GENERAL_ECG_STORAGE)
+    pdf = _pdf_report()
+    sent = await asyncio.to_thread(_send, listener, [general_ecg, pdf])
+    assert sent == [(0x0000, ""), (0x0000, "")]
+    instances = await stored(listener, world.orgs["clinic-a"])
+    assert {uid: i.sop_class_uid for uid, i in instances.items()} == {
+        general_ecg.SOPInstanceUID: GENERAL_ECG_STORAGE,
+        pdf.SOPInstanceUID: ENCAPSULATED_PDF_STORAGE,
+    }
