@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.pages import devices, home, organisations, patients, users, views
+from server.pages import devices, home, organisations, patients, studies, upload, users, views
 
 _ID = r"{id:\d{1,12}}"
 _USERNAME = r"{username:[a-z0-9][a-z0-9._-]{1,63}}"
@@ -33,3 +33,10 @@ def setup(app: web.Application) -> None:
     router.add_post("/admin/devices", devices.device_enrol)
     router.add_post(f"/admin/devices/{_USERNAME}/tokens", devices.token_issue)
     router.add_post(f"/admin/tokens/{_ID}/revoke", devices.token_revoke)
+
+    router.add_get("/upload", upload.upload_page)
+    router.add_post("/upload/zip", upload.upload_zip)
+    router.add_post("/upload/photo", upload.upload_photo)
+    router.add_post("/upload/link", upload.upload_link)
+    router.add_get("/studies", studies.study_list)
+    router.add_get(r"/studies/{study:[0-9.]{1,64}}", studies.study_detail)

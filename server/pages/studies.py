@@ -1,0 +1,177 @@
+"""GP study browser: the clinic's studies with thumbnails, and one study's series."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dicom_tools.uids import is_valid_uid
+from server import keys
+from server.access import allow
+from server.accounts.models import Role
+from server.archive import service as archive
+from server.archive.models import Instance, Series, Study
+from server.errors import NotFound
+from server.requests import actor, db, principal
+from server.templates import render
+
+STUDY_LIMIT = 100
+SERIES_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRow:
+    """A study as the browser lists it."""
+
+    study_uid: str
+    patient_name: str
+    patient_id: str
+    date: str
+    description: str
+    modalities: str
+    series: int
+    instances: int
+    thumbnail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    """A series of the study detail page."""
+
+    series_uid: str
+    number: int | None
+    modality: str
+    description: str
+    instances: int
+    thumbnail: str | None
+
+
+def display_name(name: str | None) -> str:
+    """A DICOM PN (Family^Given^Middle) as 'Family, Given Middle'."""
+    if not name:
+        return "—"
+    family, _, rest = name.split("=", 1)[0].partition("^")
+    given = " ".join(p for p in rest.split("^")[:2] if p)
+    return f"{family}, {given}" if given else family
+
+
+def display_date(value: str | None) -> str:
+    """A DICOM DA (YYYYMMDD) as YYYY-MM-DD."""
+    if value and len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "—"
+
+
+def thumbnail_url(study_uid: str, series_uid: str, sop_instance_uid: str) -> str:
+    """The WADO-RS thumbnail of an instance."""
+    return (
+        f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_instance_uid}/thumbnail"
+    )
+
+
+async def _first_instances(
+    session: AsyncSession, *, study_ids: Iterable[int] = (), series_ids: Iterable[int] = ()
+) -> dict[int, tuple[str, str]]:
+    """(series UID, SOP Instance UID) of the first instance, keyed by study or series id."""
+    studies, series = list(study_ids), list(series_ids)
+    where = Instance.study_id.in_(studies) if studies else Instance.series_id.in_(series)
+    rows = await session.execute(
+        select(Instance.study_id, Instance.series_id, Series.series_uid, Instance.sop_instance_uid)
+        .join(Series, Series.id == Instance.series_id)
+        .where(where)
+        .order_by(Series.series_number, Series.id, Instance.instance_number, Instance.id)
+    )
+    first: dict[int, tuple[str, str]] = {}
+    for study_id, series_id, series_uid, sop_uid in rows:
+        first.setdefault(study_id if studies else series_id, (series_uid, sop_uid))
+    return first
+
+
+@allow(Role.GP, page=True)
+async def study_list(request: web.Request) -> web.StreamResponse:
+    """GET /studies: the clinic's studies, newest first."""
+    async with db(request) as session, session.begin():
+        matches = await archive.search_studies(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            keys={},
+            fuzzy=False,
+            limit=STUDY_LIMIT,
+            offset=0,
+        )
+        first = await _first_instances(session, study_ids=[m.study.id for m in matches])
+    rows = []
+    for match in matches:
+        study = match.study
+        found = first.get(study.id)
+        rows.append(
+            StudyRow(
+                study_uid=study.study_uid,
+                patient_name=display_name(study.patient_name),
+                patient_id=study.patient_id or "—",
+                date=display_date(study.study_date),
+                description=study.study_description or "",
+                modalities=", ".join(match.modalities) or "—",
+                series=match.number_of_series,
+                instances=match.number_of_instances,
+                thumbnail=thumbnail_url(study.study_uid, *found) if found else None,
+            )
+        )
+    return render(request, "studies/list.html", studies=rows, limit=STUDY_LIMIT)
+
+
+def _not_found(study_uid: str) -> NotFound:
+    return NotFound(f"No study {study_uid[:64]} in your organisation.")
+
+
+@allow(Role.GP, page=True)
+async def study_detail(request: web.Request) -> web.StreamResponse:
+    """GET /studies/{study}: one of the clinic's studies and its series (404 for others)."""
+    study_uid = request.match_info["study"]
+    if not is_valid_uid(study_uid):
+        raise _not_found(study_uid)
+    async with db(request) as session, session.begin():
+        matches = await archive.search_series(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            study_uid=study_uid,
+            keys={},
+            fuzzy=False,
+            limit=SERIES_LIMIT,
+            offset=0,
+        )
+        if not matches:
+            raise _not_found(study_uid)
+        first = await _first_instances(session, series_ids=[m.series.id for m in matches])
+    study: Study = matches[0].study
+    series = []
+    for match in matches:
+        found = first.get(match.series.id)
+        series.append(
+            SeriesRow(
+                series_uid=match.series.series_uid,
+                number=match.series.series_number,
+                modality=match.series.modality or "—",
+                description=match.series.series_description or "",
+                instances=match.number_of_instances,
+                thumbnail=thumbnail_url(study_uid, *found) if found else None,
+            )
+        )
+    return render(
+        request,
+        "studies/detail.html",
+        study=study,
+        patient_name=display_name(study.patient_name),
+        date=display_date(study.study_date),
+        birth_date=display_date(study.patient_birth_date),
+        series=series,
+        instances=sum(s.instances for s in series),
+    )
