@@ -127,3 +127,39 @@ def log_tail(path: Path, limit: int = 2000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError:
         return ""
+
+
+@contextlib.contextmanager
+def external_process(
+    command: Sequence[str], *, env: Mapping[str, str] | None = None, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start any program (not `doorstep`) in its own process group; stopped on exit."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def wait_port(
+    host: str, port: int, process: subprocess.Popen[bytes], *, timeout: float = 30
+) -> None:
+    """Poll until something accepts TCP connections on host:port; RuntimeError otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited with {process.returncode} before it listened")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {host}:{port} within {timeout:.0f}s")
