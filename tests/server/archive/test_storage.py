@@ -29,7 +29,7 @@ def test_published_blobs_live_under_their_digest(storage: LocalBlobStorage) -> N
     assert _files(storage.root) != []
     storage.publish([staged, storage.stage(data, digest)])  # the same bytes twice: one file
     blobs = [p for p in _files(storage.root) if not p.endswith(".lock")]
-    assert blobs == [f"{digest[:2]}/{digest[2:4]}/{digest}"]
+    assert blobs == [f"{digest[:2]}/{digest}"]
     with storage.open(digest) as source:
         assert source.read() == data
 
@@ -66,7 +66,7 @@ def test_recovery_removes_what_dead_processes_staged_and_nothing_else(tmp_path: 
     assert restarted.start() == 3
     remaining = _files(root)
     assert any(p.endswith(f"/{live_staged.token}") for p in remaining)
-    assert f"22/22/{published}" in remaining
+    assert f"22/{published}" in remaining
     assert not any("deadbeef" in p or "stray" in p for p in remaining)
     live.close()
     restarted.close()
