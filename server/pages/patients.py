@@ -16,6 +16,7 @@ from server.access import allow
 from server.accounts.models import Role
 from server.errors import Conflict, DomainError
 from server.pages.forms import read_form
+from server.patients import lookup
 from server.patients import service as patients
 from server.patients.models import Patient
 from server.patients.schemas import PatientIn
@@ -199,17 +200,7 @@ async def patient_create(request: web.Request) -> web.StreamResponse:
 @allow(Role.GP, page=True)
 async def patient_detail(request: web.Request) -> web.StreamResponse:
     """GET /patients/{id}: one patient of the clinic (404 for anyone else's)."""
-    patient_id = int(request.match_info["id"])
-    async with db(request) as session, session.begin():
-        patient = await patients.get(
-            session=session,
-            secret=request.app[keys.SECRET],
-            caller=principal(request),
-            actor=actor(request),
-            patient_id=patient_id,
-        )
-    if patient is None:
-        raise patients.not_found(patient_id)
+    patient = await lookup.visible_patient(request, int(request.match_info["id"]))
     return render(
         request,
         "patients/detail.html",

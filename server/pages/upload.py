@@ -42,6 +42,7 @@ from server.errors import (
 )
 from server.pages.forms import query_id
 from server.pages.patients import patient_view
+from server.patients import lookup
 from server.patients import service as patients
 from server.patients.models import Patient
 from server.requests import actor, db, principal
@@ -134,21 +135,6 @@ async def upload_page(request: web.Request) -> web.StreamResponse:
 # Patients and links -------------------------------------------------------------
 
 
-async def _patient(request: web.Request, patient_id: int) -> Patient:
-    """A patient of the caller's clinic (audited read), or NotFound."""
-    async with db(request) as session, session.begin():
-        patient = await patients.get(
-            session=session,
-            secret=request.app[keys.SECRET],
-            caller=principal(request),
-            actor=actor(request),
-            patient_id=patient_id,
-        )
-    if patient is None:
-        raise patients.not_found(patient_id)
-    return patient
-
-
 def _patient_id(value: str) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= 12):
         raise InvalidInput("Choose one of your patients.")
@@ -231,7 +217,7 @@ async def upload_link(request: web.Request) -> web.StreamResponse:
             or not all(isinstance(s, str) and is_valid_uid(s) for s in studies)
         ):
             raise InvalidInput(f"Send at most {MAX_LINKED_STUDIES} Study Instance UIDs.")
-        patient = await _patient(request, patient_id)
+        patient = await lookup.visible_patient(request, patient_id)
         linked = await _link(request, patient, studies, "stow-rs")
     except DomainError as error:
         return _json_error(error)
@@ -411,7 +397,7 @@ async def upload_zip(request: web.Request) -> web.StreamResponse:
         if request.content_type not in ZIP_TYPES:
             raise UnsupportedMediaType("Send the zip archive as application/zip.")
         chosen = request.query.get("patient", "")
-        patient = await _patient(request, _patient_id(chosen)) if chosen else None
+        patient = await lookup.visible_patient(request, _patient_id(chosen)) if chosen else None
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _spool(request, spool)
             results = await _store_zip(request, spool)
@@ -487,7 +473,7 @@ async def upload_photo(request: web.Request) -> web.StreamResponse:
             raise InvalidInput("Choose the patient the photo belongs to.")
         if sniff(image) is None:
             raise UnsupportedMediaType(f"{_label(filename)} is not a JPEG or PNG image.")
-        patient = await _patient(request, _patient_id(fields["patient"]))
+        patient = await lookup.visible_patient(request, _patient_id(fields["patient"]))
         try:
             instance = await asyncio.to_thread(
                 photo_to_secondary_capture,

@@ -7,7 +7,7 @@ from aiohttp import web
 from server import keys
 from server.accounts.models import Role
 from server.endpoint import api, json_response, read_body, read_query
-from server.patients import service
+from server.patients import lookup, service
 from server.patients.schemas import PatientIn, PatientOut, PatientQuery
 from server.requests import actor, db, principal
 
@@ -63,15 +63,5 @@ async def list_patients(request: web.Request) -> web.StreamResponse:
 )
 async def get_patient(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/patients/{id}."""
-    patient_id = int(request.match_info["id"])
-    async with db(request) as session, session.begin():
-        patient = await service.get(
-            session=session,
-            secret=request.app[keys.SECRET],
-            caller=principal(request),
-            actor=actor(request),
-            patient_id=patient_id,
-        )
-    if patient is None:
-        raise service.not_found(patient_id)
+    patient = await lookup.visible_patient(request, int(request.match_info["id"]))
     return json_response(PatientOut.model_validate(patient))
