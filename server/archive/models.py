@@ -56,6 +56,10 @@ class Study(Base):
     study_description: Mapped[str | None] = mapped_column(TEXT)
     referring_physician_name: Mapped[str | None] = mapped_column(TEXT)
     referring_physician_key: Mapped[str | None] = mapped_column(NAME_KEY)
+    linked_patient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="SET NULL"), index=True
+    )
+    """The clinic's registered patient this study was uploaded for (PatientID above is DICOM's)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

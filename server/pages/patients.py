@@ -16,6 +16,7 @@ from server.access import allow
 from server.accounts.models import Role
 from server.errors import Conflict, DomainError
 from server.pages.forms import read_form
+from server.archive import links
 from server.patients import lookup
 from server.patients import service as patients
 from server.patients.models import Patient
@@ -201,9 +202,14 @@ async def patient_create(request: web.Request) -> web.StreamResponse:
 async def patient_detail(request: web.Request) -> web.StreamResponse:
     """GET /patients/{id}: one patient of the clinic (404 for anyone else's)."""
     patient = await lookup.visible_patient(request, int(request.match_info["id"]))
+    async with db(request) as session:
+        studies = await links.studies_of_patient(
+            session=session, caller=principal(request), patient_id=patient.id
+        )
     return render(
         request,
         "patients/detail.html",
         patient=patient_view(patient),
+        studies=studies,
         registered=request.query.get("registered") == "1",
     )

@@ -2,9 +2,8 @@
 
 A zip is spooled to a temporary file and read member by member; member names
 are only labels, never paths. A photo becomes a Secondary Capture instance of
-the chosen patient. The link between uploaded studies and the chosen patient
-is recorded as an audit event (`study.patient_link`): the archive index has no
-column for it yet.
+the chosen patient. Uploaded studies are linked to the chosen patient
+(`archive.links`), and each link is an audit event (`study.patient_link`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import IO
 
 from aiohttp import BodyPartReader, web
-from sqlalchemy import select
 
 from dicom_tools.secondary_capture import (
     PhotoError,
@@ -30,8 +28,8 @@ from dicom_tools.uids import is_valid_uid
 from server import keys
 from server.access import allow
 from server.accounts.models import Role
+from server.archive import links
 from server.archive import service as archive
-from server.archive.models import Study
 from server.audit import service as audit
 from server.errors import (
     DomainError,
@@ -144,28 +142,17 @@ def _patient_id(value: str) -> int:
 async def _link(
     request: web.Request, patient: Patient, study_uids: Iterable[str], source: str
 ) -> list[str]:
-    """Record that visible studies belong to the patient; returns the studies linked."""
-    caller = principal(request)
-    wanted = sorted(set(study_uids))
+    """Link visible uploaded studies to the patient; returns the studies linked."""
     async with db(request) as session, session.begin():
-        found = (
-            await session.scalars(
-                select(Study.study_uid).where(
-                    archive.visible_studies(caller), Study.study_uid.in_(wanted)
-                )
-            )
-        ).all()
-        for study_uid in sorted(found):
-            await audit.record(
-                session=session,
-                secret=request.app[keys.SECRET],
-                actor=actor(request),
-                action="study.patient_link",
-                object_type="study",
-                object_id=study_uid,
-                details={"patient_id": patient.id, "source": source},
-            )
-    return sorted(found)
+        return await links.link_patient(
+            session=session,
+            secret=request.app[keys.SECRET],
+            caller=principal(request),
+            actor=actor(request),
+            patient=patient,
+            study_uids=study_uids,
+            source=source,
+        )
 
 
 async def _store(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from dicom_tools import secondary_capture
 from dicom_tools.secondary_capture import PhotoError, PhotoPatient, photo_to_secondary_capture
 from server import keys
+from server.archive.models import Study
 from server.audit.models import AuditEvent
 from server.pages import upload
 from tests.dicom_tools.part10 import SOP_INSTANCE_UID, STUDY_UID, dataset, part10
@@ -300,6 +301,41 @@ async def test_link_stow_studies_to_a_patient(client: Client, world: World) -> N
     )
     assert other.status == 404
     assert await links(client) == [(STUDY_UID, {"patient_id": alice, "source": "stow-rs"})]
+    page = await client.get(f"/patients/{alice}")
+    assert page.status == 200
+    assert f'href="/studies/{STUDY_UID}"' in await page.text()
+    arthur = await client.get(f"/patients/{world.patients['arthur']}")
+    assert STUDY_UID not in await arthur.text()
+
+
+async def test_a_link_never_reaches_another_clinics_copy_of_a_study(
+    client: Client, world: World
+) -> None:
+    body, content_type = multipart([instance()])
+    for username in ("gp-a", "gp-b"):
+        stored = await client.post(
+            "/dicom-web/studies",
+            data=body,
+            headers={**world.auth(username), "Content-Type": content_type},
+        )
+        assert stored.status == 200
+    csrf = await sign_in(client, "gp-a")
+    response = await client.post(
+        "/upload/link",
+        json={"patient": world.patients["alice"], "studies": [STUDY_UID]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 200
+    async with client.app[keys.SESSIONMAKER]() as session:
+        rows = (
+            await session.execute(
+                select(Study.org_id, Study.linked_patient_id).order_by(Study.org_id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (world.orgs["clinic-a"], world.patients["alice"]),
+        (world.orgs["clinic-b"], None),
+    ]
 
 
 def test_photo_conversion_strips_camera_metadata_and_applies_orientation() -> None:

@@ -1,0 +1,63 @@
+"""Links between archived studies and a clinic's registered patients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.principal import Principal
+from server.archive.models import Study
+from server.archive.service import visible_studies
+from server.audit import service as audit
+from server.patients.models import Patient
+
+
+async def link_patient(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    caller: Principal,
+    actor: audit.Actor,
+    patient: Patient,
+    study_uids: Iterable[str],
+    source: str,
+) -> list[str]:
+    """Link the caller's visible studies to one of the clinic's patients (audited each)."""
+    studies = (
+        await session.scalars(
+            select(Study)
+            .where(
+                visible_studies(caller),
+                Study.org_id == patient.org_id,
+                Study.study_uid.in_(sorted(set(study_uids))),
+            )
+            .order_by(Study.study_uid)
+        )
+    ).all()
+    for study in studies:
+        study.linked_patient_id = patient.id
+        await audit.record(
+            session=session,
+            secret=secret,
+            actor=actor,
+            action="study.patient_link",
+            object_type="study",
+            object_id=study.study_uid,
+            details={"patient_id": patient.id, "source": source},
+        )
+    return [study.study_uid for study in studies]
+
+
+async def studies_of_patient(
+    *, session: AsyncSession, caller: Principal, patient_id: int
+) -> Sequence[Study]:
+    """The visible studies linked to a patient, newest first."""
+    return (
+        await session.scalars(
+            select(Study)
+            .where(visible_studies(caller), Study.linked_patient_id == patient_id)
+            .order_by(Study.study_date.desc(), Study.id.desc())
+        )
+    ).all()
