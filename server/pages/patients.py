@@ -14,9 +14,9 @@ from pydantic_core import ErrorDetails
 from server import keys
 from server.access import allow
 from server.accounts.models import Role
+from server.archive import links
 from server.errors import Conflict, DomainError
 from server.pages.forms import read_form
-from server.archive import links
 from server.patients import lookup
 from server.patients import service as patients
 from server.patients.models import Patient
