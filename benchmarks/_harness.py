@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -16,6 +17,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+
+
+def backends(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
+    """The database backends named in a comma-separated option; unknown ones are an error."""
+    chosen = tuple(b.strip() for b in text.split(",") if b.strip())
+    unknown = set(chosen) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    return chosen
 
 
 def doorstep_command() -> list[str]:
@@ -106,19 +116,8 @@ def server_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `doorstep ARGS` in its own process group, optionally under `taskset -c PIN`."""
     prefix = ["taskset", "-c", pin] if pin is not None and shutil.which("taskset") else []
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*prefix, *doorstep_command(), *args],
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            stop(process)
+    with external_process([*prefix, *doorstep_command(), *args], env=env, log_path=log_path) as p:
+        yield p
 
 
 def log_tail(path: Path, limit: int = 2000) -> str:

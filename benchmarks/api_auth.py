@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     LOOPBACK,
+    backends,
     clean_env,
     free_port,
     http_status,
@@ -324,12 +325,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="after measuring, record py-spy raw stacks of the server under load into DIR",
     )
     args = parser.parse_args(argv)
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
-    unknown = set(backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     return Options(
-        backends=backends,
+        backends=backends(parser, args.backends),
         duration=args.duration,
         warmup=args.warmup,
         connections=args.connections,

@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (
     LOOPBACK,
+    backends,
     clean_env,
     external_process,
     free_port,
@@ -637,12 +638,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--qido-repeats", type=int, default=40)
     parser.add_argument("--no-orthanc", action="store_true")
     args = parser.parse_args(argv)
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
-    unknown = set(backends) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
     return Options(
-        backends=backends,
+        backends=backends(parser, args.backends),
         small=args.small,
         large=args.large,
         studies=args.studies,

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server import db
 from server.app import create_app
 from server.settings import Settings
-from tests.support import REQUIRE_ALL, World, port_open, seed_world
+from tests.support import World, port_open, require, seed_world
 
 SECRET = "test-secret-key-for-the-suite"
 _PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -132,10 +132,7 @@ def database(backend: str, templates: Templates, tmp_path: Path) -> tuple[str, W
         path = tmp_path / "doorstep.db"
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}", world
-    if templates.pg_admin is None:
-        if REQUIRE_ALL:
-            pytest.fail("PostgreSQL is required in CI but does not answer on 127.0.0.1:5432")
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    require(templates.pg_admin is not None, "PostgreSQL does not answer on 127.0.0.1:5432")
     return templates.clone_postgres()
 
 

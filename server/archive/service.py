@@ -20,6 +20,7 @@ from pydicom import dcmread
 from sqlalchemy import ColumnElement, delete, exists, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dicom_tools.errors import IngestError
 from dicom_tools.ingest import DEFAULT_MAX_INFLATED_BYTES, InstanceInfo, prepare_part10
@@ -358,18 +359,29 @@ def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[
     return results
 
 
+async def _by_uid(
+    session: AsyncSession,
+    uid: InstrumentedAttribute[str],
+    value: InstrumentedAttribute[Any],
+    org: InstrumentedAttribute[int],
+    org_id: int,
+    uids: Iterable[str],
+) -> dict[str, Any]:
+    """`value` by UID among one organisation's rows, queried in chunks."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted(uids)):
+        rows = await session.execute(select(uid, value).where(org == org_id, uid.in_(chunk)))
+        found.update((key, found_value) for key, found_value in rows)
+    return found
+
+
 async def _indexed_digests(
     session: AsyncSession, org_id: int, uids: Iterable[str]
 ) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for chunk in _chunks(sorted(uids)):
-        rows = await session.execute(
-            select(Instance.sop_instance_uid, Instance.sha256).where(
-                Instance.org_id == org_id, Instance.sop_instance_uid.in_(chunk)
-            )
-        )
-        found.update((uid, sha256) for uid, sha256 in rows)
-    return found
+    """SHA-256 of the indexed instances among these SOP Instance UIDs."""
+    return await _by_uid(
+        session, Instance.sop_instance_uid, Instance.sha256, Instance.org_id, org_id, uids
+    )
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -435,15 +447,7 @@ async def _ensure_studies(
             .values(list(chunk))
             .on_conflict_do_nothing(index_elements=["org_id", "study_uid"])
         )
-    ids: dict[str, int] = {}
-    for uids in _chunks(list(first)):
-        rows = await session.execute(
-            select(Study.study_uid, Study.id).where(
-                Study.org_id == org_id, Study.study_uid.in_(uids)
-            )
-        )
-        ids.update((uid, study_id) for uid, study_id in rows)
-    return ids
+    return await _by_uid(session, Study.study_uid, Study.id, Study.org_id, org_id, first)
 
 
 async def _ensure_series(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
@@ -100,7 +100,14 @@ def _parse(request: web.Request, level: Level, scoped_to: Level | None) -> _Quer
     return _Query(found, chosen, fuzzy, limit, offset, tuple(warnings))
 
 
-def _respond(request: web.Request, query: _Query, results: list[dict[str, Any]]) -> web.Response:
+def _respond(
+    request: web.Request,
+    query: _Query,
+    matches: Sequence[archive.StudyMatch | archive.SeriesMatch | archive.InstanceMatch],
+) -> web.Response:
+    """DICOM JSON of the matches with the chosen attributes, and any warnings."""
+    base = base_url(request)
+    results = [attributes.result_json(m, query.chosen, base) for m in matches]
     response = web.Response(body=json.dumps(results).encode(), content_type=DICOM_JSON)
     warnings = list(query.warnings)
     if len(results) == MAX_RESULTS and "limit" not in request.query:
@@ -126,10 +133,7 @@ async def search_for_studies(request: web.Request) -> web.StreamResponse:
             limit=query.limit,
             offset=query.offset,
         )
-    base = base_url(request)
-    return _respond(
-        request, query, [attributes.result_json(m, query.chosen, base) for m in matches]
-    )
+    return _respond(request, query, matches)
 
 
 @allow(*ROLES)
@@ -152,10 +156,7 @@ async def search_for_series(request: web.Request) -> web.StreamResponse:
         )
     if matches is None:
         raise NotFound(f"No study {study_uid} in your organisation.")
-    base = base_url(request)
-    return _respond(
-        request, query, [attributes.result_json(m, query.chosen, base) for m in matches]
-    )
+    return _respond(request, query, matches)
 
 
 @allow(*ROLES)
@@ -181,7 +182,4 @@ async def search_for_instances(request: web.Request) -> web.StreamResponse:
         )
     if matches is None:
         raise NotFound(f"No {scope} {series_uid or study_uid} in your organisation.")
-    base = base_url(request)
-    return _respond(
-        request, query, [attributes.result_json(m, query.chosen, base) for m in matches]
-    )
+    return _respond(request, query, matches)

@@ -38,7 +38,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import FileDataset
 from pydicom.uid import generate_uid
 
-from tests.support import REQUIRE_ALL, free_port, port_open
+from tests.support import free_port, port_open, require
 
 pytestmark = pytest.mark.e2e
 
@@ -213,10 +213,7 @@ def _database(backend: str, data_dir: Path) -> Iterator[str]:
         return
     host_port = PG_ADMIN.split("@", 1)[-1].split("/", 1)[0]
     host, _, port = host_port.partition(":")
-    if not port_open(host, int(port or 5432)):
-        if REQUIRE_ALL:
-            pytest.fail(f"PostgreSQL is required in CI but does not answer on {host_port}")
-        pytest.skip(f"PostgreSQL does not answer on {host_port}")
+    require(port_open(host, int(port or 5432)), f"PostgreSQL does not answer on {host_port}")
     name = f"doorstep_crash_{secrets.token_hex(4)}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:

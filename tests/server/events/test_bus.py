@@ -7,8 +7,6 @@ import inspect
 import json
 import logging
 import math
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -26,6 +24,7 @@ from server.events.bus import (
 )
 from server.events.memory import InProcessEventBus
 from server.events.postgres import PG_CHANNEL, PostgresEventBus, to_asyncpg_dsn
+from tests.support import port_open, require
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TIMEOUT = 10.0
@@ -35,13 +34,7 @@ BusFactory = Callable[..., Awaitable[EventBus]]
 
 def _require_postgres() -> None:
     """Skip when PostgreSQL does not answer, unless DOORSTEP_REQUIRE_ALL=1 demands it."""
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError as exc:
-        reason = f"PostgreSQL at 127.0.0.1:5432 does not answer ({exc})"
-        if os.environ.get("DOORSTEP_REQUIRE_ALL") == "1":
-            pytest.fail(f"{reason} and DOORSTEP_REQUIRE_ALL=1")
-        pytest.skip(reason)
+    require(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432 does not answer")
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -266,7 +259,8 @@ async def test_wire_format_and_close_releases_connections(postgres: str, channel
         async def backends_gone() -> bool:
             pids = [listener_pid, publisher_pid]
             query = "SELECT count(*) FROM pg_stat_activity WHERE pid = any($1::int[])"
-            return await raw.fetchval(query, pids) == 0
+            remaining: int = await raw.fetchval(query, pids)
+            return remaining == 0
 
         await eventually(backends_gone, "the bus's backends to exit")
     finally:
