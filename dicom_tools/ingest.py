@@ -10,7 +10,6 @@ and fragment of the dataset, then pydicom decodes only the index attributes
 from __future__ import annotations
 
 import hashlib
-import io
 import mmap
 import os
 import re
@@ -19,8 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
@@ -29,6 +29,7 @@ from dicom_tools.deflate import DEFAULT_MAX_INFLATED_BYTES, inflate_dataset
 from dicom_tools.elements import (
     FILE_META_GROUP,
     MAX_ELEMENT_LENGTH,
+    UNDEFINED_LENGTH,
     Buffer,
     DatasetLayout,
     walk_dataset,
@@ -96,6 +97,8 @@ _SERIES_NUMBER = 0x00200011
 _INSTANCE_NUMBER = 0x00200013
 _NUMBER_OF_FRAMES = 0x00280008
 _ROWS = 0x00280010
+_COLUMNS = 0x00280011
+_BITS_ALLOCATED = 0x00280100
 _PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _WAVEFORM_SEQUENCE = 0x54000100
 _ENCAPSULATED_DOCUMENT = 0x00420011
@@ -123,8 +126,11 @@ _INDEX_TAGS = (
     _SERIES_NUMBER,
     _INSTANCE_NUMBER,
     _NUMBER_OF_FRAMES,
+    _ROWS,
+    _COLUMNS,
+    _BITS_ALLOCATED,
 )
-_LAST_INDEX_TAG = max(_INDEX_TAGS)
+_INDEX_TAG_SET = frozenset(_INDEX_TAGS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +157,9 @@ class InstanceInfo:
     sop_instance_uid: str
     instance_number: int | None
     number_of_frames: int
+    rows: int | None
+    columns: int | None
+    bits_allocated: int | None
     transfer_syntax_uid: str
     content_date: str | None
     preamble_neutralised: bool
@@ -249,7 +258,7 @@ def _inspect(
             "missing_file_meta", "DICM prefix is not followed by File Meta Information (0002,xxxx)"
         )
     _check_unique(meta_layout, "File Meta Information")
-    meta = _decode(data, DATASET_OFFSET, meta_layout.end, False, True, None, "File Meta")
+    meta = _raw_dataset(data, meta_layout, None, implicit_vr=False, little_endian=True)
     transfer_syntax_uid = _required_uid(meta, _TRANSFER_SYNTAX_UID, "TransferSyntaxUID")
     media_instance_uid = _required_uid(
         meta, _MEDIA_STORAGE_SOP_INSTANCE_UID, "MediaStorageSOPInstanceUID"
@@ -273,14 +282,12 @@ def _inspect(
         max_element_length=max_element,
     )
     _check_top_level(layout)
-    ds = _decode(
+    ds = _raw_dataset(
         body,
-        start,
-        _index_end(layout, start),
-        encoding.implicit_vr,
-        encoding.little_endian,
-        list(_INDEX_TAGS),
-        "dataset",
+        layout,
+        _INDEX_TAG_SET,
+        implicit_vr=encoding.implicit_vr,
+        little_endian=encoding.little_endian,
     )
 
     sop_instance_uid = _required_uid(ds, _SOP_INSTANCE_UID, "SOPInstanceUID")
@@ -324,6 +331,9 @@ def _inspect(
         sop_instance_uid=sop_instance_uid,
         instance_number=_optional_integer(ds, _INSTANCE_NUMBER, "InstanceNumber"),
         number_of_frames=number_of_frames,
+        rows=_unsigned_short(ds, _ROWS),
+        columns=_unsigned_short(ds, _COLUMNS),
+        bits_allocated=_unsigned_short(ds, _BITS_ALLOCATED),
         transfer_syntax_uid=transfer_syntax_uid,
         content_date=_ascii_text(ds, _CONTENT_DATE, "ContentDate"),
         preamble_neutralised=neutralised,
@@ -401,34 +411,46 @@ def _check_required_content(layout: DatasetLayout, sop_class_uid: str) -> None:
         )
 
 
-def _index_end(layout: DatasetLayout, start: int) -> int:
-    """Return the offset just past the last top-level element that can hold an index tag."""
-    end = start
-    for element in layout.elements:
-        if element.tag <= _LAST_INDEX_TAG:
-            end = max(end, element.end)
-    return end
-
-
-def _decode(
+def _raw_dataset(
     data: Buffer,
-    start: int,
-    end: int,
+    layout: DatasetLayout,
+    tags: frozenset[int] | None,
+    *,
     implicit_vr: bool,
     little_endian: bool,
-    tags: list[int] | None,
-    what: str,
 ) -> Dataset:
-    """Let pydicom decode ``data[start:end]``; the walk has already checked its structure."""
-    try:
-        return read_dataset(
-            io.BytesIO(data[start:end]),
+    """A pydicom Dataset of the walked top-level elements (those in ``tags``), values undecoded.
+
+    The walk has already located and bounds-checked every value, so pydicom is handed raw
+    elements and decodes a value only when it is asked for. A sequence or a delimited value
+    cannot be an index attribute and is kept out.
+    """
+    elements: dict[BaseTag, RawDataElement | DataElement] = {}
+    for element in layout.elements:
+        if tags is not None and element.tag not in tags:
+            continue
+        if element.vr == "SQ" or element.length == UNDEFINED_LENGTH:
+            raise IngestError(
+                "invalid_attribute",
+                f"{_keyword(element.tag)} is not a text value",
+                attribute=_keyword(element.tag),
+            )
+        start = element.value_offset
+        tag = BaseTag(element.tag)
+        elements[tag] = RawDataElement(
+            tag,
+            element.vr,
+            element.length,
+            bytes(data[start : start + element.length]),
+            start,
             implicit_vr,
             little_endian,
-            specific_tags=None if tags is None else [BaseTag(tag) for tag in tags],
         )
-    except Exception as exc:  # pydicom raises many types; all mean the same here.
-        raise IngestError("malformed", f"cannot decode the {what}: {exc}") from exc
+    return Dataset(elements)
+
+
+def _keyword(tag: int) -> str:
+    return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _encoded(ds: Dataset, tag: int, keyword: str) -> bytes | None:
@@ -495,6 +517,15 @@ def _optional_integer(ds: Dataset, tag: int, keyword: str) -> int | None:
     if text is None or not _INTEGER.fullmatch(text):
         return None
     return int(text)
+
+
+def _unsigned_short(ds: Dataset, tag: int) -> int | None:
+    """Return a US value (Rows, Columns, Bits Allocated); None when absent or not 2 bytes."""
+    element = ds.get_item(tag, keep_deferred=True)
+    value = None if element is None else element.value
+    if not isinstance(value, bytes) or len(value) != 2 or not isinstance(element, RawDataElement):
+        return None
+    return int.from_bytes(value, "little" if element.is_little_endian else "big")
 
 
 def _number_of_frames(ds: Dataset) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +85,29 @@ def create_engine(settings: Settings) -> AsyncEngine:
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory; objects stay usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def write_transaction(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that writes, committed when the block ends.
+
+    SQLite admits one writer at a time and makes the others poll with growing sleeps
+    (busy_timeout); within this process, writers queue on a lock instead and take
+    over the moment the previous one commits. PostgreSQL needs no such queue.
+    """
+    engine = session_maker.kw["bind"].sync_engine
+    if engine.dialect.name != "sqlite":
+        async with session_maker() as session, session.begin():
+            yield session
+        return
+    lock = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
+    async with lock, session_maker() as session, session.begin():
+        yield session
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from pydicom import dcmread
 from sqlalchemy import ColumnElement, delete, exists, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +28,7 @@ from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, StagedBlob
 from server.audit import service as audit
-from server.db import utcnow
+from server.db import Base, utcnow, write_transaction
 from server.errors import DomainError
 
 ConflictPolicy = Literal["reject", "replace"]
@@ -43,7 +41,6 @@ STAGING_THREADS = 4
 """Instances validated and written at once (each may inflate up to max_inflated_bytes)."""
 
 _CHUNK = 200
-_IMAGE_TAGS = [0x00280010, 0x00280011, 0x00280100]  # Rows, Columns, Bits Allocated
 _OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
 _STORED: dict[Action, Outcome] = {
     "insert": "stored",
@@ -74,7 +71,6 @@ class StoreResult:
 @dataclass(frozen=True, slots=True)
 class _Staged:
     info: InstanceInfo
-    image: tuple[int | None, int | None, int | None]
     blob: StagedBlob
 
 
@@ -246,19 +242,7 @@ def _prepare_and_stage(
         blob = storage.stage(prepared.data, info.sha256)
     except OSError as error:
         return _storage_failure(info, error)
-    return _Staged(info, _image_attributes(prepared.data), blob)
-
-
-def _image_attributes(data: bytes) -> tuple[int | None, int | None, int | None]:
-    """Rows, Columns and Bits Allocated, indexed for instance-level queries."""
-    try:
-        ds = dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_IMAGE_TAGS)
-        values = [ds.get(tag) for tag in _IMAGE_TAGS]
-        found = [v.value if v is not None else None for v in values]
-    except Exception:  # the ingest core validated the file; an odd value is just not indexed
-        return None, None, None
-    rows, columns, bits = (v if isinstance(v, int) else None for v in found)
-    return rows, columns, bits
+    return _Staged(info, blob)
 
 
 def _result(
@@ -308,7 +292,7 @@ async def _index(
         for plan in writes:
             plan.failure = _storage_failure(plan.staged.info, error)
         writes = []
-    async with session_maker() as session, session.begin():
+    async with write_transaction(session_maker) as session:
         if writes:
             await _write_index(session, org_id, source, conflict, writes)
         results = _results(received, plans)
@@ -389,11 +373,15 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
-    """INSERT for this backend, which can skip rows that violate a unique constraint."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+def _insert_new(session: AsyncSession, model: type[Base], *unique: str) -> Any:
+    """INSERT into model's table that skips rows already there (by the unique columns).
+
+    Executed with a list of rows it is one cached statement that the backend driver sends in
+    batches (SQLAlchemy's insertmanyvalues), not a new multi-row statement to compile per call.
+    """
+    table = model.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
 
 
 async def _write_index(
@@ -409,15 +397,12 @@ async def _write_index(
     series_ids = await _ensure_series(session, study_ids, infos)
     inserts = [p for p in writes if p.action == "insert"]
     inserted: set[str] = set()
-    for chunk in _chunks(inserts):
-        rows = [_instance_values(p.staged, org_id, source, study_ids, series_ids) for p in chunk]
-        statement = (
-            _insert(session, Instance)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["org_id", "sop_instance_uid"])
-            .returning(Instance.sop_instance_uid)
+    if inserts:
+        rows = [_instance_values(p.staged, org_id, source, study_ids, series_ids) for p in inserts]
+        statement = _insert_new(session, Instance, "org_id", "sop_instance_uid").returning(
+            Instance.__table__.c.sop_instance_uid
         )
-        inserted.update((await session.scalars(statement)).all())
+        inserted.update((await session.scalars(statement, rows)).all())
     raced = [p for p in inserts if p.staged.info.sop_instance_uid not in inserted]
     if raced:  # another request indexed the same UID since this one looked
         now = await _indexed_digests(
@@ -441,12 +426,7 @@ async def _ensure_studies(
     first: dict[str, dict[str, Any]] = {}
     for info in infos:
         first.setdefault(info.study_uid, _study_values(info, org_id))
-    for chunk in _chunks(list(first.values())):
-        await session.execute(
-            _insert(session, Study)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["org_id", "study_uid"])
-        )
+    await session.execute(_insert_new(session, Study, "org_id", "study_uid"), list(first.values()))
     return await _by_uid(session, Study.study_uid, Study.id, Study.org_id, org_id, first)
 
 
@@ -458,12 +438,9 @@ async def _ensure_series(
     for info in infos:
         key = (study_ids[info.study_uid], info.series_uid)
         first.setdefault(key, _series_values(info, key[0]))
-    for chunk in _chunks(list(first.values())):
-        await session.execute(
-            _insert(session, Series)
-            .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["study_id", "series_uid"])
-        )
+    await session.execute(
+        _insert_new(session, Series, "study_id", "series_uid"), list(first.values())
+    )
     ids: dict[tuple[int, str], int] = {}
     for keys in _chunks(list(first)):
         rows = await session.execute(
@@ -555,7 +532,6 @@ def _instance_values(
 ) -> dict[str, Any]:
     info = staged.info
     study_id = study_ids[info.study_uid]
-    rows, columns, bits_allocated = staged.image
     return {
         "org_id": org_id,
         "study_id": study_id,
@@ -564,9 +540,9 @@ def _instance_values(
         "sop_class_uid": info.sop_class_uid,
         "instance_number": info.instance_number,
         "number_of_frames": info.number_of_frames,
-        "rows": rows,
-        "columns": columns,
-        "bits_allocated": bits_allocated,
+        "rows": info.rows,
+        "columns": info.columns,
+        "bits_allocated": info.bits_allocated,
         "transfer_syntax_uid": info.transfer_syntax_uid,
         "sha256": info.sha256,
         "size": info.size,

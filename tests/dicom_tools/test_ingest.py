@@ -125,6 +125,11 @@ def test_bundled_file_matches_pydicom(name: str) -> None:
     assert info.modality == (ref.get("Modality") or None)
     assert info.study_date == (ref.get("StudyDate") or None)
     assert info.number_of_frames == int(ref.get("NumberOfFrames") or 1)
+    assert (info.rows, info.columns, info.bits_allocated) == (
+        ref.get("Rows"),
+        ref.get("Columns"),
+        ref.get("BitsAllocated"),
+    )
     assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert info.size == path.stat().st_size
     assert not info.preamble_neutralised
@@ -209,6 +214,9 @@ def test_crafted_instance_index_attributes() -> None:
         sop_instance_uid=SOP_INSTANCE_UID,
         instance_number=7,
         number_of_frames=1,
+        rows=None,
+        columns=None,
+        bits_allocated=None,
         transfer_syntax_uid="1.2.840.10008.1.2.1",
         content_date=None,
         preamble_neutralised=False,
