@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
+from pydicom.uid import UID
 
+from dicom_tools.transcoding import can_decode, can_transcode
+from dicom_tools.transfer_syntaxes import IMPLICIT_VR_LITTLE_ENDIAN
 from server.errors import DomainError
 
 DICOM = "application/dicom"
@@ -88,45 +91,94 @@ def negotiate_json(request: web.Request) -> None:
     raise NotAcceptable(f"This resource is sent as {DICOM_JSON}; the Accept header excludes it.")
 
 
-def negotiate_instances(request: web.Request, syntaxes: set[str], *, single: bool) -> bool:
-    """True for one bare application/dicom body, False for multipart; stored syntax only."""
+@dataclass(frozen=True, slots=True)
+class InstanceMedia:
+    """How instances are sent: one bare body or multipart parts, and in which transfer syntax.
+
+    ``transfer_syntax`` None sends every instance as stored; otherwise instances
+    stored in another syntax are transcoded to it. ``requested`` says whether the
+    client named that syntax: the PS3.18 default (Explicit VR Little Endian, no
+    transfer-syntax parameter) falls back to the stored bytes of an instance the
+    archive cannot decode, a named syntax is refused instead.
+    """
+
+    single: bool
+    transfer_syntax: str | None
+    requested: bool
+
+
+def negotiate_instances(request: web.Request, syntaxes: set[str], *, single: bool) -> InstanceMedia:
+    """The first acceptable way to send instances stored in these syntaxes; raise if none."""
     for wanted in accepted(request):
-        syntax_ok = wanted.transfer_syntax in (None, "*") or syntaxes == {wanted.transfer_syntax}
-        if not syntax_ok:
+        syntax = wanted.transfer_syntax
+        if syntax == "*":
+            target, requested = None, False
+        elif syntax is None:
+            target, requested = EXPLICIT_VR_LITTLE_ENDIAN, False
+        elif all(can_transcode(stored, syntax) for stored in syntaxes):
+            target, requested = syntax, True
+        else:
             continue
         if wanted.multipart and _type_matches(wanted.type or DICOM, DICOM):
-            return False
+            return InstanceMedia(False, target, requested)
         if not wanted.multipart and wanted.type == DICOM and single:
-            return True
+            return InstanceMedia(True, target, requested)
         if not wanted.multipart and wanted.type in ("*/*", "multipart/*", "multipart/related"):
-            return False
-    stored = ", ".join(sorted(syntaxes))
+            return InstanceMedia(False, target, requested)
     raise NotAcceptable(
-        f'Instances are sent as multipart/related; type="{DICOM}" in their stored transfer '
-        f"syntax ({stored}); the archive does not transcode."
+        f'Instances are sent as multipart/related; type="{DICOM}" (or one {DICOM} body), '
+        f"stored here as {_names(syntaxes)}. Ask for transfer-syntax=* to receive them as "
+        f"stored; the archive transcodes to {EXPLICIT_VR_LITTLE_ENDIAN} or "
+        f"{IMPLICIT_VR_LITTLE_ENDIAN} what it can decode and never compresses."
     )
 
 
-def negotiate_frames(request: web.Request, transfer_syntax_uid: str) -> str:
-    """The part media type for frames or pixel data of this stored syntax; raise if excluded."""
+@dataclass(frozen=True, slots=True)
+class FrameMedia:
+    """The part media type of frames or pixel data, and whether encapsulated frames are decoded."""
+
+    media_type: str
+    decode: bool
+
+
+def negotiate_frames(request: web.Request, transfer_syntax_uid: str) -> FrameMedia:
+    """How frames or pixel data of this stored syntax are sent; raise if the Accept excludes all.
+
+    Compressed frames go as stored to a client that accepts their media type (or
+    transfer-syntax=*, or gives no Accept header), and are decoded to native little
+    endian bytes for a client that asks for application/octet-stream; the archive
+    never compresses native frames.
+    """
     compressed = transfer_syntax_uid in FRAME_MEDIA_TYPES
+    decodable = compressed and can_decode(transfer_syntax_uid)
     offered = FRAME_MEDIA_TYPES.get(transfer_syntax_uid, OCTET_STREAM)
     offered_syntax = transfer_syntax_uid if compressed else EXPLICIT_VR_LITTLE_ENDIAN
     for wanted in accepted(request):
         part_type = wanted.type or OCTET_STREAM
         syntax = wanted.transfer_syntax
+        if decodable and part_type == OCTET_STREAM and syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
+            return FrameMedia(OCTET_STREAM, decode=True)
         if syntax not in (None, "*", offered_syntax):
             continue
         if part_type == OCTET_STREAM and (not compressed or syntax == "*"):
-            return OCTET_STREAM
+            return FrameMedia(OCTET_STREAM, decode=False)
         if part_type != OCTET_STREAM and _type_matches(part_type, offered):
-            return offered
+            return FrameMedia(offered, decode=False)
     if compressed:
+        decoded = (
+            f"{OCTET_STREAM} to have them decoded, "
+            if decodable
+            else "(no decoder is installed for them here) "
+        )
         raise NotAcceptable(
-            f"Frames are stored as {offered} (transfer syntax {transfer_syntax_uid}) and the "
-            "archive cannot decompress them; accept that media type or transfer-syntax=*."
+            f"Frames are stored as {offered} (transfer syntax {transfer_syntax_uid}); accept "
+            f"that media type, {decoded}or transfer-syntax=* to receive them as stored."
         )
     raise NotAcceptable(
         f"Uncompressed frames are sent as {OCTET_STREAM} in Explicit VR Little Endian; "
         "the archive cannot compress them."
     )
+
+
+def _names(syntaxes: set[str]) -> str:
+    return ", ".join(f"{UID(s).name or s} ({s})" for s in sorted(syntaxes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO, TypeVar
@@ -11,6 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 from aiohttp import hdrs, web
 from pydicom.uid import UID
 
+from dicom_tools import transcoding
 from server import keys
 from server.access import allow
 from server.archive import service as archive
@@ -21,15 +23,18 @@ from server.dicomweb.media import (
     DICOM_JSON,
     EXPLICIT_VR_LITTLE_ENDIAN,
     OCTET_STREAM,
+    InstanceMedia,
+    NotAcceptable,
     negotiate_frames,
     negotiate_instances,
     negotiate_json,
 )
 from server.dicomweb.multipart import MultipartStream
 from server.dicomweb.paths import ROLES, base_url
-from server.errors import MalformedInput, NotFound
+from server.errors import DomainError, MalformedInput, NotFound
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 MAX_FRAMES_PER_REQUEST = 10_000
 _FRAME_LIST = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
@@ -51,32 +56,122 @@ def _with_blob(storage: BlobStorage, sha256: str, read: Callable[[BinaryIO], T])
 
 @allow(*ROLES)
 async def retrieve_instances(request: web.Request) -> web.StreamResponse:
-    """GET /dicom-web/studies/{study}[/series/{series}[/instances/{instance}]]."""
+    """GET /dicom-web/studies/{study}[/series/{series}[/instances/{instance}]].
+
+    Instances go as stored for transfer-syntax=* or their own syntax, else in the
+    syntax asked for (Explicit VR Little Endian when none is named), transcoded one
+    at a time off the event loop. With no syntax named, an instance that cannot be
+    decoded here (no codec, corrupt pixel data, decoded size past max_inflated_bytes)
+    is sent as stored rather than failing the whole retrieval; its part's
+    Content-Type names the syntax actually sent.
+    """
     found = await lookup.locate(request, "instances")
     storage = request.app[keys.BLOB_STORAGE]
-    single = negotiate_instances(
+    limit = request.app[keys.SETTINGS].max_inflated_bytes
+    media = negotiate_instances(
         request,
         {item.transfer_syntax_uid for item in found},
         single="instance" in request.match_info,
     )
-    if single:
+    target = media.transfer_syntax
+    converted = [item for item in found if target and item.transfer_syntax_uid != target]
+    if target and media.requested and len(converted) > 1:
+        await asyncio.to_thread(_check_transcodes, storage, converted, target, limit)
+    if media.single:
         item = found[0]
+        body = await _transcoded(storage, item, media, limit)
+        syntax = target if body is not None and target else item.transfer_syntax_uid
         response = web.StreamResponse(
-            headers={hdrs.CONTENT_TYPE: f"{DICOM}; transfer-syntax={item.transfer_syntax_uid}"}
+            headers={hdrs.CONTENT_TYPE: f"{DICOM}; transfer-syntax={syntax}"}
         )
-        response.content_length = item.size
+        response.content_length = item.size if body is None else len(body)
         await response.prepare(request)
-        async for chunk in _blob(storage, item.sha256):
-            await response.write(chunk)
+        if body is None:
+            async for chunk in _blob(storage, item.sha256):
+                await response.write(chunk)
+        else:
+            await response.write(body)
         await response.write_eof()
         return response
     stream = MultipartStream(request, DICOM)
-    await stream.start()
-    for item in found:
-        await stream.part(
-            f"{DICOM}; transfer-syntax={item.transfer_syntax_uid}", _blob(storage, item.sha256)
-        )
+    for index, item in enumerate(found):
+        try:
+            body = await _transcoded(storage, item, media, limit)
+        except DomainError as error:
+            if index == 0:
+                raise
+            # Checked before the status was sent, so only corrupt pixel data gets here.
+            return _abort(request, stream, item, error)
+        if index == 0:
+            await stream.start()
+        if body is None:
+            content_type = f"{DICOM}; transfer-syntax={item.transfer_syntax_uid}"
+            await stream.part(content_type, _blob(storage, item.sha256))
+        else:
+            await stream.part(f"{DICOM}; transfer-syntax={target}", body)
+        del body
     return await stream.finish()
+
+
+async def _transcoded(
+    storage: BlobStorage, item: archive.StoredInstance, media: InstanceMedia, limit: int
+) -> bytes | None:
+    """The instance in the negotiated syntax, or None to send the stored bytes."""
+    target = media.transfer_syntax
+    if target is None or item.transfer_syntax_uid == target:
+        return None
+    try:
+        return await asyncio.to_thread(
+            _with_blob,
+            storage,
+            item.sha256,
+            lambda source: transcoding.transcode(source, target, max_inflated_bytes=limit),
+        )
+    except transcoding.TranscodingError as error:
+        if not media.requested:
+            return None
+        raise _refusal(error, item.transfer_syntax_uid) from None
+
+
+def _check_transcodes(
+    storage: BlobStorage, items: list[archive.StoredInstance], target: str, limit: int
+) -> None:
+    """Refuse before anything is sent when an instance cannot be transcoded (blocking)."""
+    for item in items:
+        try:
+            _with_blob(
+                storage,
+                item.sha256,
+                lambda source: transcoding.check_transcode(
+                    source, target, max_inflated_bytes=limit
+                ),
+            )
+        except transcoding.TranscodingError as error:
+            raise _refusal(error, item.transfer_syntax_uid) from None
+
+
+def _refusal(error: transcoding.TranscodingError, stored: str) -> DomainError:
+    """The domain error of a transcoding or decoding refusal."""
+    if error.reason in ("no_such_frame", "no_pixel_data"):
+        return NotFound(error.message)
+    return NotAcceptable(
+        f"{error.message} The instance is stored as {UID(stored).name or stored} ({stored}); "
+        "ask for transfer-syntax=* to receive it as stored.",
+        details={"reason": error.reason},
+    )
+
+
+def _abort(
+    request: web.Request, stream: MultipartStream, item: archive.StoredInstance, error: Exception
+) -> web.StreamResponse:
+    """Cut a multipart response short: its status is sent, so the client sees a broken body."""
+    log.warning(
+        "transcoding failed mid-response; connection closed",
+        extra={"sop_instance_uid": item.sop_instance_uid, "error": str(error)},
+    )
+    if request.transport is not None:
+        request.transport.close()
+    return stream.response
 
 
 @allow(*ROLES)
@@ -134,13 +229,38 @@ async def _send_parts(
     return await stream.finish()
 
 
+_DECODED = f"{OCTET_STREAM}; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+
+
+def _decode(source: BinaryIO, indexes: list[int] | None, limit: int) -> list[bytes]:
+    """Decode frames (all when None) of encapsulated pixel data (blocking)."""
+    return transcoding.decode_frames(source, indexes, max_inflated_bytes=limit)
+
+
+async def _decoded(
+    request: web.Request, item: archive.StoredInstance, decode: Callable[[BinaryIO], list[bytes]]
+) -> list[bytes]:
+    """Decoded frames of a stored instance, off the event loop; refusals as domain errors."""
+    try:
+        return await asyncio.to_thread(
+            _with_blob, request.app[keys.BLOB_STORAGE], item.sha256, decode
+        )
+    except transcoding.TranscodingError as error:
+        raise _refusal(error, item.transfer_syntax_uid) from None
+
+
 @allow(*ROLES)
 async def retrieve_frames(request: web.Request) -> web.StreamResponse:
-    """GET .../instances/{instance}/frames/{frames}: frames as stored (native little endian)."""
+    """GET .../instances/{instance}/frames/{frames}: as stored, or decoded to native bytes."""
     numbers = _frame_numbers(request.match_info["frames"])
     item = (await lookup.locate(request, "frames"))[0]
-    media_type = negotiate_frames(request, item.transfer_syntax_uid)
+    media = negotiate_frames(request, item.transfer_syntax_uid)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
+    if media.decode:
+        indexes = [n - 1 for n in numbers]
+        decoded = await _decoded(request, item, lambda s: _decode(s, indexes, limit))
+        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
+    media_type = media.media_type
     frames = await asyncio.to_thread(
         _with_blob,
         request.app[keys.BLOB_STORAGE],
@@ -160,8 +280,12 @@ async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
     item = (await lookup.locate(request, "bulkdata"))[0]
     encapsulated = path == "7FE00010" and UID(item.transfer_syntax_uid).is_encapsulated
     syntax = item.transfer_syntax_uid if encapsulated else EXPLICIT_VR_LITTLE_ENDIAN
-    media_type = negotiate_frames(request, syntax)
+    media = negotiate_frames(request, syntax)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
+    if media.decode:
+        decoded = await _decoded(request, item, lambda s: [b"".join(_decode(s, None, limit))])
+        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
+    media_type = media.media_type
     parts = await asyncio.to_thread(
         _with_blob,
         request.app[keys.BLOB_STORAGE],

@@ -48,8 +48,18 @@ async def test_dicomweb_client_round_trip(client: Client, world: World) -> None:
         web.retrieve_instance, ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID
     )
     assert sha256(_encoded(retrieved)) == sha256(_encoded(ct))
-    study = await asyncio.to_thread(web.retrieve_study, jpeg.StudyInstanceUID)
+    # retrieve_instance asks for transfer-syntax=* by default; retrieve_study sends no
+    # transfer-syntax, which PS3.18 reads as Explicit VR Little Endian (so the archive would
+    # decompress the JPEG): ask for the stored bytes to keep the round trip byte-identical.
+    study = await asyncio.to_thread(
+        web.retrieve_study, jpeg.StudyInstanceUID, media_types=(("application/dicom", "*"),)
+    )
     assert [ds.SOPInstanceUID for ds in study] == [jpeg.SOPInstanceUID]
+    assert sha256(_encoded(study[0])) == sha256(_encoded(jpeg))
+    # 30 decoded 320x240 RGB frames exceed the suite's max_inflated_bytes, so the default
+    # request falls back to the stored bytes, in the stored syntax.
+    default = await asyncio.to_thread(web.retrieve_study, jpeg.StudyInstanceUID)
+    assert default[0].file_meta.TransferSyntaxUID == jpeg.file_meta.TransferSyntaxUID
     metadata = await asyncio.to_thread(web.retrieve_study_metadata, ct.StudyInstanceUID)
     bulk = await asyncio.to_thread(web.retrieve_bulkdata, metadata[0]["7FE00010"]["BulkDataURI"])
     assert bulk == [ct.PixelData]

@@ -71,14 +71,18 @@ async def test_study_series_and_single_instance_retrieval(client: Client, world:
         Accept='multipart/related; type="application/dicom"; transfer-syntax=*',
     )
     assert [p for _, p in parts] == [ct]
-    implicit, _ = await retrieve(
+    implicit, parts = await retrieve(
         client,
         world,
         "gp-a",
         _url(ct),
         Accept='multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2',
     )
-    assert implicit.status == 406
+    assert implicit.status == 200
+    assert parts[0][0] == 'application/dicom; transfer-syntax="1.2.840.10008.1.2"'
+    transcoded = _read(parts[0][1])
+    assert transcoded.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert (transcoded.pixel_array == _read(ct).pixel_array).all()
     events = await audit_events(client, "dicom.retrieve")
     assert [e.object_type for e in events][:3] == ["study", "series", "instance"]
     assert all(e.outcome == "success" for e in events)
@@ -148,11 +152,30 @@ async def test_frames_as_stored(client: Client, world: World) -> None:
         assert reply.status == 200, accept
         assert [p for _, p in parts] == [expected[0], expected[29]], accept
         assert parts[0][0].endswith('transfer-syntax="1.2.840.10008.1.2.4.50"'), accept
-    refused, _ = await retrieve(
+    decoded, parts = await retrieve(
         client, world, "gp-a", _url(jpeg) + "/frames/1", Accept=OCTET_STREAM
     )
+    assert decoded.status == 200
+    assert [p for _, p in parts] == [ds.pixel_array[0].tobytes()]
+    assert parts[0][0] == 'application/octet-stream; transfer-syntax="1.2.840.10008.1.2.1"'
+    refused, _ = await retrieve(
+        client,
+        world,
+        "gp-a",
+        _url(jpeg) + "/frames/1",
+        Accept='multipart/related; type="image/jp2"',
+    )
     assert refused.status == 406
-    assert "cannot decompress" in (await refused.json())["error"]["message"]
+    assert "transfer-syntax=*" in (await refused.json())["error"]["message"]
+    refused, _ = await retrieve(
+        client,
+        world,
+        "gp-a",
+        _url(native) + "/frames/1",
+        Accept='multipart/related; type="image/jpeg"',
+    )
+    assert refused.status == 406
+    assert "cannot compress" in (await refused.json())["error"]["message"]
 
     for path, status in [
         (_url(jpeg) + "/frames/31", 404),

@@ -226,7 +226,13 @@ async def test_photo_becomes_a_secondary_capture(
     assert (result["name"], result["outcome"]) == ("lesion.bin", "stored")
     study = result["study_uid"]
     assert study.startswith("2.25.")
-    response = await client.get(f"/dicom-web/studies/{study}", headers=world.auth("gp-a"))
+    response = await client.get(
+        f"/dicom-web/studies/{study}",
+        headers={
+            **world.auth("gp-a"),
+            "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*',
+        },
+    )
     assert response.status == 200
     body = await response.read()
     start = body.index(b"\r\n\r\n") + 4
