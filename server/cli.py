@@ -1,4 +1,4 @@
-"""The `doorstep` command: serve, demo, database, organisations, users, tokens, audit, doctor."""
+"""The `doorstep` command: serve, demo, database, orgs, users, tokens, audit, archive, doctor."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -18,6 +19,9 @@ from server import db, logs
 from server.accounts import service as accounts
 from server.accounts.models import OrgKind, Role
 from server.app import create_app
+from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_orphans
+from server.archive.lifetime import blob_root
+from server.archive.storage import LocalBlobStorage
 from server.audit import service as audit
 from server.errors import DomainError
 from server.settings import Settings
@@ -254,6 +258,35 @@ def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_archive_collect(settings: Settings, args: argparse.Namespace) -> int:
+    """Remove stored blobs that no instance refers to and that are older than the grace."""
+
+    async def run() -> CollectionReport:
+        engine = db.create_engine(settings)
+        try:
+            await _prepare_schema(settings, engine)
+            return await collect_orphans(
+                db.create_sessionmaker(engine),
+                LocalBlobStorage(blob_root(settings.data_dir)),
+                grace=timedelta(minutes=args.grace_minutes),
+            )
+        finally:
+            await engine.dispose()
+
+    print(asyncio.run(run()).summary())
+    return 0
+
+
+def _minutes(value: str) -> int:
+    try:
+        minutes = int(value)
+    except ValueError:
+        minutes = 0
+    if minutes < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes, at least 1: {value!r}")
+    return minutes
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     """Check configuration and dependencies."""
     from server import doctor
@@ -326,6 +359,20 @@ def _parser() -> argparse.ArgumentParser:
     audit_cmd.add_parser("verify", help="Check the hash chain; exit 0 when intact.").set_defaults(
         handler=cmd_audit_verify
     )
+    archive_cmd = commands.add_parser("archive", help="DICOM archive.").add_subparsers(
+        dest="archive_command", required=True, metavar="COMMAND"
+    )
+    collect = archive_cmd.add_parser(
+        "collect", help="Remove stored blobs that no instance refers to; prints a summary."
+    )
+    collect.add_argument(
+        "--grace-minutes",
+        type=_minutes,
+        metavar="N",
+        default=int(DEFAULT_GRACE.total_seconds() // 60),
+        help="keep unreferenced blobs younger than this, still being stored (default 60)",
+    )
+    collect.set_defaults(handler=cmd_archive_collect)
     commands.add_parser("doctor", help="Check configuration and dependencies.").set_defaults(
         handler=cmd_doctor
     )

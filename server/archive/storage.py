@@ -10,6 +10,11 @@ once; only then may the caller commit its index rows.
 Each process stages under its own ``tmp/<id>/`` directory and holds an
 exclusive lock on ``tmp/<id>.lock`` while it runs. Startup recovery removes the
 staging directories whose lock nobody holds: those left by a crash.
+
+Published blobs are only ever removed by orphan collection (``published`` lists
+them with their modification time, ``remove`` deletes the unreferenced ones).
+Publishing bytes that are already in place refreshes the file's modification
+time, so a blob that a store is about to index again always looks recent.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_PREFIX = re.compile(r"[0-9a-f]{2}")
 _FSYNC_THREADS = 8
 
 
@@ -36,6 +43,14 @@ class StagedBlob:
     sha256: str
     size: int
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedBlobs:
+    """What a removal deleted: how many published blobs and their total size in bytes."""
+
+    count: int = 0
+    size: int = 0
 
 
 class BlobStorage(Protocol):
@@ -55,6 +70,19 @@ class BlobStorage(Protocol):
 
     def open(self, sha256: str) -> BinaryIO:
         """Open a published blob for reading."""
+        ...
+
+    def published(self) -> Iterator[tuple[str, float]]:
+        """Yield (sha256, modification time) of every published blob, lazily."""
+        ...
+
+    def remove(
+        self, sha256s: Iterable[str], *, modified_before: float | None = None
+    ) -> RemovedBlobs:
+        """Delete published blobs (missing ones are skipped), then make that durable.
+
+        With modified_before (a POSIX timestamp), a blob modified since then is kept.
+        """
         ...
 
 
@@ -107,6 +135,18 @@ def _remove(path: Path) -> int:
         path.unlink(missing_ok=True)
         return 1
     return 0
+
+
+def _refresh(target: Path) -> bool:
+    """Touch a published blob so orphan collection sees it as recent.
+
+    False when it is absent (or not ours to touch): the caller renames the new copy over it.
+    """
+    try:
+        os.utime(target)
+    except (FileNotFoundError, PermissionError):
+        return False
+    return True
 
 
 def _fsync_directory(path: Path) -> None:
@@ -195,8 +235,8 @@ class LocalBlobStorage:
             target = self.path(blob.sha256)
             source = self._staging / blob.token
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                source.unlink(missing_ok=True)  # same digest, same bytes
+            if _refresh(target):  # same digest, same bytes: keep the file, now recent
+                source.unlink(missing_ok=True)
             else:
                 os.replace(source, target)
             directories.add(target.parent)
@@ -216,3 +256,65 @@ class LocalBlobStorage:
     def open(self, sha256: str) -> BinaryIO:
         """Open a published blob for reading."""
         return self.path(sha256).open("rb")
+
+    def published(self) -> Iterator[tuple[str, float]]:
+        """Yield (sha256, modification time) of every published blob, one directory at a time.
+
+        Only regular files named by a digest under the directory of its first two
+        characters count: staging (``tmp/``) and any other name are never listed.
+        """
+        try:
+            prefixes = sorted(
+                entry.name
+                for entry in os.scandir(self.root)
+                if _PREFIX.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+            )
+        except FileNotFoundError:
+            return
+        for prefix in prefixes:
+            try:
+                entries = os.scandir(self.root / prefix)
+            except FileNotFoundError:
+                continue
+            with entries:
+                for entry in entries:
+                    if not (
+                        _SHA256.fullmatch(entry.name)
+                        and entry.name.startswith(prefix)
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        continue
+                    try:
+                        mtime = entry.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:
+                        continue
+                    yield entry.name, mtime
+
+    def remove(
+        self, sha256s: Iterable[str], *, modified_before: float | None = None
+    ) -> RemovedBlobs:
+        """Unlink published blobs, then fsync each directory that lost one, once.
+
+        A missing blob is skipped; with modified_before, so is one modified since then
+        (a store published the same bytes again). Directories stay: ``publish`` remembers
+        which ones it has made durable.
+        """
+        count = size = 0
+        directories: set[Path] = set()
+        for sha256 in sha256s:
+            path = self.path(sha256)
+            try:
+                found = path.stat(follow_symlinks=False)
+                if not stat.S_ISREG(found.st_mode):
+                    continue
+                if modified_before is not None and found.st_mtime >= modified_before:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            count += 1
+            size += found.st_size
+            directories.add(path.parent)
+        for directory in directories:
+            _fsync_directory(directory)
+        return RemovedBlobs(count=count, size=size)

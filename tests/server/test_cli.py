@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,10 +13,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from server import db
+from server import db, keys
 from server.app import create_app
+from server.archive import service as archive
+from server.archive.lifetime import blob_root
+from server.archive.storage import LocalBlobStorage
+from server.audit.service import Actor
 from server.resources import migrations_dir
 from server.settings import Settings
+from tests.dicom_tools.part10 import dataset, part10
 from tests.support import World
 
 COMMANDS = [
@@ -32,6 +38,8 @@ COMMANDS = [
     ["token", "create"],
     ["audit"],
     ["audit", "verify"],
+    ["archive"],
+    ["archive", "collect"],
     ["doctor"],
 ]
 
@@ -168,3 +176,46 @@ def test_db_upgrade_is_idempotent(settings: Settings, world: World) -> None:
     result = doorstep(settings, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"database at revision {head_revision()}"
+
+
+async def test_archive_collect_removes_old_orphans_and_prints_a_summary(
+    settings: Settings, world: World
+) -> None:
+    original = part10(dataset())
+    changed = part10(dataset(replace={0x00100010: b"Changed^Name"}))
+    clinic = world.orgs["clinic-a"]
+    steps: list[tuple[bytes, archive.ConflictPolicy]] = [(original, "reject"), (changed, "replace")]
+    async with TestClient(TestServer(create_app(settings))) as client:
+        for data, conflict in steps:
+            (result,) = await archive.store_instances(
+                session_maker=client.app[keys.SESSIONMAKER],
+                storage=client.app[keys.BLOB_STORAGE],
+                secret=client.app[keys.SECRET],
+                actor=Actor(user_id=None, username="test", org_id=clinic),
+                org_id=clinic,
+                items=[data],
+                source="test",
+                conflict=conflict,
+            )
+            assert result.ok
+    storage = LocalBlobStorage(blob_root(settings.data_dir))
+    blobs = [storage.path(hashlib.sha256(data).hexdigest()) for data in (original, changed)]
+    for blob in blobs:
+        two_hours_ago = blob.stat().st_mtime - 7200
+        os.utime(blob, (two_hours_ago, two_hours_ago))
+
+    kept = doorstep(settings, "archive", "collect", "--grace-minutes", "180")
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.splitlines() == [
+        "orphan blobs: examined 2, removed 0 (0 bytes freed), kept 1 younger than the grace"
+    ]
+    collected = doorstep(settings, "archive", "collect")
+    assert collected.returncode == 0, collected.stderr
+    assert collected.stdout.splitlines() == [
+        f"orphan blobs: examined 2, removed 1 ({len(original)} bytes freed), "
+        "kept 0 younger than the grace"
+    ]
+    assert [blob.exists() for blob in blobs] == [False, True]
+    refused = doorstep(settings, "archive", "collect", "--grace-minutes", "0")
+    assert refused.returncode == 2
+    assert "at least 1" in refused.stderr

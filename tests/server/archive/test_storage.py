@@ -72,3 +72,57 @@ def test_recovery_removes_what_dead_processes_staged_and_nothing_else(tmp_path: 
     restarted.close()
     assert [p for p in _files(root) if p.startswith("tmp/")] == []
     assert os.listdir(root / "tmp") == []
+
+
+def _publish(storage: LocalBlobStorage, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    storage.publish([storage.stage(data, digest)])
+    return digest
+
+
+def _age(storage: LocalBlobStorage, digest: str, seconds: float) -> float:
+    mtime = storage.path(digest).stat().st_mtime - seconds
+    os.utime(storage.path(digest), (mtime, mtime))
+    return mtime
+
+
+def test_published_lists_blobs_under_their_digest_and_nothing_else(
+    storage: LocalBlobStorage,
+) -> None:
+    first, second = _publish(storage, b"first"), _publish(storage, b"second")
+    storage.stage(b"staged, not published", "3" * 64)
+    (storage.root / first[:2] / "notes.txt").write_text("not a blob")
+    (storage.root / first[:2] / ("a" * 64 if first[0] != "a" else "b" * 64)).write_text("astray")
+    (storage.root / "zz").mkdir()
+    (storage.root / "zz" / ("0" * 64)).write_text("not under its prefix")
+    (storage.root / "ab" / "cd").mkdir(parents=True)  # a directory is never a blob
+    (storage.root / first[:2] / ("f" * 64)).symlink_to(storage.path(first))
+    mtime = _age(storage, first, 7200)
+    listed = dict(storage.published())
+    assert sorted(listed) == sorted([first, second])
+    assert listed[first] == mtime
+
+
+def test_published_of_an_empty_or_missing_root_is_empty(tmp_path: Path) -> None:
+    assert list(LocalBlobStorage(tmp_path / "nowhere").published()) == []
+
+
+def test_remove_unlinks_and_skips_missing_and_refreshed_blobs(storage: LocalBlobStorage) -> None:
+    old, fresh, shared = (_publish(storage, data) for data in (b"old", b"fresh", b"shared"))
+    cutoff = _age(storage, old, 7200) + 60
+    _age(storage, shared, 7200)
+    _publish(storage, b"shared")  # stored again: the same file, now recent
+    removed = storage.remove([old, fresh, shared, "9" * 64], modified_before=cutoff)
+    assert (removed.count, removed.size) == (1, len(b"old"))
+    assert not storage.path(old).exists()
+    assert storage.path(fresh).exists()
+    assert storage.path(shared).exists()
+    assert storage.path(old).parent.is_dir()  # publish relies on directories it made durable
+    assert storage.remove([fresh]).count == 1
+    assert storage.remove([fresh]).count == 0  # already gone: not an error
+
+
+@pytest.mark.parametrize("digest", ["../../../etc/passwd", "A" * 64, "tmp"])
+def test_remove_only_builds_paths_from_digests(storage: LocalBlobStorage, digest: str) -> None:
+    with pytest.raises(ValueError, match="SHA-256"):
+        storage.remove([digest])
