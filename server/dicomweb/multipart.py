@@ -5,17 +5,21 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
-from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp import StreamReader, hdrs, web
 from aiohttp.helpers import parse_mimetype
 
 from server.dicomweb.media import DICOM
-from server.errors import MalformedInput, PayloadTooLarge, UnsupportedMediaType
+from server.errors import DomainError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
-READ_CHUNK = 256 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+"""Longest header block of one part; DICOM parts carry one or two short headers."""
+MAX_PREAMBLE_BYTES = 64 * 1024
+"""Bytes accepted before the first boundary (RFC 2046 allows a preamble; clients send none)."""
+_BCHARS = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ")
 
 
-def stow_reader(request: web.Request, *, max_total_bytes: int) -> MultipartReader:
-    """A reader for a STOW-RS body, after checking its media type, boundary and declared size."""
+def stow_boundary(request: web.Request, *, max_total_bytes: int) -> bytes:
+    """The boundary of a STOW-RS body, after checking its media type and declared size."""
     declared = request.content_length
     if declared is not None and declared > max_total_bytes:
         raise PayloadTooLarge(
@@ -32,52 +36,118 @@ def stow_reader(request: web.Request, *, max_total_bytes: int) -> MultipartReade
         raise UnsupportedMediaType(
             f"This archive stores {DICOM} parts; the request declares type={part_type!r}."
         )
-    if not mimetype.parameters.get("boundary"):
+    boundary = mimetype.parameters.get("boundary", "").encode("latin-1", "replace")
+    if not boundary:
         raise MalformedInput("The multipart/related Content-Type has no boundary parameter.")
-    try:
-        return MultipartReader(request.headers, request.content)
-    except ValueError as error:
-        raise MalformedInput(f"Unusable multipart boundary: {error}.") from None
+    # RFC 2046 5.1.1: 1 to 70 characters from bchars, not ending with a space.
+    if len(boundary) > 70 or not set(boundary) <= _BCHARS or boundary.endswith(b" "):
+        raise MalformedInput("The multipart boundary is not a valid RFC 2046 boundary.")
+    return boundary
+
+
+class _Body:
+    """The request body as a buffer that is filled from the stream and consumed from the front."""
+
+    def __init__(self, stream: StreamReader, max_total_bytes: int) -> None:
+        self.stream = stream
+        self.max_total_bytes = max_total_bytes
+        self.buffer = bytearray()
+        self.received = 0
+
+    async def fill(self) -> bool:
+        """Append what the stream has next; False at its end."""
+        chunk = await self.stream.readany()
+        if not chunk:
+            return False
+        self.received += len(chunk)
+        if self.received > self.max_total_bytes:
+            raise PayloadTooLarge(
+                f"The request body is larger than the limit of {self.max_total_bytes} bytes."
+            )
+        self.buffer += chunk
+        return True
+
+    async def find(self, needle: bytes, start: int, limit: int, too_long: DomainError) -> int:
+        """Offset of needle at or after start, reading on; too_long past limit bytes from start."""
+        scan = start  # where needle may still begin in what has been read
+        while True:
+            found = self.buffer.find(needle, scan)
+            if found >= 0 and found - start <= limit:
+                return found
+            if found >= 0 or len(self.buffer) - start > limit + len(needle):
+                raise too_long
+            scan = max(start, len(self.buffer) - len(needle) + 1)
+            if not await self.fill():
+                raise MalformedInput(
+                    "The multipart body ends before its closing boundary (truncated, or "
+                    "the boundary in Content-Type is not the one in the body)."
+                )
+
+    async def peek(self, size: int) -> bytes:
+        """The next size bytes (fewer at the end of the body), left in the buffer."""
+        while len(self.buffer) < size and await self.fill():
+            pass
+        return bytes(self.buffer[:size])
 
 
 async def dicom_parts(
-    reader: MultipartReader, *, max_part_bytes: int, max_total_bytes: int
+    stream: StreamReader, boundary: bytes, *, max_part_bytes: int, max_total_bytes: int
 ) -> AsyncIterator[bytes]:
-    """Each application/dicom part in turn, never more than one held in memory by this reader."""
-    total = 0
+    """Each application/dicom part in turn (RFC 2046 5.1), never more than one held in memory.
+
+    The body is scanned once for the delimiter, so a part costs two copies of its bytes
+    whatever its size.
+    """
+    body = _Body(stream, max_total_bytes)
+    dash = b"--" + boundary
+    delimiter = b"\r\n" + dash
+    first = await body.find(dash, 0, MAX_PREAMBLE_BYTES, _no_boundary())
+    while first > 0 and body.buffer[first - 2 : first] != b"\r\n":
+        first = await body.find(dash, first + 1, MAX_PREAMBLE_BYTES, _no_boundary())
+    del body.buffer[: first + len(dash)]
     while True:
-        try:
-            part = await reader.next()
-        except ValueError as error:
-            raise MalformedInput(f"The multipart body is malformed: {error}.") from None
-        if part is None:
-            return
-        if not isinstance(part, BodyPartReader):
-            raise UnsupportedMediaType("Nested multipart parts are not accepted.")
-        part_type = parse_mimetype(part.headers.get(hdrs.CONTENT_TYPE, DICOM))
-        if f"{part_type.type}/{part_type.subtype}" != DICOM:
-            raise UnsupportedMediaType(
-                f"Every part must be {DICOM}; one is {part.headers[hdrs.CONTENT_TYPE]!r}."
-            )
-        data = bytearray()
-        while True:
-            try:
-                chunk = await part.read_chunk(READ_CHUNK)
-            except ValueError as error:
-                raise MalformedInput(f"The multipart body is malformed: {error}.") from None
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_total_bytes:
-                raise PayloadTooLarge(
-                    f"The request body is larger than the limit of {max_total_bytes} bytes."
-                )
-            data += chunk
-            if len(data) > max_part_bytes:
-                raise PayloadTooLarge(
-                    f"An instance is larger than the limit of {max_part_bytes} bytes."
-                )
-        yield bytes(data)
+        if await body.peek(2) == b"--":
+            return  # close delimiter; the epilogue is ignored
+        end = await body.find(b"\r\n", 0, 1024, MalformedInput("Malformed multipart delimiter."))
+        if body.buffer[:end].strip(b" \t"):
+            raise MalformedInput("Unexpected bytes after a multipart boundary.")
+        headers_end = await body.find(
+            b"\r\n\r\n", end, MAX_HEADER_BYTES, MalformedInput("A part's headers are too long.")
+        )
+        _check_part_type(bytes(body.buffer[end + 2 : headers_end]))
+        del body.buffer[: headers_end + 4]
+        too_large = PayloadTooLarge(
+            f"An instance is larger than the limit of {max_part_bytes} bytes."
+        )
+        size = await body.find(delimiter, 0, max_part_bytes, too_large)
+        data = bytes(body.buffer[:size])
+        del body.buffer[: size + len(delimiter)]
+        yield data
+
+
+def _no_boundary() -> MalformedInput:
+    return MalformedInput(
+        "The multipart body does not start with the boundary given in Content-Type."
+    )
+
+
+def _check_part_type(block: bytes) -> None:
+    """Refuse a part that is not application/dicom (no Content-Type means application/dicom)."""
+    content_type = DICOM
+    for line in block.decode("latin-1").split("\r\n"):
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise MalformedInput("A multipart part has a header line without a colon.")
+        if name.strip().lower() == "content-type":
+            content_type = value.strip()
+    mimetype = parse_mimetype(content_type)
+    if mimetype.type == "multipart":
+        raise UnsupportedMediaType("Nested multipart parts are not accepted.")
+    suffix = f"+{mimetype.suffix}" if mimetype.suffix else ""
+    if f"{mimetype.type}/{mimetype.subtype}{suffix}" != DICOM:
+        raise UnsupportedMediaType(f"Every part must be {DICOM}; one is {content_type[:100]!r}.")
 
 
 class MultipartStream:

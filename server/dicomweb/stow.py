@@ -21,9 +21,10 @@ async def store_instances(request: web.Request) -> web.StreamResponse:
     """POST /dicom-web/studies[/{study}]: 200 all stored, 202 some failed, 409 none stored."""
     settings = request.app[keys.SETTINGS]
     study_uid = optional_uid(request, "study")
-    reader = multipart.stow_reader(request, max_total_bytes=settings.max_stow_bytes)
+    boundary = multipart.stow_boundary(request, max_total_bytes=settings.max_stow_bytes)
     parts = multipart.dicom_parts(
-        reader,
+        request.content,
+        boundary,
         max_part_bytes=settings.max_instance_bytes,
         max_total_bytes=settings.max_stow_bytes,
     )

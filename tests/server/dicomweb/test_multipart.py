@@ -1,0 +1,95 @@
+"""The STOW-RS multipart/related reader (RFC 2046 5.1) on its own, fed in chunks of any size."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from aiohttp import StreamReader
+from aiohttp.base_protocol import BaseProtocol
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.dicomweb.multipart import dicom_parts
+from server.errors import MalformedInput, PayloadTooLarge, UnsupportedMediaType
+
+BOUNDARY = b"b0undary"
+HEAD = b"Content-Type: application/dicom\r\n\r\n"
+
+
+def body(parts: list[bytes], *, head: bytes = HEAD, preamble: bytes = b"") -> bytes:
+    out = preamble + b"".join(b"--" + BOUNDARY + b"\r\n" + head + p + b"\r\n" for p in parts)
+    return out + b"--" + BOUNDARY + b"--\r\nepilogue"
+
+
+async def read(data: bytes, *, chunk: int = 7, max_part: int = 10_000, max_total: int = 100_000):
+    stream = StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**30)
+    for start in range(0, len(data), chunk):
+        stream.feed_data(data[start : start + chunk])
+    stream.feed_eof()
+    return [
+        part
+        async for part in dicom_parts(
+            stream, BOUNDARY, max_part_bytes=max_part, max_total_bytes=max_total
+        )
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 100_000])
+async def test_parts_whatever_the_chunking(chunk: int) -> None:
+    parts = [b"first", b"", b"\r\n--b0undar", b"--" + BOUNDARY + b" not after CRLF", b"x" * 5000]
+    assert await read(body(parts), chunk=chunk) == parts
+    assert await read(body([b"m" * 10_000]), chunk=chunk) == [b"m" * 10_000]  # exactly the limit
+
+
+async def test_preamble_padding_and_missing_headers() -> None:
+    data = b"preamble\r\n--" + BOUNDARY + b"  \t\r\n\r\nbare\r\n--" + BOUNDARY + b"--"
+    assert await read(data) == [b"bare"]
+    assert await read(body([b"a"], head=b"content-type: Application/DICOM\r\nX: y\r\n\r\n")) == [
+        b"a"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (body([b"a"]).replace(BOUNDARY, b"other"), MalformedInput),  # wrong boundary
+        (body([b"a"])[:-20], MalformedInput),  # no close delimiter
+        (b"--" + BOUNDARY + b"\r\n" + HEAD + b"cut", MalformedInput),  # truncated part
+        (b"--" + BOUNDARY + b"junk\r\n" + HEAD + b"a\r\n--" + BOUNDARY + b"--", MalformedInput),
+        (body([b"a"], head=b"Content-Type application/dicom\r\n\r\n"), MalformedInput),
+        (body([b"a"], head=b"X: " + b"y" * 20_000 + b"\r\n\r\n"), MalformedInput),
+        (body([b"a"], head=b"Content-Type: application/dicom+json\r\n\r\n"), UnsupportedMediaType),
+        (body([b"a"], head=b"Content-Type: multipart/related\r\n\r\n"), UnsupportedMediaType),
+        (b"x" * 70_000, MalformedInput),  # no boundary within the preamble limit
+        (body([b"a" * 10_001]), PayloadTooLarge),  # one part over max_part
+        (body([b"a" * 10_000, b"b" * 10_001]), PayloadTooLarge),  # a later one
+        (body([b"a" * 9_000] * 12), PayloadTooLarge),  # the body over max_total
+    ],
+)
+async def test_bad_bodies_raise_clear_errors(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        await read(data, chunk=4096)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(st.binary(max_size=300), max_size=6),
+    chunk=st.integers(min_value=1, max_value=400),
+)
+def test_any_parts_round_trip(parts: list[bytes], chunk: int) -> None:
+    # A part may hold anything but the delimiter itself (the sender picks a boundary for that).
+    delimiter = b"\r\n--" + BOUNDARY
+    for index, part in enumerate(parts):
+        while delimiter in part:
+            part = part.replace(delimiter, b"")
+        parts[index] = part
+    assert asyncio.run(read(body(parts), chunk=chunk)) == parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=600), chunk=st.integers(min_value=1, max_value=200))
+def test_arbitrary_bytes_never_raise_anything_else(data: bytes, chunk: int) -> None:
+    with contextlib.suppress(MalformedInput, PayloadTooLarge, UnsupportedMediaType):
+        asyncio.run(read(b"--" + BOUNDARY + data, chunk=chunk))
