@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection
@@ -87,27 +86,89 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
 
 
-@asynccontextmanager
-async def write_transaction(
-    session_maker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """A session in a transaction that writes, committed when the block ends.
+class _WriteGroup:
+    """The grouped writes of one engine: those waiting, and the task committing them."""
 
-    SQLite admits one writer at a time and makes the others poll with growing sleeps
-    (busy_timeout); within this process, writers queue on a lock instead and take
-    over the moment the previous one commits. PostgreSQL needs no such queue.
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self.session_maker = session_maker
+        self.waiting: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self.runner: asyncio.Task[None] | None = None
+
+    def submit(self, work: Work[T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.waiting.append((work, future))
+        if self.runner is None:
+            self.runner = asyncio.create_task(self._run(), name="doorstep-grouped-writes")
+        return future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    await self._commit(batch)
+                except BaseException as error:  # cancelled: nobody may wait forever
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    raise
+        finally:
+            self.runner = None
+
+    async def _commit(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
+        try:
+            async with self.session_maker() as session, session.begin():
+                values = [await work(session) for work, _ in batch]
+        except Exception as error:
+            if len(batch) == 1:
+                _settle(batch[0][1], error=error)
+                return
+            for work, future in batch:  # one caller's failure must not be another's
+                try:
+                    async with self.session_maker() as session, session.begin():
+                        value = await work(session)
+                except Exception as alone:
+                    _settle(future, error=alone)
+                else:
+                    _settle(future, value=value)
+            return
+        for (_, future), value in zip(batch, values, strict=True):
+            _settle(future, value=value)
+
+
+def _settle(
+    future: asyncio.Future[Any], *, value: Any = None, error: Exception | None = None
+) -> None:
+    if future.done():  # its caller went away; the work is committed all the same
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+_WRITE_GROUPS: weakref.WeakKeyDictionary[Any, _WriteGroup] = weakref.WeakKeyDictionary()
+
+
+async def grouped_write(session_maker: async_sessionmaker[AsyncSession], work: Work[T]) -> T:
+    """Run work in a write transaction shared with the grouped writes waiting beside it.
+
+    Returns once the transaction holding the work has committed. Writes that arrive
+    while one transaction runs are committed together in the next, so concurrent
+    callers pay for one commit (and on SQLite one turn of its single writer) instead
+    of one each. When a shared transaction fails, each work in it is run again alone,
+    so that one caller's failure is not another's: work must not keep state from a
+    previous run.
     """
     engine = session_maker.kw["bind"].sync_engine
-    if engine.dialect.name != "sqlite":
-        async with session_maker() as session, session.begin():
-            yield session
-        return
-    lock = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
-    async with lock, session_maker() as session, session.begin():
-        yield session
+    group = _WRITE_GROUPS.get(engine)
+    if group is None:
+        group = _WRITE_GROUPS[engine] = _WriteGroup(session_maker)
+    return await asyncio.shield(group.submit(work))
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

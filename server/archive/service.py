@@ -1,9 +1,10 @@
 """Store, search and locate DICOM instances, always scoped to what the caller may see.
 
 Storing keeps one guarantee: an instance reported as stored is on disk (staged
-and fsynced, renamed, directory fsynced) and indexed (committed) before the
-caller hears about it. A request's instances are staged concurrently, published
-together and indexed in one transaction.
+and fsynced, renamed, the renames made durable) and indexed (committed) before
+the caller hears about it. A request's instances are staged concurrently,
+published together and indexed in one transaction, shared with the requests
+indexing at the same moment.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, StagedBlob
 from server.audit import service as audit
-from server.db import Base, utcnow, write_transaction
+from server.db import Base, grouped_write, utcnow
 from server.errors import DomainError
 
 ConflictPolicy = Literal["reject", "replace"]
@@ -42,6 +43,7 @@ STAGING_THREADS = 4
 
 _CHUNK = 200
 _OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
+_WRITES: frozenset[Action] = frozenset({"insert", "replace"})
 _STORED: dict[Action, Outcome] = {
     "insert": "stored",
     "duplicate": "duplicate",
@@ -279,25 +281,32 @@ async def _index(
     conflict: ConflictPolicy,
     received: list[_Staged | StoreResult],
 ) -> list[StoreResult]:
-    """Classify staged instances, publish the new ones, then index them in one transaction."""
+    """Classify staged instances, publish the new ones, then index them in one transaction.
+
+    The transaction is shared with other requests indexing at the same moment (grouped
+    write): every caller still hears back only after the commit that holds its rows.
+    """
     staged = [r for r in received if isinstance(r, _Staged)]
     async with session_maker() as session:
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
-    writes = [p for p in plans if p.action in ("insert", "replace")]
+    writes = [p for p in plans if p.action in _WRITES]
     try:
         if writes:
             await asyncio.to_thread(storage.publish, [p.staged.blob for p in writes])
     except OSError as error:
         for plan in writes:
             plan.failure = _storage_failure(plan.staged.info, error)
-        writes = []
-    async with write_transaction(session_maker) as session:
-        if writes:
-            await _write_index(session, org_id, source, conflict, writes)
-        results = _results(received, plans)
-        await _record_store(session, secret, actor, org_id, source, conflict, plans, results)
-    return results
+
+    async def index(session: AsyncSession) -> list[StoreResult]:
+        attempt = [replace(plan) for plan in plans]  # _write_index revises raced plans
+        if any(plan.failure is None for plan in attempt if plan.action in _WRITES):
+            await _write_index(session, org_id, source, conflict, attempt)
+        results = _results(received, attempt)
+        await _record_store(session, secret, actor, org_id, source, conflict, attempt, results)
+        return results
+
+    return await grouped_write(session_maker, index)
 
 
 def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
@@ -389,9 +398,10 @@ async def _write_index(
     org_id: int,
     source: str,
     conflict: ConflictPolicy,
-    writes: list[_Plan],
+    plans: list[_Plan],
 ) -> None:
-    """Insert or replace the index rows of published instances."""
+    """Insert or replace the index rows of the published instances among plans."""
+    writes = [p for p in plans if p.action in _WRITES and p.failure is None]
     infos = [p.staged.info for p in writes]
     study_ids = await _ensure_studies(session, org_id, infos)
     series_ids = await _ensure_series(session, study_ids, infos)

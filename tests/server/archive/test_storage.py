@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -15,11 +17,28 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalBlobStorage:
-    started = LocalBlobStorage(tmp_path / "blobs")
+@pytest.fixture(params=[True, False], ids=["syncfs", "directory-fsync"])
+def storage(tmp_path: Path, request: pytest.FixtureRequest) -> LocalBlobStorage:
+    started = LocalBlobStorage(tmp_path / "blobs", filesystem_sync=request.param)
     started.start()
     return started
+
+
+def test_a_failed_filesystem_sync_fails_the_publish(tmp_path: Path) -> None:
+    storage = LocalBlobStorage(tmp_path / "blobs")
+    storage.start()
+    if storage._syncfs is None:
+        pytest.skip("this system has no syncfs(2); publish fsyncs directories")
+
+    def failing(_fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    storage._syncfs = failing
+    data = b"DICM" * 10
+    with pytest.raises(OSError, match=os.strerror(errno.EIO)) as raised:
+        storage.publish([storage.stage(data, hashlib.sha256(data).hexdigest())])
+    assert raised.value.errno == errno.EIO
 
 
 def test_published_blobs_live_under_their_digest(storage: LocalBlobStorage) -> None:
