@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dicom_tools.deidentify import Options, deidentify_file
 from server import keys
 from server.access import allow
-from server.accounts.principal import Principal
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
 from server.audit import service as audit
@@ -101,7 +100,7 @@ async def locate_export(
     *,
     session: AsyncSession,
     secret: bytes,
-    caller: Principal,
+    reader: archive.Reader,
     actor: audit.Actor,
     study_uid: str,
     pseudonym: str,
@@ -111,7 +110,7 @@ async def locate_export(
     found = await archive.locate_instances(
         session=session,
         secret=secret,
-        caller=caller,
+        reader=reader,
         actor=actor,
         study_uid=study_uid,
         purpose="export",
@@ -124,7 +123,7 @@ async def locate_export(
             action="study.export",
             object_type="study",
             object_id=study_uid,
-            org_id=caller.org_id,
+            org_id=reader.org_id,
             details={
                 "retain_uids": options.retain_uids,
                 "retain_dates": options.retain_dates,
@@ -147,7 +146,7 @@ async def export_study(request: web.Request) -> web.StreamResponse:
         found = await locate_export(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             study_uid=study_uid,
             pseudonym=export.pseudonym,

@@ -20,7 +20,7 @@ async def locate(request: web.Request, purpose: str) -> list[archive.StoredInsta
         found = await archive.locate_instances(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             study_uid=study_uid,
             series_uid=series_uid,

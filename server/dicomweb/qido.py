@@ -126,7 +126,7 @@ async def search_for_studies(request: web.Request) -> web.StreamResponse:
         matches = await archive.search_studies(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             keys=query.keys,
             fuzzy=query.fuzzy,
@@ -146,7 +146,7 @@ async def search_for_series(request: web.Request) -> web.StreamResponse:
         matches = await archive.search_series(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             study_uid=study_uid,
             keys=query.keys,
@@ -171,7 +171,7 @@ async def search_for_instances(request: web.Request) -> web.StreamResponse:
         matches = await archive.search_instances(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             study_uid=study_uid,
             series_uid=series_uid,

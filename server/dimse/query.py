@@ -12,8 +12,6 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from server.accounts.models import Organisation, Role
-from server.accounts.principal import Principal
 from server.archive import matching
 from server.archive import service as archive
 from server.dimse import status as st
@@ -80,12 +78,10 @@ def matching_keys(identifier: Dataset) -> dict[str, str]:
 
 async def _search(scp: Scp, peer: Peer, org_id: int, keys: dict[str, str]) -> list[dict[str, Any]]:
     async with scp.session_maker() as session, session.begin():
-        org = await session.get(Organisation, org_id)
-        assert org is not None
         matches = await archive.search_studies(
             session=session,
             secret=scp.secret,
-            caller=_device(org, peer),
+            reader=archive.organisation_reader(org_id),
             actor=peer.actor,
             keys=keys,
             fuzzy=False,
@@ -93,21 +89,6 @@ async def _search(scp: Scp, peer: Peer, org_id: int, keys: dict[str, str]) -> li
             offset=0,
         )
         return [_values(match) for match in matches]
-
-
-def _device(org: Organisation, peer: Peer) -> Principal:
-    """The calling AE as a caller that sees its organisation's studies."""
-    return Principal(
-        user_id=0,
-        username=peer.actor.username,
-        display_name=peer.ae_title,
-        role=Role.GP,
-        org_id=org.id,
-        org_name=org.name,
-        org_kind=org.kind,
-        specialties=(),
-        via="dimse",
-    )
 
 
 def _values(match: archive.StudyMatch) -> dict[str, Any]:

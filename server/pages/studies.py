@@ -98,7 +98,7 @@ async def study_list(request: web.Request) -> web.StreamResponse:
         matches = await archive.search_studies(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             keys={},
             fuzzy=False,
@@ -140,7 +140,7 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         matches = await archive.search_series(
             session=session,
             secret=request.app[keys.SECRET],
-            caller=principal(request),
+            reader=archive.principal_reader(principal(request)),
             actor=actor(request),
             study_uid=study_uid,
             keys={},

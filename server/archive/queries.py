@@ -1,0 +1,375 @@
+"""Search and locate DICOM instances, always within what the reader may see.
+
+Every search and retrieval is an audit event; an attempt on a study the reader
+may not see is recorded as denied (another organisation holds it) or failed
+(nobody does), and looks to the reader exactly like a study that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts.models import Role
+from server.accounts.principal import Principal
+from server.archive import matching
+from server.archive.models import Instance, Series, Study
+from server.audit import service as audit
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """Where a visible instance's bytes are and what they are."""
+
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudyMatch:
+    """A study that matched a query, with its series/instance counts and modalities."""
+
+    study: Study
+    number_of_series: int
+    number_of_instances: int
+    modalities: tuple[str, ...]
+    sop_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesMatch:
+    """A series that matched a query, with its study and instance count."""
+
+    study: Study
+    series: Series
+    number_of_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceMatch:
+    """An instance that matched a query, with its series and study."""
+
+    study: Study
+    series: Series
+    instance: Instance
+
+
+def visible_studies(caller: Principal) -> ColumnElement[bool]:
+    """SQL condition on Study: what this caller may see (their organisation's studies, for now)."""
+    if caller.role in (Role.GP, Role.SPECIALIST, Role.ADMIN):
+        return Study.org_id == caller.org_id
+    return false()
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads the archive: the studies they see and the organisation audit records them under."""
+
+    org_id: int
+    visible: ColumnElement[bool]
+
+
+def principal_reader(caller: Principal) -> Reader:
+    """A signed-in user or API token reading the archive."""
+    return Reader(caller.org_id, visible_studies(caller))
+
+
+def organisation_reader(org_id: int) -> Reader:
+    """A DICOM peer whose calling AE title belongs to org_id: that organisation's studies."""
+    return Reader(org_id, Study.org_id == org_id)
+
+
+# Searching --------------------------------------------------------------------
+
+
+async def search_studies(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    reader: Reader,
+    actor: audit.Actor,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[StudyMatch]:
+    """Visible studies matching the keys, newest study date first."""
+    where = matching.conditions("study", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    studies = (
+        await session.scalars(
+            select(Study)
+            .where(reader.visible, *where)
+            .order_by(Study.study_date.desc(), Study.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    ids = [s.id for s in studies]
+    series: dict[int, list[str | None]] = {}
+    for study_id, modality in await session.execute(
+        select(Series.study_id, Series.modality).where(Series.study_id.in_(ids))
+    ):
+        series.setdefault(study_id, []).append(modality)
+    counts: dict[int, int] = {}
+    classes: dict[int, set[str]] = {}
+    for study_id, sop_class, count in await session.execute(
+        select(Instance.study_id, Instance.sop_class_uid, func.count())
+        .where(Instance.study_id.in_(ids))
+        .group_by(Instance.study_id, Instance.sop_class_uid)
+    ):
+        counts[study_id] = counts.get(study_id, 0) + count
+        classes.setdefault(study_id, set()).add(sop_class)
+    await _record_search(session, secret, actor, reader, "study", None, keys, len(studies))
+    return [
+        StudyMatch(
+            study=s,
+            number_of_series=len(series.get(s.id, [])),
+            number_of_instances=counts.get(s.id, 0),
+            modalities=tuple(sorted({m for m in series.get(s.id, []) if m})),
+            sop_classes=tuple(sorted(classes.get(s.id, set()))),
+        )
+        for s in studies
+    ]
+
+
+async def search_series(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    reader: Reader,
+    actor: audit.Actor,
+    study_uid: str | None,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[SeriesMatch] | None:
+    """Visible series matching the keys (in one study when given); None if it is not visible."""
+    where = matching.conditions("series", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    if study_uid is not None:
+        if not await _scope_visible(session, secret, actor, reader, "dicom.search", study_uid):
+            return None
+        where.append(Study.study_uid == study_uid)
+    rows = (
+        await session.execute(
+            select(Study, Series)
+            .join(Series, Series.study_id == Study.id)
+            .where(reader.visible, *where)
+            .order_by(Study.id, Series.series_number, Series.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    ids = [series.id for _, series in rows]
+    counts = {
+        series_id: count
+        for series_id, count in await session.execute(
+            select(Instance.series_id, func.count())
+            .where(Instance.series_id.in_(ids))
+            .group_by(Instance.series_id)
+        )
+    }
+    await _record_search(session, secret, actor, reader, "series", study_uid, keys, len(rows))
+    return [SeriesMatch(study, series, counts.get(series.id, 0)) for study, series in rows]
+
+
+async def search_instances(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    reader: Reader,
+    actor: audit.Actor,
+    study_uid: str | None,
+    series_uid: str | None,
+    keys: Mapping[str, str],
+    fuzzy: bool,
+    limit: int,
+    offset: int,
+) -> list[InstanceMatch] | None:
+    """Visible instances matching the keys (in one study/series when given); None if not visible."""
+    where = matching.conditions("instance", keys, fuzzy=fuzzy, dialect=_dialect(session))
+    if study_uid is not None:
+        if not await _scope_visible(
+            session, secret, actor, reader, "dicom.search", study_uid, series_uid
+        ):
+            return None
+        where.append(Study.study_uid == study_uid)
+    if series_uid is not None:
+        where.append(Series.series_uid == series_uid)
+    rows = (
+        await session.execute(
+            select(Study, Series, Instance)
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(reader.visible, *where)
+            .order_by(
+                Study.id, Series.series_number, Series.id, Instance.instance_number, Instance.id
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    await _record_search(session, secret, actor, reader, "instance", study_uid, keys, len(rows))
+    return [InstanceMatch(study, series, instance) for study, series, instance in rows]
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def _record_search(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    reader: Reader,
+    level: str,
+    study_uid: str | None,
+    keys: Mapping[str, str],
+    results: int,
+) -> None:
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="dicom.search",
+        object_type=level,
+        object_id=study_uid or "",
+        org_id=reader.org_id,
+        details={"keys": dict(keys), "results": results},
+    )
+
+
+# Locating for retrieval -----------------------------------------------------------
+
+
+async def locate_instances(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    reader: Reader,
+    actor: audit.Actor,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+    purpose: str,
+) -> list[StoredInstance]:
+    """The visible instances of a study, series or instance; empty (and audited) if none."""
+    where: list[ColumnElement[bool]] = [Study.study_uid == study_uid]
+    if series_uid is not None:
+        where.append(Series.series_uid == series_uid)
+    if sop_instance_uid is not None:
+        where.append(Instance.sop_instance_uid == sop_instance_uid)
+    rows = (
+        await session.execute(
+            select(
+                Study.study_uid,
+                Series.series_uid,
+                Instance.sop_instance_uid,
+                Instance.sop_class_uid,
+                Instance.transfer_syntax_uid,
+                Instance.sha256,
+                Instance.size,
+            )
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(reader.visible, *where)
+            .order_by(
+                Study.id, Series.series_number, Series.id, Instance.instance_number, Instance.id
+            )
+        )
+    ).all()
+    found = [StoredInstance(*row) for row in rows]
+    level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
+    details = {"study": study_uid, "purpose": purpose, "instances": len(found)}
+    if found:
+        await audit.record(
+            session=session,
+            secret=secret,
+            actor=actor,
+            action="dicom.retrieve",
+            object_type=level,
+            object_id=object_id,
+            org_id=reader.org_id,
+            details=details,
+        )
+    else:
+        owner = await session.scalar(
+            select(Study.org_id)
+            .join(Series, Series.study_id == Study.id)
+            .join(Instance, Instance.series_id == Series.id)
+            .where(*where)
+            .limit(1)
+        )
+        await _record_not_visible(
+            session, secret, actor, reader, "dicom.retrieve", level, object_id, owner, details
+        )
+    return found
+
+
+async def _scope_visible(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    reader: Reader,
+    action: str,
+    study_uid: str,
+    series_uid: str | None = None,
+) -> bool:
+    """True if the reader sees the study (and series); otherwise audit the attempt."""
+    where: list[ColumnElement[bool]] = [Study.study_uid == study_uid]
+    query = select(Study.org_id)
+    if series_uid is not None:
+        query = query.join(Series, Series.study_id == Study.id)
+        where.append(Series.series_uid == series_uid)
+    if await session.scalar(query.where(reader.visible, *where).limit(1)) is not None:
+        return True
+    owner = await session.scalar(query.where(*where).limit(1))
+    level, object_id = _most_specific(study_uid, series_uid, None)
+    await _record_not_visible(
+        session, secret, actor, reader, action, level, object_id, owner, {"study": study_uid}
+    )
+    return False
+
+
+def _most_specific(
+    study_uid: str, series_uid: str | None, sop_instance_uid: str | None
+) -> tuple[str, str]:
+    if sop_instance_uid is not None:
+        return "instance", sop_instance_uid
+    if series_uid is not None:
+        return "series", series_uid
+    return "study", study_uid
+
+
+async def _record_not_visible(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    reader: Reader,
+    action: str,
+    level: str,
+    object_id: str,
+    owner: int | None,
+    details: Mapping[str, Any],
+) -> None:
+    """Denied when another organisation holds the object, failure when nobody does."""
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action=action,
+        outcome=audit.DENIED if owner is not None else audit.FAILURE,
+        object_type=level,
+        object_id=object_id,
+        org_id=owner if owner is not None else reader.org_id,
+        details=details,
+    )

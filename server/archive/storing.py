@@ -1,0 +1,593 @@
+"""Store DICOM instances: validate, stage, publish and index them for one organisation.
+
+Storing keeps one guarantee: an instance reported as stored is on disk (staged
+and fsynced, renamed, the renames made durable) and indexed (committed) before
+the caller hears about it. A request's instances are staged concurrently,
+published together and indexed in one transaction, shared with the requests
+indexing at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Literal
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
+
+from dicom_tools.errors import IngestError
+from dicom_tools.ingest import DEFAULT_MAX_INFLATED_BYTES, InstanceInfo, prepare_part10
+from server.archive import matching
+from server.archive.models import Instance, Series, Study, name_key
+from server.archive.storage import BlobStorage, StagedBlob
+from server.audit import service as audit
+from server.db import Base, grouped_write, utcnow
+from server.errors import DomainError
+
+ConflictPolicy = Literal["reject", "replace"]
+Outcome = Literal["stored", "duplicate", "replaced", "conflict", "rejected", "failed"]
+Action = Literal["insert", "duplicate", "replace", "conflict"]
+
+STAGING_BUDGET = 64 * 1024 * 1024
+"""Bytes of instances being validated and written at once; one larger instance still goes."""
+STAGING_THREADS = 4
+"""Instances validated and written at once (each may inflate up to max_inflated_bytes)."""
+
+_CHUNK = 200
+_OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
+_WRITES: frozenset[Action] = frozenset({"insert", "replace"})
+_STORED: dict[Action, Outcome] = {
+    "insert": "stored",
+    "duplicate": "duplicate",
+    "replace": "replaced",
+    "conflict": "conflict",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreResult:
+    """What happened to one received instance; reason is a stable code when it failed."""
+
+    outcome: Outcome
+    sop_class_uid: str | None = None
+    sop_instance_uid: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    reason: str | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the instance is in the archive (stored now, before, or replaced)."""
+        return self.outcome in _OK
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    info: InstanceInfo
+    blob: StagedBlob
+
+
+@dataclass(slots=True)
+class _Plan:
+    staged: _Staged
+    action: Action
+    indexed_sha256: str | None = None
+    failure: StoreResult | None = None
+
+
+# Storing ----------------------------------------------------------------------
+
+
+async def store_instances(
+    *,
+    session_maker: async_sessionmaker[AsyncSession],
+    storage: BlobStorage,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    items: Iterable[bytes] | AsyncIterable[bytes],
+    source: str,
+    conflict: ConflictPolicy = "reject",
+    study_uid: str | None = None,
+    max_instance_bytes: int | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+) -> list[StoreResult]:
+    """Validate, durably store and index Part 10 instances for org_id; one result per item."""
+    prepare = partial(
+        _prepare_and_stage,
+        storage,
+        study_uid=study_uid,
+        max_bytes=max_instance_bytes,
+        max_inflated_bytes=max_inflated_bytes,
+    )
+    staged: list[_Staged] = []
+    try:
+        try:
+            received = await _stage_all(items, prepare, staged)
+        except DomainError as error:
+            async with session_maker() as session, session.begin():
+                await _record_refusal(session, secret, actor, org_id, source, error.message)
+            raise
+        return await _index(
+            session_maker, storage, secret, actor, org_id, source, conflict, received
+        )
+    finally:
+        if staged:  # published blobs are no longer staged: discarding them is a no-op
+            await asyncio.to_thread(storage.discard, [s.blob for s in staged])
+
+
+async def _each(items: Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def _stage_all(
+    items: Iterable[bytes] | AsyncIterable[bytes],
+    prepare: Callable[[bytes], _Staged | StoreResult],
+    staged: list[_Staged],
+) -> list[_Staged | StoreResult]:
+    """Validate and stage every item in worker threads, a bounded number of bytes at a time."""
+    tasks: list[asyncio.Task[_Staged | StoreResult]] = []
+    in_flight: dict[asyncio.Task[_Staged | StoreResult], int] = {}
+    try:
+        async for data in _each(items):
+            while in_flight and (
+                len(in_flight) >= STAGING_THREADS
+                or sum(in_flight.values()) + len(data) > STAGING_BUDGET
+            ):
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del in_flight[task]
+            task = asyncio.create_task(asyncio.to_thread(prepare, data))
+            tasks.append(task)
+            in_flight[task] = len(data)
+            del data
+    finally:
+        # Threads cannot be cancelled: wait for every one so that nothing staged is forgotten.
+        finished = await asyncio.gather(*tasks, return_exceptions=True)
+        staged.extend(result for result in finished if isinstance(result, _Staged))
+    for result in finished:
+        if isinstance(result, BaseException):
+            raise result
+    return [result for result in finished if not isinstance(result, BaseException)]
+
+
+def _prepare_and_stage(
+    storage: BlobStorage,
+    data: bytes,
+    *,
+    study_uid: str | None,
+    max_bytes: int | None,
+    max_inflated_bytes: int,
+) -> _Staged | StoreResult:
+    """Validate one instance and write it to a staged blob (runs in a worker thread)."""
+    try:
+        prepared = prepare_part10(data, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
+    except IngestError as error:
+        return StoreResult(
+            outcome="rejected",
+            reason=error.reason,
+            message=error.message,
+        )
+    info = prepared.info
+    if study_uid is not None and info.study_uid != study_uid:
+        return _result(
+            info,
+            "rejected",
+            reason="study_mismatch",
+            message=f"StudyInstanceUID {info.study_uid} is not the study {study_uid} "
+            "this request stores into",
+        )
+    try:
+        blob = storage.stage(prepared.data, info.sha256)
+    except OSError as error:
+        return _storage_failure(info, error)
+    return _Staged(info, blob)
+
+
+def _result(
+    info: InstanceInfo, outcome: Outcome, *, reason: str = "", message: str = ""
+) -> StoreResult:
+    return StoreResult(
+        outcome=outcome,
+        sop_class_uid=info.sop_class_uid,
+        sop_instance_uid=info.sop_instance_uid,
+        study_uid=info.study_uid,
+        series_uid=info.series_uid,
+        reason=reason or None,
+        message=message,
+    )
+
+
+def _storage_failure(info: InstanceInfo, error: OSError) -> StoreResult:
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return _result(
+        info,
+        "failed",
+        reason="out_of_resources" if full else "storage",
+        message=f"the archive could not write the instance: {error.strerror or error}",
+    )
+
+
+async def _index(
+    session_maker: async_sessionmaker[AsyncSession],
+    storage: BlobStorage,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    received: list[_Staged | StoreResult],
+) -> list[StoreResult]:
+    """Classify staged instances, publish the new ones, then index them in one transaction.
+
+    The transaction is shared with other requests indexing at the same moment (grouped
+    write): every caller still hears back only after the commit that holds its rows.
+    """
+    staged = [r for r in received if isinstance(r, _Staged)]
+    async with session_maker() as session:
+        indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
+    plans = _plan(staged, indexed, conflict)
+    writes = [p for p in plans if p.action in _WRITES]
+    try:
+        if writes:
+            await asyncio.to_thread(storage.publish, [p.staged.blob for p in writes])
+    except OSError as error:
+        for plan in writes:
+            plan.failure = _storage_failure(plan.staged.info, error)
+
+    async def index(session: AsyncSession) -> list[StoreResult]:
+        attempt = [replace(plan) for plan in plans]  # _write_index revises raced plans
+        if any(plan.failure is None for plan in attempt if plan.action in _WRITES):
+            await _write_index(session, org_id, source, conflict, attempt)
+        results = _results(received, attempt)
+        await _record_store(session, secret, actor, org_id, source, conflict, attempt, results)
+        return results
+
+    return await grouped_write(session_maker, index)
+
+
+def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
+    """Decide per instance: new, the same bytes again, or different bytes under a known UID."""
+    known = dict(indexed)
+    plans = []
+    for item in staged:
+        uid, sha256 = item.info.sop_instance_uid, item.info.sha256
+        previous = known.get(uid)
+        if previous is None:
+            plans.append(_Plan(item, "insert"))
+        elif previous == sha256:
+            plans.append(_Plan(item, "duplicate", previous))
+        else:
+            plans.append(_Plan(item, "replace" if conflict == "replace" else "conflict", previous))
+        if previous is None or conflict == "replace":
+            known[uid] = sha256
+    return plans
+
+
+def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[StoreResult]:
+    by_staged = {id(p.staged): p for p in plans}
+    results = []
+    for item in received:
+        if isinstance(item, StoreResult):
+            results.append(item)
+            continue
+        plan = by_staged[id(item)]
+        if plan.failure is not None:
+            results.append(plan.failure)
+        elif plan.action == "conflict":
+            results.append(
+                _result(
+                    item.info,
+                    "conflict",
+                    reason="conflict",
+                    message=f"SOP Instance {item.info.sop_instance_uid} is already stored "
+                    "with different content",
+                )
+            )
+        else:
+            results.append(_result(item.info, _STORED[plan.action]))
+    return results
+
+
+async def _by_uid(
+    session: AsyncSession,
+    uid: InstrumentedAttribute[str],
+    value: InstrumentedAttribute[Any],
+    org: InstrumentedAttribute[int],
+    org_id: int,
+    uids: Iterable[str],
+) -> dict[str, Any]:
+    """`value` by UID among one organisation's rows, queried in chunks."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted(uids)):
+        rows = await session.execute(select(uid, value).where(org == org_id, uid.in_(chunk)))
+        found.update((key, found_value) for key, found_value in rows)
+    return found
+
+
+async def _indexed_digests(
+    session: AsyncSession, org_id: int, uids: Iterable[str]
+) -> dict[str, str]:
+    """SHA-256 of the indexed instances among these SOP Instance UIDs."""
+    return await _by_uid(
+        session, Instance.sop_instance_uid, Instance.sha256, Instance.org_id, org_id, uids
+    )
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _insert_new(session: AsyncSession, model: type[Base], *unique: str) -> Any:
+    """INSERT into model's table that skips rows already there (by the unique columns).
+
+    Executed with a list of rows it is one cached statement that the backend driver sends in
+    batches (SQLAlchemy's insertmanyvalues), not a new multi-row statement to compile per call.
+    """
+    table = model.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+async def _write_index(
+    session: AsyncSession,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    plans: list[_Plan],
+) -> None:
+    """Insert or replace the index rows of the published instances among plans."""
+    writes = [p for p in plans if p.action in _WRITES and p.failure is None]
+    infos = [p.staged.info for p in writes]
+    study_ids = await _ensure_studies(session, org_id, infos)
+    series_ids = await _ensure_series(session, study_ids, infos)
+    inserts = [p for p in writes if p.action == "insert"]
+    inserted: set[str] = set()
+    if inserts:
+        rows = [_instance_values(p.staged, org_id, source, study_ids, series_ids) for p in inserts]
+        statement = _insert_new(session, Instance, "org_id", "sop_instance_uid").returning(
+            Instance.__table__.c.sop_instance_uid
+        )
+        inserted.update((await session.scalars(statement, rows)).all())
+    raced = [p for p in inserts if p.staged.info.sop_instance_uid not in inserted]
+    if raced:  # another request indexed the same UID since this one looked
+        now = await _indexed_digests(
+            session, org_id, {p.staged.info.sop_instance_uid for p in raced}
+        )
+        for plan in raced:
+            plan.indexed_sha256 = now[plan.staged.info.sop_instance_uid]
+            if plan.indexed_sha256 == plan.staged.info.sha256:
+                plan.action = "duplicate"
+            else:
+                plan.action = "replace" if conflict == "replace" else "conflict"
+    for plan in writes:
+        if plan.action == "replace":
+            await _replace(session, plan.staged, org_id, source, study_ids, series_ids)
+
+
+async def _ensure_studies(
+    session: AsyncSession, org_id: int, infos: list[InstanceInfo]
+) -> dict[str, int]:
+    """Study ids by UID for org_id, creating the missing studies from their first instance."""
+    first: dict[str, dict[str, Any]] = {}
+    for info in infos:
+        first.setdefault(info.study_uid, _study_values(info, org_id))
+    await session.execute(_insert_new(session, Study, "org_id", "study_uid"), list(first.values()))
+    return await _by_uid(session, Study.study_uid, Study.id, Study.org_id, org_id, first)
+
+
+async def _ensure_series(
+    session: AsyncSession, study_ids: dict[str, int], infos: list[InstanceInfo]
+) -> dict[tuple[int, str], int]:
+    """Series ids by (study id, UID), creating the missing series from their first instance."""
+    first: dict[tuple[int, str], dict[str, Any]] = {}
+    for info in infos:
+        key = (study_ids[info.study_uid], info.series_uid)
+        first.setdefault(key, _series_values(info, key[0]))
+    await session.execute(
+        _insert_new(session, Series, "study_id", "series_uid"), list(first.values())
+    )
+    ids: dict[tuple[int, str], int] = {}
+    for keys in _chunks(list(first)):
+        rows = await session.execute(
+            select(Series.study_id, Series.series_uid, Series.id).where(
+                Series.study_id.in_({k[0] for k in keys}),
+                Series.series_uid.in_({k[1] for k in keys}),
+            )
+        )
+        ids.update({(study, uid): series for study, uid, series in rows})
+    return ids
+
+
+async def _replace(
+    session: AsyncSession,
+    staged: _Staged,
+    org_id: int,
+    source: str,
+    study_ids: dict[str, int],
+    series_ids: dict[tuple[int, str], int],
+) -> None:
+    """Point an indexed SOP Instance UID at new bytes; drop a series or study left empty."""
+    uid = staged.info.sop_instance_uid
+    old = (
+        await session.execute(
+            select(Instance.id, Instance.series_id, Instance.study_id).where(
+                Instance.org_id == org_id, Instance.sop_instance_uid == uid
+            )
+        )
+    ).one()
+    values = _instance_values(staged, org_id, source, study_ids, series_ids)
+    await session.execute(update(Instance).where(Instance.id == old.id).values(values))
+    if old.series_id != values["series_id"]:
+        await session.execute(
+            delete(Series).where(
+                Series.id == old.series_id,
+                ~exists().where(Instance.series_id == old.series_id),
+            )
+        )
+        await session.execute(
+            delete(Study).where(
+                Study.id == old.study_id, ~exists().where(Series.study_id == old.study_id)
+            )
+        )
+
+
+def _study_values(info: InstanceInfo, org_id: int) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "study_uid": info.study_uid,
+        "patient_id": info.patient_id,
+        "patient_name": info.patient_name,
+        "patient_name_key": name_key(info.patient_name),
+        "patient_birth_date": _valid(info.patient_birth_date, matching.is_date),
+        "patient_sex": info.patient_sex,
+        "study_date": _valid(info.study_date, matching.is_date),
+        "study_time": _valid(info.study_time, matching.is_time),
+        "accession_number": info.accession_number,
+        "study_id": info.study_id,
+        "study_description": info.study_description,
+        "referring_physician_name": info.referring_physician_name,
+        "referring_physician_key": name_key(info.referring_physician_name),
+        "created_at": utcnow(),
+    }
+
+
+def _valid(value: str | None, check: Any) -> str | None:
+    """The value when the check accepts it; dates and times are only indexed in DICOM form."""
+    return value if value is not None and check(value) else None
+
+
+def _series_values(info: InstanceInfo, study_id: int) -> dict[str, Any]:
+    return {
+        "study_id": study_id,
+        "series_uid": info.series_uid,
+        "modality": info.modality,
+        "series_number": info.series_number,
+        "series_description": info.series_description,
+        "body_part": info.body_part,
+        "created_at": utcnow(),
+    }
+
+
+def _instance_values(
+    staged: _Staged,
+    org_id: int,
+    source: str,
+    study_ids: dict[str, int],
+    series_ids: dict[tuple[int, str], int],
+) -> dict[str, Any]:
+    info = staged.info
+    study_id = study_ids[info.study_uid]
+    return {
+        "org_id": org_id,
+        "study_id": study_id,
+        "series_id": series_ids[(study_id, info.series_uid)],
+        "sop_instance_uid": info.sop_instance_uid,
+        "sop_class_uid": info.sop_class_uid,
+        "instance_number": info.instance_number,
+        "number_of_frames": info.number_of_frames,
+        "rows": info.rows,
+        "columns": info.columns,
+        "bits_allocated": info.bits_allocated,
+        "transfer_syntax_uid": info.transfer_syntax_uid,
+        "sha256": info.sha256,
+        "size": info.size,
+        "preamble_neutralised": info.preamble_neutralised,
+        "source": source,
+        "stored_at": utcnow(),
+    }
+
+
+async def _record_store(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    conflict: ConflictPolicy,
+    plans: list[_Plan],
+    results: list[StoreResult],
+) -> None:
+    """One audit event per study stored into, per conflict and per refused instance."""
+    studies: dict[str, dict[str, list[str]]] = {}
+    for result in results:
+        if result.ok and result.study_uid and result.sop_instance_uid:
+            study = studies.setdefault(result.study_uid, {})
+            study.setdefault(result.outcome, []).append(result.sop_instance_uid)
+    for study_uid, outcomes in studies.items():
+        await audit.record(
+            session=session,
+            secret=secret,
+            actor=actor,
+            action="dicom.store",
+            object_type="study",
+            object_id=study_uid,
+            org_id=org_id,
+            details={"source": source, **outcomes},
+        )
+    for plan in plans:
+        if plan.failure is None and plan.action in ("conflict", "replace"):
+            info = plan.staged.info
+            await audit.record(
+                session=session,
+                secret=secret,
+                actor=actor,
+                action="dicom.conflict",
+                outcome=audit.SUCCESS if plan.action == "replace" else audit.FAILURE,
+                object_type="instance",
+                object_id=info.sop_instance_uid,
+                org_id=org_id,
+                details={
+                    "source": source,
+                    "policy": conflict,
+                    "study": info.study_uid,
+                    "indexed_sha256": plan.indexed_sha256,
+                    "received_sha256": info.sha256,
+                },
+            )
+    for result in results:
+        if result.outcome in ("rejected", "failed"):
+            await audit.record(
+                session=session,
+                secret=secret,
+                actor=actor,
+                action="dicom.store",
+                outcome=audit.FAILURE,
+                object_type="instance",
+                object_id=result.sop_instance_uid or "",
+                org_id=org_id,
+                details={"source": source, "reason": result.reason, "message": result.message},
+            )
+
+
+async def _record_refusal(
+    session: AsyncSession,
+    secret: bytes,
+    actor: audit.Actor,
+    org_id: int,
+    source: str,
+    message: str,
+) -> None:
+    await audit.record(
+        session=session,
+        secret=secret,
+        actor=actor,
+        action="dicom.store",
+        outcome=audit.FAILURE,
+        object_type="request",
+        org_id=org_id,
+        details={"source": source, "message": message},
+    )
