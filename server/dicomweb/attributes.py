@@ -159,9 +159,13 @@ class Selection:
     include: frozenset[str]
 
     def attributes(self) -> list[_Attribute]:
-        """The attributes returned, levels above first; aggregates only of the queried level."""
-        return [
-            a
+        """The attributes returned, in tag order; aggregates only of the queried level.
+
+        Levels are walked from the top, so where two levels share a tag (RetrieveURL)
+        the queried level's attribute wins.
+        """
+        by_tag = {
+            a.tag: a
             for level in (*_ABOVE[self.level], self.level)
             for a in _LEVELS[level]
             if (level == self.level or not a.aggregate)
@@ -170,7 +174,8 @@ class Selection:
                 or self.include_all
                 or a.keyword in self.include
             )
-        ]
+        }
+        return [by_tag[tag] for tag in sorted(by_tag)]
 
 
 def selection(
@@ -183,15 +188,18 @@ def selection(
 
 
 def result_json(
-    match: StudyMatch | SeriesMatch | InstanceMatch, chosen: Selection, base: str
+    match: StudyMatch | SeriesMatch | InstanceMatch, chosen: Sequence[_Attribute], base: str
 ) -> Json:
-    """One QIDO result; the queried level comes last, so its RetrieveURL wins."""
+    """One QIDO result with the chosen attributes (Selection.attributes, computed once)."""
     out: Json = {}
-    for attribute in chosen.attributes():
+    for attribute in chosen:
         value = attribute.value(match, base)
-        values = value if isinstance(value, tuple) else (value,)
-        out[attribute.tag] = element(attribute.vr, *values)
-    return dict(sorted(out.items()))
+        out[attribute.tag] = (
+            element(attribute.vr, *value)
+            if isinstance(value, tuple)
+            else element(attribute.vr, value)
+        )
+    return out
 
 
 def study_url(base: str, match: StudyMatch | SeriesMatch | InstanceMatch) -> str:

@@ -107,7 +107,8 @@ def _respond(
 ) -> web.Response:
     """DICOM JSON of the matches with the chosen attributes, and any warnings."""
     base = base_url(request)
-    results = [attributes.result_json(m, query.chosen, base) for m in matches]
+    chosen = query.chosen.attributes()
+    results = [attributes.result_json(m, chosen, base) for m in matches]
     response = web.Response(body=json.dumps(results).encode(), content_type=DICOM_JSON)
     warnings = list(query.warnings)
     if len(results) == MAX_RESULTS and "limit" not in request.query:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import _config
 
 from server import keys
+from server.dimse import query
+from tests.server.dicomweb.helpers import Client, retrieve
 from tests.server.dimse.peers import (
     Listener,
     associate,
@@ -24,6 +27,7 @@ from tests.server.dimse.peers import (
 )
 from tests.support import World
 
+AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 GENERAL_ECG_STORAGE = "1.2.840.10008.5.1.4.1.1.9.1.2"
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -48,7 +52,7 @@ def _store_files(listener: Listener, calling: str, paths: list[Path]) -> list[in
 
 
 async def test_chunked_c_store_stores_the_sent_bytes_exactly(
-    listener: Listener, world: World, monkeypatch: pytest.MonkeyPatch
+    listener: Listener, client: Client, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)  # raw file bytes, no decoding
     paths = [bundled(name) for name in CHUNKED]
@@ -62,6 +66,17 @@ async def test_chunked_c_store_stores_the_sent_bytes_exactly(
         assert sha256(dataset_bytes(blob(listener, instance.sha256))) == sha256(
             dataset_bytes(original)
         ), path.name
+        ds = dcmread(path, stop_before_pixels=True)
+        reply, parts = await retrieve(
+            client,
+            world,
+            "gp-a",
+            f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}",
+            Accept=AS_STORED,
+        )
+        assert reply.status == 200, path.name
+        assert [dataset_bytes(p) for _, p in parts] == [dataset_bytes(original)], path.name
 
 
 def _copy(name: str, **attributes: str) -> Dataset:
@@ -157,6 +172,41 @@ async def test_c_find_matches_wildcards_within_the_calling_organisation(
         _find, listener, "CLINIC_B", _study_query(PatientName="CompressedSamples*")
     )
     assert other == [(0x0000, None)]
+
+
+def _find_then_cancel(listener: Listener, query: Dataset) -> list[int]:
+    """C-FIND, sending C-CANCEL as soon as the first match arrives; the statuses received."""
+    assoc = associate(listener, scu("CLINIC_A", [(STUDY_ROOT_FIND, ExplicitVRLittleEndian)]))
+    try:
+        statuses = []
+        context_id = assoc.accepted_contexts[0].context_id
+        for status, _ in assoc.send_c_find(query, STUDY_ROOT_FIND, msg_id=7):
+            statuses.append(int(status.Status))
+            if statuses == [0xFF00]:
+                assoc.send_c_cancel(7, context_id)
+        return statuses
+    finally:
+        assoc.release()
+
+
+async def test_c_cancel_ends_a_c_find_with_the_cancel_status(
+    listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studies = [_copy("CT_small.dcm", PatientID="CANCEL-ME") for _ in range(12)]
+    assert [s for s, _ in await asyncio.to_thread(_send, listener, studies)] == [0] * 12
+    built = query.response
+
+    def paced(identifier: Dataset, values: dict[str, object]) -> Dataset:
+        time.sleep(0.05)  # leaves the C-CANCEL time to arrive before the last match
+        return built(identifier, values)
+
+    monkeypatch.setattr(query, "response", paced)
+    statuses = await asyncio.to_thread(
+        _find_then_cancel, listener, _study_query(PatientID="CANCEL-ME")
+    )
+    assert statuses[-1] == 0xFE00  # Cancel: matching terminated due to Cancel request
+    assert set(statuses[:-1]) == {0xFF00}
+    assert 1 <= len(statuses) - 1 < 12
 
 
 def _pdf_report() -> Dataset:
