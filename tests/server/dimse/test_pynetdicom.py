@@ -14,6 +14,7 @@ from pynetdicom import _config
 
 from server import keys
 from server.dimse import query
+from server.dimse.lifetime import MAXIMUM_PDU_SIZE
 from tests.server.dicomweb.helpers import Client, retrieve
 from tests.server.dimse.peers import (
     Listener,
@@ -239,3 +240,15 @@ async def test_general_ecg_and_encapsulated_pdf_are_stored(
         general_ecg.SOPInstanceUID: GENERAL_ECG_STORAGE,
         pdf.SOPInstanceUID: ENCAPSULATED_PDF_STORAGE,
     }
+
+
+def _acceptor_maximum_length(listener: Listener) -> int:
+    assoc = associate(listener, scu("CLINIC_A", [(STUDY_ROOT_FIND, ExplicitVRLittleEndian)]))
+    try:
+        return int(assoc.acceptor.maximum_length)
+    finally:
+        assoc.release()
+
+
+async def test_the_scp_accepts_large_pdus(listener: Listener) -> None:
+    assert await asyncio.to_thread(_acceptor_maximum_length, listener) == MAXIMUM_PDU_SIZE
