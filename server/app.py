@@ -11,7 +11,7 @@ from server.accounts import routes as accounts_routes
 from server.accounts.invalidation import principal_cache_ctx
 from server.accounts.middleware import authorise
 from server.archive import lifetime as archive_lifetime
-from server.db import create_engine, create_sessionmaker
+from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
 from server.events import routes as events_routes
@@ -33,7 +33,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[keys.SETTINGS])
     app[keys.ENGINE] = engine
     app[keys.SESSIONMAKER] = create_sessionmaker(engine)
+    app[keys.WRITES] = WriteGroup(app[keys.SESSIONMAKER])
     yield
+    await app[keys.WRITES].close()
     await engine.dispose()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -90,34 +89,47 @@ T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
 
-class _WriteGroup:
-    """The grouped writes of one engine: those waiting, and the task committing them."""
+class WriteGroup:
+    """Grouped writes: concurrent callers share write transactions (one per application).
+
+    Writes that arrive while one transaction runs are committed together in the next,
+    so concurrent callers pay for one commit (and on SQLite one turn of its single
+    writer) instead of one each; each caller hears back only after the commit that
+    holds its work. When a shared transaction fails, each work in it is run again
+    alone, so that one caller's failure is not another's: work must not keep state
+    from a previous run.
+    """
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
         self.session_maker = session_maker
-        self.waiting: list[tuple[Work[Any], asyncio.Future[Any]]] = []
-        self.runner: asyncio.Task[None] | None = None
+        self._waiting: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self._runner: asyncio.Task[None] | None = None
 
-    def submit(self, work: Work[T]) -> asyncio.Future[T]:
+    async def run(self, work: Work[T]) -> T:
+        """Run work in the next shared write transaction; its value once that has committed."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self.waiting.append((work, future))
-        if self.runner is None:
-            self.runner = asyncio.create_task(self._run(), name="doorstep-grouped-writes")
-        return future
+        self._waiting.append((work, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain(), name="doorstep-grouped-writes")
+        return await asyncio.shield(future)  # a caller that goes away leaves the work to commit
 
-    async def _run(self) -> None:
+    async def close(self) -> None:
+        """Wait for the writes under way (application shutdown)."""
+        if self._runner is not None:
+            await asyncio.shield(self._runner)
+
+    async def _drain(self) -> None:
         try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
                 try:
                     await self._commit(batch)
                 except BaseException as error:  # cancelled: nobody may wait forever
                     for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                        _settle(future, error=error)
                     raise
         finally:
-            self.runner = None
+            self._runner = None
 
     async def _commit(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
         try:
@@ -141,7 +153,7 @@ class _WriteGroup:
 
 
 def _settle(
-    future: asyncio.Future[Any], *, value: Any = None, error: Exception | None = None
+    future: asyncio.Future[Any], *, value: Any = None, error: BaseException | None = None
 ) -> None:
     if future.done():  # its caller went away; the work is committed all the same
         return
@@ -149,26 +161,6 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(value)
-
-
-_WRITE_GROUPS: weakref.WeakKeyDictionary[Any, _WriteGroup] = weakref.WeakKeyDictionary()
-
-
-async def grouped_write(session_maker: async_sessionmaker[AsyncSession], work: Work[T]) -> T:
-    """Run work in a write transaction shared with the grouped writes waiting beside it.
-
-    Returns once the transaction holding the work has committed. Writes that arrive
-    while one transaction runs are committed together in the next, so concurrent
-    callers pay for one commit (and on SQLite one turn of its single writer) instead
-    of one each. When a shared transaction fails, each work in it is run again alone,
-    so that one caller's failure is not another's: work must not keep state from a
-    previous run.
-    """
-    engine = session_maker.kw["bind"].sync_engine
-    group = _WRITE_GROUPS.get(engine)
-    if group is None:
-        group = _WRITE_GROUPS[engine] = _WriteGroup(session_maker)
-    return await asyncio.shield(group.submit(work))
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.accounts.principal import Principal
 from server.accounts.principal_cache import PrincipalCache
 from server.archive.storage import BlobStorage
+from server.db import WriteGroup
 from server.events.bus import EventBus
 from server.metrics import Metrics
 from server.settings import Settings
@@ -17,6 +18,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", bytes)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
+WRITES = web.AppKey("writes", WriteGroup)
 TEMPLATES = web.AppKey("templates", Environment)
 EVENT_BUS = web.AppKey("event_bus", EventBus)
 METRICS = web.AppKey("metrics", Metrics)

@@ -27,7 +27,7 @@ from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, StagedBlob
 from server.audit import service as audit
-from server.db import Base, grouped_write, utcnow
+from server.db import Base, WriteGroup, utcnow
 from server.errors import DomainError
 
 ConflictPolicy = Literal["reject", "replace"]
@@ -88,6 +88,7 @@ class _Plan:
 async def store_instances(
     *,
     session_maker: async_sessionmaker[AsyncSession],
+    writes: WriteGroup,
     storage: BlobStorage,
     secret: bytes,
     actor: audit.Actor,
@@ -116,7 +117,7 @@ async def store_instances(
                 await _record_refusal(session, secret, actor, org_id, source, error.message)
             raise
         return await _index(
-            session_maker, storage, secret, actor, org_id, source, conflict, received
+            session_maker, writes, storage, secret, actor, org_id, source, conflict, received
         )
     finally:
         if staged:  # published blobs are no longer staged: discarding them is a no-op
@@ -222,6 +223,7 @@ def _storage_failure(info: InstanceInfo, error: OSError) -> StoreResult:
 
 async def _index(
     session_maker: async_sessionmaker[AsyncSession],
+    writes: WriteGroup,
     storage: BlobStorage,
     secret: bytes,
     actor: audit.Actor,
@@ -232,19 +234,19 @@ async def _index(
 ) -> list[StoreResult]:
     """Classify staged instances, publish the new ones, then index them in one transaction.
 
-    The transaction is shared with other requests indexing at the same moment (grouped
-    write): every caller still hears back only after the commit that holds its rows.
+    The transaction is shared with other requests indexing at the same moment (a
+    WriteGroup): every caller still hears back only after the commit that holds its rows.
     """
     staged = [r for r in received if isinstance(r, _Staged)]
     async with session_maker() as session:
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
-    writes = [p for p in plans if p.action in _WRITES]
+    new_bytes = [p for p in plans if p.action in _WRITES]
     try:
-        if writes:
-            await asyncio.to_thread(storage.publish, [p.staged.blob for p in writes])
+        if new_bytes:
+            await asyncio.to_thread(storage.publish, [p.staged.blob for p in new_bytes])
     except OSError as error:
-        for plan in writes:
+        for plan in new_bytes:
             plan.failure = _storage_failure(plan.staged.info, error)
 
     async def index(session: AsyncSession) -> list[StoreResult]:
@@ -255,7 +257,7 @@ async def _index(
         await _record_store(session, secret, actor, org_id, source, conflict, attempt, results)
         return results
 
-    return await grouped_write(session_maker, index)
+    return await writes.run(index)
 
 
 def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:

@@ -30,6 +30,7 @@ async def store_instances(request: web.Request) -> web.StreamResponse:
     )
     results = await archive.store_instances(
         session_maker=request.app[keys.SESSIONMAKER],
+        writes=request.app[keys.WRITES],
         storage=request.app[keys.BLOB_STORAGE],
         secret=request.app[keys.SECRET],
         actor=actor(request),

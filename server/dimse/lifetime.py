@@ -57,6 +57,7 @@ async def dimse_server(app: web.Application) -> AsyncIterator[None]:
     scp = Scp(
         loop=asyncio.get_running_loop(),
         session_maker=app[keys.SESSIONMAKER],
+        writes=app[keys.WRITES],
         storage=app[keys.BLOB_STORAGE],
         secret=app[keys.SECRET],
         settings=settings,

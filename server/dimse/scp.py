@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.archive.storage import BlobStorage
 from server.audit import service as audit
+from server.db import WriteGroup
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class Scp:
 
     loop: asyncio.AbstractEventLoop
     session_maker: async_sessionmaker[AsyncSession]
+    writes: WriteGroup
     storage: BlobStorage
     secret: bytes
     settings: Settings

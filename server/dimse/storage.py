@@ -44,6 +44,7 @@ async def _store(scp: Scp, peer: Peer, org_id: int, data: bytes) -> archive.Stor
     settings = scp.settings
     (result,) = await archive.store_instances(
         session_maker=scp.session_maker,
+        writes=scp.writes,
         storage=scp.storage,
         secret=scp.secret,
         actor=peer.actor,

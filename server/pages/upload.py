@@ -161,6 +161,7 @@ async def _store(
     settings = request.app[keys.SETTINGS]
     return await archive.store_instances(
         session_maker=request.app[keys.SESSIONMAKER],
+        writes=request.app[keys.WRITES],
         storage=request.app[keys.BLOB_STORAGE],
         secret=request.app[keys.SECRET],
         actor=actor(request),

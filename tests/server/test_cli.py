@@ -189,6 +189,7 @@ async def test_archive_collect_removes_old_orphans_and_prints_a_summary(
         for data, conflict in steps:
             (result,) = await archive.store_instances(
                 session_maker=client.app[keys.SESSIONMAKER],
+                writes=client.app[keys.WRITES],
                 storage=client.app[keys.BLOB_STORAGE],
                 secret=client.app[keys.SECRET],
                 actor=Actor(user_id=None, username="test", org_id=clinic),

@@ -22,6 +22,13 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
     await engine.dispose()
 
 
+@pytest.fixture
+async def writes(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[db.WriteGroup]:
+    group = db.WriteGroup(sessions)
+    yield group
+    await group.close()
+
+
 def add(name: str) -> Callable[[AsyncSession], Awaitable[str]]:
     async def work(session: AsyncSession) -> str:
         session.add(Organisation(name=name, kind=OrgKind.CLINIC))
@@ -40,7 +47,7 @@ async def names(sessions: async_sessionmaker[AsyncSession], prefix: str) -> list
 
 
 async def test_concurrent_writes_share_commits(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], writes: db.WriteGroup
 ) -> None:
     commits = 0
 
@@ -50,23 +57,25 @@ async def test_concurrent_writes_share_commits(
 
     event.listen(sessions.kw["bind"].sync_engine, "commit", count)
     wanted = [f"grouped {i:02d}" for i in range(20)]
-    answers = await asyncio.gather(*(db.grouped_write(sessions, add(n)) for n in wanted))
+    answers = await asyncio.gather(*(writes.run(add(n)) for n in wanted))
     assert answers == wanted
     assert await names(sessions, "grouped ") == wanted
     assert 1 <= commits < len(wanted)
 
 
-async def test_a_failing_write_fails_alone(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_failing_write_fails_alone(
+    sessions: async_sessionmaker[AsyncSession], writes: db.WriteGroup
+) -> None:
     async def broken(session: AsyncSession) -> str:
         raise RuntimeError("this caller's own failure")
 
     duplicate = add("grouped twin")
     results = await asyncio.gather(
-        db.grouped_write(sessions, add("grouped first")),
-        db.grouped_write(sessions, add("grouped twin")),
-        db.grouped_write(sessions, broken),
-        db.grouped_write(sessions, duplicate),  # violates the unique name: fails alone
-        db.grouped_write(sessions, add("grouped last")),
+        writes.run(add("grouped first")),
+        writes.run(add("grouped twin")),
+        writes.run(broken),
+        writes.run(duplicate),  # violates the unique name: fails alone
+        writes.run(add("grouped last")),
         return_exceptions=True,
     )
     assert results[:2] == ["grouped first", "grouped twin"]
@@ -77,7 +86,7 @@ async def test_a_failing_write_fails_alone(sessions: async_sessionmaker[AsyncSes
 
 
 async def test_a_caller_that_goes_away_still_gets_its_write_committed(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession], writes: db.WriteGroup
 ) -> None:
     started = asyncio.Event()
 
@@ -86,10 +95,10 @@ async def test_a_caller_that_goes_away_still_gets_its_write_committed(
         await asyncio.sleep(0.05)
         return await add("grouped abandoned")(session)
 
-    caller = asyncio.create_task(db.grouped_write(sessions, slow))
+    caller = asyncio.create_task(writes.run(slow))
     await started.wait()
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    assert await db.grouped_write(sessions, add("grouped after")) == "grouped after"
+    assert await writes.run(add("grouped after")) == "grouped after"
     assert await names(sessions, "grouped ") == ["grouped abandoned", "grouped after"]

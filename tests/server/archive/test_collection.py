@@ -60,6 +60,7 @@ async def _store(
 ) -> list[archive.StoreResult]:
     return await archive.store_instances(
         session_maker=client.app[keys.SESSIONMAKER],
+        writes=client.app[keys.WRITES],
         storage=client.app[keys.BLOB_STORAGE],
         secret=client.app[keys.SECRET],
         actor=Actor(user_id=None, username="test", org_id=org_id),
