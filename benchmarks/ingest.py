@@ -13,18 +13,22 @@ path) gets a fresh deployment, so every instance is new to the archive:
   index directory, DICOMweb plugin on, its default SQLite index.
 
 STOW-RS: multipart/related bodies of 50 small (10 large) instances, 4 requests at
-once, with aiohttp. C-STORE: dcmtk `storescu`, every file in one association.
+once, with aiohttp; measured in --rounds interleaved rounds (each round every
+system once, on fresh deployments) and reported as the median round, because
+this machine's disk and CPU drift by a third from one minute to the next.
+C-STORE: dcmtk `storescu`, every file in one association, once per system.
 QIDO: 100,000 studies (each with a series and an instance) bulk-inserted into
 the Doorstep index with SQL, then `GET /dicom-web/studies?...&limit=100`
 (several kinds of query, sequentially, after a warm-up).
 
 Prints one JSON line:
 {"benchmark": "ingest", "doorstep": {"sqlite": {"stow": {"small": {"instances_s", "mb_s",
- "seconds"}, "large": {...}}, "cstore": {...}, "qido": {...}}, "postgresql": {...}},
+ "seconds", "rounds_instances_s"}, "large": {...}}, "cstore": {...}, "qido": {...}},
+ "postgresql": {...}},
  "orthanc": {"stow": {...}, "cstore": {...}}, "ratio_doorstep_over_orthanc": {...}, ...}
 
 Usage: python benchmarks/ingest.py [--backends sqlite,postgresql] [--small 1000]
-       [--large 100] [--studies 100000] [--no-orthanc] [--qido-repeats 40]
+       [--large 100] [--studies 100000] [--no-orthanc] [--qido-repeats 40] [--rounds 3]
 Environment: BENCH_PG_DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
 Loopback only; every process it starts is stopped before it exits.
 """
@@ -81,6 +85,9 @@ CONCURRENT_REQUESTS = 4
 LARGE_ROWS, LARGE_COLUMNS = 2560, 1024
 ORTHANC_PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
 MB = 1_000_000
+
+FileFigures = dict[str, dict[str, float]]
+"""Figures of one timed run per file set ("small", "large")."""
 
 
 def note(message: str) -> None:
@@ -307,20 +314,26 @@ def check_count(found: int, expected: int, what: str) -> None:
         raise RuntimeError(f"{what}: {found} instances stored, {expected} sent")
 
 
+def stow_doorstep(backend: str, pg_dsn: str, tmp: Path, files: dict[str, FileSet]) -> FileFigures:
+    """One STOW-RS round on a fresh deployment: small, then large."""
+    figures_: FileFigures = {}
+    with doorstep(backend, pg_dsn, tmp) as server:
+        url = f"{server.base}/dicom-web/studies"
+        for kind in ("small", "large"):
+            note(f"doorstep/{backend}: STOW-RS {kind}")
+            figures_[kind] = stow(url, server.auth, files[kind])
+        sent = sum(len(f.data) for f in files.values())
+        check_count(asyncio.run(_count_instances(server.database_url)), sent, "doorstep STOW")
+    return figures_
+
+
 def measure_doorstep(
     backend: str, pg_dsn: str, tmp: Path, files: dict[str, FileSet], options: Options
 ) -> dict[str, Any]:
-    """STOW (then QIDO on the same deployment) and C-STORE on fresh deployments of a backend."""
+    """QIDO and C-STORE, each on a fresh deployment of a backend (STOW runs in rounds)."""
     result: dict[str, Any] = {}
-    with doorstep(backend, pg_dsn, tmp) as server:
-        url = f"{server.base}/dicom-web/studies"
-        result["stow"] = {}
-        for kind in ("small", "large"):
-            note(f"doorstep/{backend}: STOW-RS {kind}")
-            result["stow"][kind] = stow(url, server.auth, files[kind])
-        sent = sum(len(f.data) for f in files.values())
-        check_count(asyncio.run(_count_instances(server.database_url)), sent, "doorstep STOW")
-        if options.studies:
+    if options.studies:
+        with doorstep(backend, pg_dsn, tmp) as server:
             note(f"doorstep/{backend}: QIDO over {options.studies} studies")
             result["qido"] = qido(server, backend, options)
     with doorstep(backend, pg_dsn, tmp) as server:
@@ -331,6 +344,18 @@ def measure_doorstep(
         sent = sum(len(f.data) for f in files.values())
         check_count(asyncio.run(_count_instances(server.database_url)), sent, "doorstep C-STORE")
     return result
+
+
+def median_round(rounds: list[FileFigures]) -> dict[str, dict[str, Any]]:
+    """Per file set, the round with the median throughput, and every round's instances/s."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in rounds[0]:
+        ordered = sorted((r[kind] for r in rounds), key=lambda f: f["instances_s"])
+        out[kind] = {
+            **ordered[(len(ordered) - 1) // 2],
+            "rounds_instances_s": [r[kind]["instances_s"] for r in rounds],
+        }
+    return out
 
 
 # --- QIDO over a large index ------------------------------------------------------------------
@@ -583,20 +608,27 @@ def _orthanc_count(base: str) -> int:
         return int(json.load(response)["CountInstances"])
 
 
-def measure_orthanc(tmp: Path, files: dict[str, FileSet], plugin: Path) -> dict[str, Any]:
-    """STOW-RS through the DICOMweb plugin and C-STORE, each on a fresh Orthanc."""
-    result: dict[str, Any] = {"stow": {}, "cstore": {}}
-    sent = sum(len(f.data) for f in files.values())
+def stow_orthanc(tmp: Path, files: dict[str, FileSet], plugin: Path) -> FileFigures:
+    """One STOW-RS round through the DICOMweb plugin on a fresh Orthanc."""
+    figures_: FileFigures = {}
     with orthanc(tmp, plugin) as server:
         for kind in ("small", "large"):
             note(f"orthanc: STOW-RS {kind}")
-            result["stow"][kind] = stow(f"{server.base}/dicom-web/studies", {}, files[kind])
-        check_count(_orthanc_count(server.base), sent, "orthanc STOW")
+            figures_[kind] = stow(f"{server.base}/dicom-web/studies", {}, files[kind])
+        check_count(_orthanc_count(server.base), sum(len(f.data) for f in files.values()), "STOW")
+    return figures_
+
+
+def measure_orthanc(tmp: Path, files: dict[str, FileSet], plugin: Path) -> dict[str, Any]:
+    """C-STORE on a fresh Orthanc (STOW runs in rounds)."""
+    result: dict[str, Any] = {"cstore": {}}
     with orthanc(tmp, plugin) as server:
         for kind in ("small", "large"):
             note(f"orthanc: C-STORE {kind}")
             result["cstore"][kind] = cstore(server.dicom_port, ORTHANC_AE, files[kind])
-        check_count(_orthanc_count(server.base), sent, "orthanc C-STORE")
+        check_count(
+            _orthanc_count(server.base), sum(len(f.data) for f in files.values()), "C-STORE"
+        )
     return result
 
 
@@ -626,6 +658,7 @@ class Options:
     qido_repeats: int
     orthanc: bool
     pg_dsn: str
+    rounds: int
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -637,6 +670,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--studies", type=int, default=100_000, help="0 skips QIDO")
     parser.add_argument("--qido-repeats", type=int, default=40)
     parser.add_argument("--no-orthanc", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="STOW-RS rounds (median)")
     args = parser.parse_args(argv)
     return Options(
         backends=backends(parser, args.backends),
@@ -646,6 +680,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         qido_repeats=args.qido_repeats,
         orthanc=not args.no_orthanc,
         pg_dsn=os.environ.get("BENCH_PG_DSN", DEFAULT_PG_DSN),
+        rounds=max(1, args.rounds),
     )
 
 
@@ -673,19 +708,41 @@ def main(argv: Sequence[str] | None = None) -> int:
             kind: {"count": len(f.data), "mb": round(f.total_bytes / MB, 1)}
             for kind, f in files.items()
         }
+        plugin = orthanc_plugin() if options.orthanc else None
+        if options.orthanc and (shutil.which("Orthanc") is None or plugin is None):
+            out["orthanc"] = {"error": "Orthanc or its DICOMweb plugin is not installed"}
+            ok = False
+        systems: dict[str, Callable[[], FileFigures]] = {
+            backend: partial(stow_doorstep, backend, options.pg_dsn, tmp, files)
+            for backend in options.backends
+        }
+        if plugin is not None:
+            systems["orthanc"] = partial(stow_orthanc, tmp, files, plugin)
+        rounds: dict[str, list[FileFigures]] = {name: [] for name in systems}
+        stow_figures: dict[str, dict[str, Any]] = {}
+        for number in range(options.rounds):
+            for name, run in systems.items():
+                note(f"STOW-RS round {number + 1}/{options.rounds}: {name}")
+                figures_, fine = _guarded(f"{name} STOW-RS", run)
+                ok &= fine
+                if fine:
+                    rounds[name].append(figures_)
+                else:
+                    stow_figures[name] = figures_
+        for name, runs in rounds.items():
+            if runs and name not in stow_figures:
+                stow_figures[name] = median_round(runs)
         out["doorstep"] = {}
         for backend in options.backends:
             out["doorstep"][backend], fine = _guarded(
                 f"doorstep/{backend}",
                 partial(measure_doorstep, backend, options.pg_dsn, tmp, files, options),
             )
+            out["doorstep"][backend]["stow"] = stow_figures.get(backend, {})
             ok &= fine
-        plugin = orthanc_plugin() if options.orthanc else None
-        if options.orthanc and (shutil.which("Orthanc") is None or plugin is None):
-            out["orthanc"] = {"error": "Orthanc or its DICOMweb plugin is not installed"}
-            ok = False
-        elif plugin is not None:
+        if plugin is not None:
             out["orthanc"], fine = _guarded("orthanc", lambda: measure_orthanc(tmp, files, plugin))
+            out["orthanc"]["stow"] = stow_figures.get("orthanc", {})
             ok &= fine
             out["ratio_doorstep_over_orthanc"] = {
                 backend: ratios(figures_, out["orthanc"])
@@ -693,6 +750,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
     out["stow_batch"] = BATCH
     out["stow_concurrent_requests"] = CONCURRENT_REQUESTS
+    out["stow_rounds"] = options.rounds
     out["cstore_scu"] = "dcmtk storescu, one association"
     out["duration_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out), flush=True)
