@@ -41,12 +41,23 @@ _FAILURE_REASONS = {
 
 def element(vr: str, *values: Any) -> Json:
     """One DICOM JSON attribute; no values (or only empty ones) gives an attribute without Value."""
+    if len(values) == 1:
+        return _element(vr, values[0])
     present = [v for v in values if v is not None and v != ""]
     if not present:
         return {"vr": vr}
     if vr == "PN":
         present = [_person_name(name) for v in present for name in str(v).split("\\")]
     return {"vr": vr, "Value": present}
+
+
+def _element(vr: str, value: Any) -> Json:
+    """element() of one value, the case of nearly every attribute of a QIDO result."""
+    if value is None or value == "":
+        return {"vr": vr}
+    if vr == "PN":
+        return {"vr": vr, "Value": [_person_name(name) for name in str(value).split("\\")]}
+    return {"vr": vr, "Value": [value]}
 
 
 def _person_name(value: str) -> Json:
@@ -194,11 +205,8 @@ def result_json(
     out: Json = {}
     for attribute in chosen:
         value = attribute.value(match, base)
-        out[attribute.tag] = (
-            element(attribute.vr, *value)
-            if isinstance(value, tuple)
-            else element(attribute.vr, value)
-        )
+        vr = attribute.vr
+        out[attribute.tag] = element(vr, *value) if type(value) is tuple else _element(vr, value)
     return out
 
 
