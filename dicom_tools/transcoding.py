@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import math
-from array import array
 from collections.abc import Sequence
 from typing import Any, BinaryIO, Literal
 
@@ -29,6 +28,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import decompress, pixel_array
 from pydicom.uid import UID
 
+from dicom_tools.byte_order import WORD_WIDTH, swapped
 from dicom_tools.deflate import inflate_dataset
 from dicom_tools.elements import MAX_ELEMENT_LENGTH, walk_file_meta
 from dicom_tools.errors import IngestError
@@ -68,8 +68,6 @@ _LOSSY_METHODS = {
     "1.2.840.10008.1.2.4.51": "ISO_10918_1",
     "1.2.840.10008.1.2.4.81": "ISO_14495_1",
 }
-_SWAP_WIDTH = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
-_ARRAY_CODE = {2: "H", 4: "I", 8: "Q"}
 _ENCAPSULATION_ONLY = ("ExtendedOffsetTable", "ExtendedOffsetTableLengths")
 _REWRITTEN_META = (
     "FileMetaInformationGroupLength",
@@ -276,22 +274,14 @@ def _swap_to_little_endian(ds: Dataset) -> None:
     """Byte-swap the OW/OL/OF/OD/OV values pydicom keeps as big endian bytes."""
 
     def swap(dataset: Dataset, element: DataElement) -> None:
-        width = _SWAP_WIDTH.get(element.VR)
+        width = WORD_WIDTH.get(element.VR)
         if not width or not isinstance(element.value, bytes):
             return
         if element.tag == 0x7FE00010 and dataset is ds:
             width = 4 if int(ds.get("BitsAllocated") or 16) == 32 else 2
-        element.value = _swapped(element.value, width)
+        element.value = swapped(element.value, width)
 
     ds.walk(swap)
-
-
-def _swapped(value: bytes, width: int) -> bytes:
-    words = array(_ARRAY_CODE[width])
-    usable = len(value) - len(value) % width
-    words.frombytes(value[:usable])
-    words.byteswap()
-    return words.tobytes() + value[usable:]
 
 
 def _written(ds: Dataset, target: str) -> bytes:

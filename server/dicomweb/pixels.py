@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import mmap
 import re
-from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 from pydicom.uid import UID
 
+from dicom_tools.byte_order import WORD_WIDTH, swapped
 from dicom_tools.deflate import inflate_dataset
 from dicom_tools.elements import (
     MAX_ELEMENT_LENGTH,
@@ -36,8 +36,6 @@ from server.dicomweb.media import NotAcceptable
 from server.errors import NotFound
 
 BULK_DATA_PATH = re.compile(r"[0-9A-F]{8}(?:/[0-9]{1,6}/[0-9A-F]{8}){0,16}")
-_SWAP_WIDTH = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
-_ARRAY_CODE = {2: "H", 4: "I", 8: "Q"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +87,9 @@ def read_bulk_data(source: BinaryIO, path: str, *, max_inflated_bytes: int) -> l
         raise NotFound(f"No bulk data at {path}.") from None
     if not isinstance(found.value, bytes):
         raise NotFound(f"No bulk data at {path}.")
-    width = _SWAP_WIDTH.get(found.VR)
+    width = WORD_WIDTH.get(found.VR)
     if not UID(ds.file_meta.TransferSyntaxUID).is_little_endian and width:
-        return [_swapped(found.value, width)]
+        return [swapped(found.value, width)]
     return [found.value]
 
 
@@ -167,12 +165,4 @@ def _little_endian(pixels: _Pixels, value: bytes) -> bytes:
     """Native pixel data as PS3.18 sends it: little endian words."""
     if pixels.little_endian or pixels.element.vr == "OB":
         return value
-    return _swapped(value, 4 if int(pixels.header.BitsAllocated) == 32 else 2)
-
-
-def _swapped(value: bytes, width: int) -> bytes:
-    words = array(_ARRAY_CODE[width])
-    usable = len(value) - len(value) % width
-    words.frombytes(value[:usable])
-    words.byteswap()
-    return words.tobytes() + value[usable:]
+    return swapped(value, 4 if int(pixels.header.BitsAllocated) == 32 else 2)
