@@ -1,8 +1,23 @@
-"""The error every ingest check raises, with a stable machine-readable reason."""
+"""Errors of dicom_tools: each carries a stable machine-readable reason and a message for people."""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Generic, Literal, TypeVar, get_args
+
+R = TypeVar("R", bound=str)
+
+
+class ReasonedError(Exception, Generic[R]):
+    """A refusal with a stable code (``reason``) that callers map to statuses, and a message."""
+
+    def __init__(self, reason: R, message: str) -> None:
+        super().__init__(message)
+        self.reason: R = reason
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reason={self.reason!r}, message={self.message!r})"
+
 
 IngestReason = Literal[
     "not_dicom",
@@ -39,14 +54,9 @@ IngestReason = Literal[
 INGEST_REASONS: frozenset[str] = frozenset(get_args(IngestReason))
 
 
-class IngestError(Exception):
-    """A DICOM stream was refused; ``reason`` is a stable code, ``message`` is for people."""
+class IngestError(ReasonedError[IngestReason]):
+    """A DICOM stream was refused; ``attribute`` names the offending attribute when one does."""
 
     def __init__(self, reason: IngestReason, message: str, *, attribute: str | None = None) -> None:
-        super().__init__(message)
-        self.reason: IngestReason = reason
-        self.message = message
+        super().__init__(reason, message)
         self.attribute = attribute
-
-    def __repr__(self) -> str:
-        return f"IngestError(reason={self.reason!r}, message={self.message!r})"

@@ -28,6 +28,8 @@ from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply
 from pydicom.pixels.utils import as_pixel_options
 from pydicom.uid import UID
 
+from dicom_tools.errors import ReasonedError
+
 RenderingReason = Literal[
     "not_dicom",
     "no_pixel_data",
@@ -76,16 +78,8 @@ _FRAME_GROUPS = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
 MAX_VIEWPORT = 8192
 
 
-class RenderingError(Exception):
-    """An instance cannot be rendered; ``reason`` is a stable code, ``message`` is for people."""
-
-    def __init__(self, reason: RenderingReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: RenderingReason = reason
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"RenderingError(reason={self.reason!r}, message={self.message!r})"
+class RenderingError(ReasonedError[RenderingReason]):
+    """An instance cannot be rendered."""
 
 
 @dataclass(frozen=True, slots=True)

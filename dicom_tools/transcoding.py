@@ -31,7 +31,7 @@ from pydicom.uid import UID
 from dicom_tools.byte_order import WORD_WIDTH, swapped
 from dicom_tools.deflate import inflate_dataset
 from dicom_tools.elements import MAX_ELEMENT_LENGTH, walk_file_meta
-from dicom_tools.errors import IngestError
+from dicom_tools.errors import IngestError, ReasonedError
 from dicom_tools.preamble import DATASET_OFFSET, PREAMBLE_LENGTH
 from dicom_tools.transfer_syntaxes import (
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -84,16 +84,8 @@ _REWRITTEN_META = (
 )
 
 
-class TranscodingError(Exception):
-    """An instance cannot be sent as asked; ``reason`` is a stable code, ``message`` for people."""
-
-    def __init__(self, reason: TranscodingReason, message: str) -> None:
-        super().__init__(message)
-        self.reason: TranscodingReason = reason
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"TranscodingError(reason={self.reason!r}, message={self.message!r})"
+class TranscodingError(ReasonedError[TranscodingReason]):
+    """An instance cannot be sent as asked."""
 
 
 def can_decode(transfer_syntax_uid: str) -> bool:

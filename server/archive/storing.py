@@ -524,34 +524,27 @@ async def _record_store(
     results: list[StoreResult],
 ) -> None:
     """One audit event per study stored into, per conflict and per refused instance."""
+    record = partial(audit.record, session=session, secret=secret, actor=actor, org_id=org_id)
     studies: dict[str, dict[str, list[str]]] = {}
     for result in results:
         if result.ok and result.study_uid and result.sop_instance_uid:
             study = studies.setdefault(result.study_uid, {})
             study.setdefault(result.outcome, []).append(result.sop_instance_uid)
     for study_uid, outcomes in studies.items():
-        await audit.record(
-            session=session,
-            secret=secret,
-            actor=actor,
+        await record(
             action="dicom.store",
             object_type="study",
             object_id=study_uid,
-            org_id=org_id,
             details={"source": source, **outcomes},
         )
     for plan in plans:
         if plan.failure is None and plan.action in ("conflict", "replace"):
             info = plan.staged.info
-            await audit.record(
-                session=session,
-                secret=secret,
-                actor=actor,
+            await record(
                 action="dicom.conflict",
                 outcome=audit.SUCCESS if plan.action == "replace" else audit.FAILURE,
                 object_type="instance",
                 object_id=info.sop_instance_uid,
-                org_id=org_id,
                 details={
                     "source": source,
                     "policy": conflict,
@@ -562,15 +555,11 @@ async def _record_store(
             )
     for result in results:
         if result.outcome in ("rejected", "failed"):
-            await audit.record(
-                session=session,
-                secret=secret,
-                actor=actor,
+            await record(
                 action="dicom.store",
                 outcome=audit.FAILURE,
                 object_type="instance",
                 object_id=result.sop_instance_uid or "",
-                org_id=org_id,
                 details={"source": source, "reason": result.reason, "message": result.message},
             )
 
