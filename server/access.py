@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from server.accounts.models import Role
+from server.identity import Role
 
 H = TypeVar("H", bound=Callable[..., Any])
 _ATTRIBUTE = "__doorstep_access__"

@@ -1,4 +1,7 @@
-"""The application factory: one web.Application with every feature and resource."""
+"""The application factory: one web.Application with every feature and resource.
+
+This is the composition root: the one kernel module that knows every feature.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,24 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from server import keys, middleware, openapi, templates
+from server.accounts import changes
 from server.accounts import routes as accounts_routes
-from server.accounts.invalidation import principal_cache_ctx
 from server.accounts.middleware import authorise
 from server.archive import lifetime as archive_lifetime
+from server.archive import routes as archive_routes
+from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
+from server.events import lifetime as events_lifetime
 from server.events import routes as events_routes
-from server.events.bus import create_event_bus
 from server.metrics import Metrics
 from server.ops import routes as ops_routes
+from server.package_data import web_dir
 from server.pages import routes as pages_routes
 from server.patients import routes as patients_routes
-from server.resources import web_dir
 from server.settings import Settings
+from server.uploads import routes as uploads_routes
 
 
 async def _data_directory(app: web.Application) -> AsyncIterator[None]:
@@ -33,18 +39,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(app[keys.SETTINGS])
     app[keys.ENGINE] = engine
     app[keys.SESSIONMAKER] = create_sessionmaker(engine)
-    app[keys.WRITES] = WriteGroup(app[keys.SESSIONMAKER])
+    app[keys.WRITE_GROUP] = WriteGroup(app[keys.SESSIONMAKER])
     yield
-    await app[keys.WRITES].close()
+    await app[keys.WRITE_GROUP].close()
     await engine.dispose()
-
-
-async def _event_bus(app: web.Application) -> AsyncIterator[None]:
-    bus = create_event_bus(app[keys.SETTINGS].database_url)
-    await bus.start()
-    app[keys.EVENT_BUS] = bus
-    yield
-    await bus.close()
 
 
 async def _websockets(app: web.Application) -> AsyncIterator[None]:
@@ -63,20 +61,32 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.SECRET] = settings.resolved_secret_key()
+    app[keys.AUDIT] = AuditLog(app[keys.SECRET])
     app[keys.METRICS] = Metrics()
     app.cleanup_ctx.extend(
-        [_data_directory, _database, _event_bus, principal_cache_ctx, _websockets]
+        [
+            _data_directory,
+            _database,
+            events_lifetime.event_bus,
+            changes.principal_cache,
+            _websockets,
+            archive_lifetime.archive,
+            dimse_server,  # last: needs the database and the archive
+        ]
     )
-    app.cleanup_ctx.append(archive_lifetime.blob_storage)
-    app.cleanup_ctx.append(dimse_server)  # last: needs the database and blob storage
     app.on_response_prepare.append(middleware.security_headers)
 
-    ops_routes.setup(app)
-    accounts_routes.setup(app)
-    patients_routes.setup(app)
-    events_routes.setup(app)
-    dicomweb_routes.setup(app)
-    pages_routes.setup(app)
+    for feature_routes in (
+        ops_routes,
+        accounts_routes,
+        patients_routes,
+        events_routes,
+        dicomweb_routes,
+        archive_routes,
+        uploads_routes,
+        pages_routes,
+    ):
+        feature_routes.setup(app)
     app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
     static = app.router.add_static("/static/", web_dir() / "static", append_version=True)
     assert isinstance(static, web.StaticResource)

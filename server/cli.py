@@ -16,24 +16,25 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server import db, logs
+from server.accounts import administration
 from server.accounts import service as accounts
-from server.accounts.models import OrgKind, Role
 from server.app import create_app
 from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_orphans
 from server.archive.lifetime import blob_root
 from server.archive.storage import LocalBlobStorage
 from server.audit import service as audit
 from server.errors import DomainError
+from server.identity import Actor, OrgKind, Role
 from server.settings import Settings
 
 T = TypeVar("T")
 log = logging.getLogger("doorstep")
 
 
-async def _audit(session: AsyncSession, settings: Settings, **event: Any) -> None:
-    """Record what an operator did from the command line."""
-    actor = audit.Actor(user_id=None, username=f"cli:{getpass.getuser()}"[:64], org_id=None)
-    await audit.record(session=session, secret=settings.resolved_secret_key(), actor=actor, **event)
+def _operator(settings: Settings) -> audit.Recorder:
+    """The audit recorder of the operator at this terminal (the actions write the events)."""
+    actor = Actor(user_id=None, username=f"cli:{getpass.getuser()}"[:64], org_id=None)
+    return audit.AuditLog(settings.resolved_secret_key()).recorder(actor)
 
 
 async def _prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
@@ -41,7 +42,7 @@ async def _prepare_schema(settings: Settings, engine: AsyncEngine) -> None:
     if settings.is_sqlite and settings.auto_upgrade:
         await db.upgrade(engine)
         return
-    from server.resources import migrations_dir
+    from server.package_data import migrations_dir
 
     head = _script_head(str(migrations_dir()))
     current = await db.current_revision(engine)
@@ -63,7 +64,7 @@ def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T
         engine = db.create_engine(settings)
         try:
             await _prepare_schema(settings, engine)
-            async with db.create_sessionmaker(engine)() as session, session.begin():
+            async with db.transaction(db.create_sessionmaker(engine)) as session:
                 return await work(session)
         finally:
             await engine.dispose()
@@ -127,8 +128,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """Seed the demo network (when the database is empty) and run the server."""
     from server import demo
 
-    secret = settings.resolved_secret_key()
-    logins = _with_session(settings, lambda s: demo.seed(session=s, secret=secret))
+    seeder = audit.AuditLog(settings.resolved_secret_key()).recorder(
+        Actor(user_id=None, username="cli", org_id=None)
+    )
+    logins = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
 
     def banner() -> None:
         lines = [f"Doorstep demo is running at {_url(settings)}"]
@@ -162,16 +165,12 @@ def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     """Create an organisation."""
 
     async def work(session: AsyncSession) -> int:
-        org = await accounts.add_org(
-            session=session, name=args.name, kind=OrgKind(args.kind), ae_title=args.ae_title
-        )
-        await _audit(
-            session,
-            settings,
-            action="org.create",
-            object_type="organisation",
-            object_id=org.id,
-            org_id=org.id,
+        org = await administration.create_organisation(
+            session=session,
+            audit=_operator(settings),
+            name=args.name,
+            kind=OrgKind(args.kind),
+            ae_title=args.ae_title,
         )
         return org.id
 
@@ -196,22 +195,15 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(session: AsyncSession) -> int:
         org = await accounts.get_org_by_name(session=session, name=args.org)
-        user = await accounts.add_user(
+        user = await administration.create_user(
             session=session,
+            audit=_operator(settings),
             username=args.username,
             display_name=args.display_name or "",
             org=org,
             role=Role(args.role),
             password=password,
             specialties=args.specialty or (),
-        )
-        await _audit(
-            session,
-            settings,
-            action="user.create",
-            object_type="user",
-            object_id=user.id,
-            org_id=org.id,
         )
         return user.id
 
@@ -226,17 +218,12 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(session: AsyncSession) -> str:
         user = await accounts.get_user(session=session, username=args.username)
-        issued = await accounts.create_token(
-            session=session, user=user, label=args.label, expires_days=args.expires_days
-        )
-        await _audit(
-            session,
-            settings,
-            action="token.create",
-            object_type="user",
-            object_id=user.id,
-            org_id=user.org_id,
-            details={"token_id": issued.record.id},
+        issued = await administration.issue_token(
+            session=session,
+            audit=_operator(settings),
+            user=user,
+            label=args.label,
+            expires_days=args.expires_days,
         )
         return issued.token
 
@@ -246,9 +233,8 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
     """Check the audit log's hash chain; exit 0 when intact."""
-    report = _with_session(
-        settings, lambda s: audit.verify(session=s, secret=settings.resolved_secret_key())
-    )
+    secret = settings.resolved_secret_key()
+    report = _with_session(settings, lambda s: audit.verify(session=s, secret=secret))
     if report.intact:
         print(f"audit log intact: {report.events} events")
         return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event
@@ -87,6 +89,62 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT = "doorstep.after_commit"
+
+log = logging.getLogger(__name__)
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run callback once the transaction of session has committed (within `transaction`).
+
+    Services publish their "changed" events this way, so that nobody hears of a change
+    that was rolled back.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+class Transaction:
+    """`async with transaction(maker) as session:` a session in one transaction.
+
+    On success the transaction commits, then the after-commit callbacks run in order;
+    a failing callback is logged, since what it announces has already happened.
+    """
+
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self._session = session_maker()
+
+    async def __aenter__(self) -> AsyncSession:
+        await self._session.__aenter__()
+        await self._session.begin()
+        return self._session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        session = self._session
+        try:
+            if error is None:
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+        callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+        if error is None:
+            for callback in callbacks:
+                try:
+                    await callback()
+                except Exception:
+                    log.exception("an after-commit callback failed")
+
+
+def transaction(session_maker: async_sessionmaker[AsyncSession]) -> Transaction:
+    """A session in one transaction that commits on success and then runs after-commit work."""
+    return Transaction(session_maker)
 
 
 class WriteGroup:
@@ -166,7 +224,7 @@ def _settle(
 def _alembic_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
-    from server.resources import migrations_dir
+    from server.package_data import migrations_dir
 
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import service as accounts
-from server.accounts.models import Organisation, OrgKind, Role
-from server.audit import service as audit
+from server.accounts.models import Organisation
+from server.audit.service import Recorder
+from server.identity import OrgKind, Role
 from server.patients.models import Patient
 
 DEMO_PASSWORD = "doorstep-demo"  # noqa: S105  (printed for demo users)
@@ -49,7 +50,7 @@ _PATIENTS = (
 )
 
 
-async def seed(*, session: AsyncSession, secret: bytes) -> list[DemoLogin] | None:
+async def seed(*, session: AsyncSession, audit: Recorder) -> list[DemoLogin] | None:
     """Create the demo network in an empty database; None when it already holds organisations."""
     if await session.scalar(select(func.count()).select_from(Organisation)):
         return None
@@ -79,10 +80,5 @@ async def seed(*, session: AsyncSession, secret: bytes) -> list[DemoLogin] | Non
                 identifier=identifier,
             )
         )
-    await audit.record(
-        session=session,
-        secret=secret,
-        actor=audit.Actor(user_id=None, username="cli", org_id=None),
-        action="demo.seed",
-    )
+    await audit.record(session, action="demo.seed")
     return logins

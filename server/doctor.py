@@ -11,7 +11,7 @@ import sys
 from sqlalchemy import text
 
 from server import db
-from server.resources import migrations_dir, web_dir
+from server.package_data import migrations_dir, web_dir
 from server.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"

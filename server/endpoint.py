@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from server.access import allow
-from server.accounts.models import Role
 from server.errors import InvalidInput, MalformedInput, PayloadTooLarge, UnsupportedMediaType
+from server.identity import Role
 
 H = TypeVar("H", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)

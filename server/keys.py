@@ -1,30 +1,42 @@
-"""Every typed key stored on the application or on a request."""
+"""Every typed key stored on the application or on a request.
+
+The kernel imports no feature at run time: the features' types are named here
+for the type checker only.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.accounts.principal import Principal
-from server.accounts.principal_cache import PrincipalCache
-from server.archive.storage import BlobStorage
 from server.db import WriteGroup
-from server.events.bus import EventBus
+from server.identity import Principal
 from server.metrics import Metrics
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.accounts.changes import AccountChanges
+    from server.accounts.principal_cache import PrincipalCache
+    from server.archive.service import Archive
+    from server.audit.service import AuditLog
+    from server.events.bus import EventBus
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", bytes)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
-WRITES = web.AppKey("writes", WriteGroup)
+WRITE_GROUP = web.AppKey("write_group", WriteGroup)
 TEMPLATES = web.AppKey("templates", Environment)
-EVENT_BUS = web.AppKey("event_bus", EventBus)
 METRICS = web.AppKey("metrics", Metrics)
-PRINCIPAL_CACHE = web.AppKey("principal_cache", PrincipalCache)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
-BLOB_STORAGE: web.AppKey[BlobStorage] = web.AppKey("blob_storage")
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
+EVENT_BUS: web.AppKey[EventBus] = web.AppKey("event_bus")
+PRINCIPAL_CACHE: web.AppKey[PrincipalCache] = web.AppKey("principal_cache")
+ACCOUNT_CHANGES: web.AppKey[AccountChanges] = web.AppKey("account_changes")
+ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -13,8 +13,8 @@ from aiohttp.typedefs import Handler
 
 from server import keys
 from server.access import access_of
+from server.context import is_api
 from server.errors import DomainError, NotAuthenticated, TooManyRequests
-from server.requests import is_api
 from server.templates import render
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from server import keys
-from server.resources import web_dir
+from server.package_data import web_dir
 
 
 def create_environment(static_resource: web.StaticResource) -> Environment:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import pytest
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import keys
 from server.accounts import service as accounts
-from server.accounts.models import OrgKind, Role
+from server.archive import service as archive
+from server.archive.storage import BlobStorage
+from server.identity import Actor, OrgKind, Role
 from server.patients.models import Patient
 
 REQUIRE_ALL = os.environ.get("DOORSTEP_REQUIRE_ALL") == "1"
@@ -118,3 +123,18 @@ async def seed_world(session: AsyncSession) -> World:
         await session.flush()
         world.patients[key] = patient.id
     return world
+
+
+async def store(
+    app: web.Application,
+    org_id: int,
+    items: Iterable[bytes] | AsyncIterable[bytes],
+    *,
+    conflict: archive.ConflictPolicy = "reject",
+    storage: BlobStorage | None = None,
+) -> list[archive.StoreResult]:
+    """Store instances through the app's Archive for org_id, as a test actor of that org."""
+    base = app[keys.ARCHIVE]
+    chosen = replace(base, conflict=conflict, storage=storage or base.storage)
+    recorder = app[keys.AUDIT].recorder(Actor(user_id=None, username="test", org_id=org_id))
+    return await chosen.store(audit=recorder, org_id=org_id, items=items, source="test")

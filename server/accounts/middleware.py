@@ -11,10 +11,10 @@ from aiohttp.typedefs import Handler
 from server import keys
 from server.access import access_of
 from server.accounts import service
-from server.accounts.principal import Principal
 from server.accounts.principal_cache import Grant
+from server.context import db
 from server.errors import NotAuthenticated, PermissionDenied
-from server.requests import db
+from server.identity import Principal
 from server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -44,7 +44,7 @@ async def _resolve(request: web.Request) -> Principal | None:
     secret = request.cookies.get(session_cookie(settings))
     if not secret:
         return None
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         record = await service.resume_session(
             session=session, secret=secret, idle=timedelta(minutes=settings.session_idle_minutes)
         )

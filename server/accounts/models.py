@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base, UTCDateTime, utcnow
-
-
-class OrgKind(StrEnum):
-    """Kinds of organisation in a primary-care network."""
-
-    CLINIC = "clinic"
-    HOSPITAL = "hospital"
-    CORNER = "corner"
-
-
-class Role(StrEnum):
-    """What a user account is for."""
-
-    GP = "gp"
-    SPECIALIST = "specialist"
-    KIOSK = "kiosk"
-    ADMIN = "admin"
+from server.identity import OrgKind, Role
 
 
 class Organisation(Base):

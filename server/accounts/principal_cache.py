@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.accounts.principal import Principal
 from server.db import utcnow
+from server.identity import Principal
 
 TTL_SECONDS = 10.0
 MAX_ENTRIES = 10_000

@@ -1,14 +1,29 @@
-"""Routes of the accounts API."""
+"""Routes of the accounts API and the administrators' account pages."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.accounts import views
+from server.accounts import admin_pages, device_pages, views
+
+_ID = r"{id:\d{1,12}}"
+_USERNAME = r"{username:[a-z0-9][a-z0-9._-]{1,63}}"
 
 
 def setup(app: web.Application) -> None:
-    """Register the accounts API."""
-    app.router.add_post("/api/v1/auth/login", views.login)
-    app.router.add_post("/api/v1/auth/logout", views.logout)
-    app.router.add_get("/api/v1/me", views.me)
+    """Register the accounts API and the admin pages."""
+    router = app.router
+    router.add_post("/api/v1/auth/login", views.login)
+    router.add_post("/api/v1/auth/logout", views.logout)
+    router.add_get("/api/v1/me", views.me)
+
+    router.add_get("/admin/organisations", admin_pages.organisation_list)
+    router.add_post("/admin/organisations", admin_pages.organisation_create)
+    router.add_get("/admin/users", admin_pages.user_list)
+    router.add_post("/admin/users", admin_pages.user_create)
+    router.add_post(f"/admin/users/{_USERNAME}/disable", admin_pages.user_disable)
+    router.add_post(f"/admin/users/{_USERNAME}/enable", admin_pages.user_enable)
+    router.add_get("/admin/devices", device_pages.device_list)
+    router.add_post("/admin/devices", device_pages.device_enrol)
+    router.add_post(f"/admin/devices/{_USERNAME}/tokens", device_pages.token_issue)
+    router.add_post(f"/admin/tokens/{_ID}/revoke", device_pages.token_revoke)

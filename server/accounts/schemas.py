@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from server.accounts.models import OrgKind, Role
+from server.identity import OrgKind, Role
 from server.schemas import Out, Schema
 
 

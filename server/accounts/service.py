@@ -18,16 +18,14 @@ from server.accounts.models import (
     ApiToken,
     LoginFailure,
     Organisation,
-    OrgKind,
-    Role,
     User,
     UserSpecialty,
     WebSession,
 )
-from server.accounts.principal import Principal
 from server.accounts.principal_cache import Grant
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
+from server.identity import OrgKind, Principal, Role
 
 TOKEN_PREFIX = "dst_"  # noqa: S105  (a prefix, not a secret)
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

@@ -7,14 +7,13 @@ from datetime import timedelta
 from aiohttp import web
 
 from server import keys
-from server.accounts import service
+from server.accounts import sign_in as signing
 from server.accounts.middleware import session_cookie
-from server.accounts.principal import Principal
 from server.accounts.schemas import LoginIn, LoginOut, MeOut, OrganisationOut
-from server.audit import service as audit
+from server.context import client_addr, db, principal, recorder
 from server.endpoint import api, json_response, read_body
 from server.errors import NotAuthenticated, TooManyRequests
-from server.requests import actor, client_addr, db, principal
+from server.identity import Principal
 
 
 def me_out(caller: Principal) -> MeOut:
@@ -32,70 +31,29 @@ def me_out(caller: Principal) -> MeOut:
 async def sign_in(request: web.Request, *, username: str, password: str) -> tuple[Principal, str]:
     """Check credentials (throttled, audited) and open a session; returns the caller and cookie."""
     settings = request.app[keys.SETTINGS]
-    secret = request.app[keys.SECRET]
-    metrics = request.app[keys.METRICS]
-    addr = client_addr(request)
-    who = actor(request)
-    async with db(request) as session, session.begin():
-        try:
-            await service.check_throttle(
-                session=session,
-                username=username,
-                client_addr=addr,
-                max_failures=settings.login_max_failures,
-                window=timedelta(minutes=settings.login_failure_window_minutes),
-            )
-        except TooManyRequests:
-            throttled = True
-        else:
-            throttled = False
-        user = None
-        if not throttled:
-            user = await service.authenticate(
-                session=session, username=username, password=password, client_addr=addr
-            )
-        if user is None:
-            await audit.record(
-                session=session,
-                secret=secret,
-                actor=who,
-                action="auth.login",
-                outcome=audit.DENIED if throttled else audit.FAILURE,
-                object_type="user",
-                object_id=username[:64],
-            )
-        else:
-            opened = await service.open_session(
-                session=session,
-                user=user,
-                client_addr=addr,
-                max_age=timedelta(hours=settings.session_max_hours),
-            )
-            caller = Principal.of(
-                user,
-                via="session",
-                csrf_token=opened.record.csrf_token,
-                session_id=opened.record.id,
-            )
-            await audit.record(
-                session=session,
-                secret=secret,
-                actor=audit.Actor(user.id, user.username, user.org_id, addr),
-                action="auth.login",
-                object_type="user",
-                object_id=user.id,
-            )
-    if throttled:
-        metrics.logins.labels("throttled").inc()
+    async with db(request) as session:
+        result = await signing.sign_in(
+            session=session,
+            audit=recorder(request),
+            username=username,
+            password=password,
+            client_addr=client_addr(request),
+            max_failures=settings.login_max_failures,
+            failure_window=timedelta(minutes=settings.login_failure_window_minutes),
+            max_age=timedelta(hours=settings.session_max_hours),
+        )
+    logins = request.app[keys.METRICS].logins
+    if result.outcome == "throttled":
+        logins.labels("throttled").inc()
         raise TooManyRequests(
             "Too many failed sign-ins. Try again later.",
             retry_after=settings.login_failure_window_minutes * 60,
         )
-    if user is None:
-        metrics.logins.labels("failure").inc()
+    if result.principal is None:
+        logins.labels("failure").inc()
         raise NotAuthenticated("Wrong username or password.")
-    metrics.logins.labels("success").inc()
-    return caller, opened.secret
+    logins.labels("success").inc()
+    return result.principal, result.secret
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, secret: str) -> None:
@@ -113,19 +71,11 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, secre
 
 
 async def sign_out(request: web.Request, response: web.StreamResponse) -> None:
-    """End the caller's session (if any), audit it and clear the cookie."""
+    """End the caller's session (if any), audited, and clear the cookie."""
     caller = request.get(keys.PRINCIPAL)
-    if caller is not None and caller.session_id is not None:
-        async with db(request) as session, session.begin():
-            await service.close_session(session=session, session_id=caller.session_id)
-            await audit.record(
-                session=session,
-                secret=request.app[keys.SECRET],
-                actor=actor(request),
-                action="auth.logout",
-                object_type="user",
-                object_id=caller.user_id,
-            )
+    if caller is not None:
+        async with db(request) as session:
+            await signing.sign_out(session=session, audit=recorder(request), caller=caller)
     response.del_cookie(session_cookie(request.app[keys.SETTINGS]), path="/")
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
+from server.archive.archive import Archive
 from server.archive.collection import DEFAULT_GRACE, collect_orphans
 from server.archive.storage import BlobStorage, LocalBlobStorage
 
@@ -46,13 +47,22 @@ async def _collect_periodically(
         await asyncio.sleep(COLLECTION_INTERVAL)
 
 
-async def blob_storage(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: local blobs under <data dir>/blobs, stale staged files removed first."""
-    storage = LocalBlobStorage(blob_root(app[keys.SETTINGS].data_dir))
+async def archive(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the Archive, on local blobs under <data dir>/blobs.
+
+    Staged files left by an interrupted process are removed first.
+    """
+    settings = app[keys.SETTINGS]
+    storage = LocalBlobStorage(blob_root(settings.data_dir))
     removed = await asyncio.to_thread(storage.start)
     if removed:
         log.warning("removed %d staged files left by an interrupted process", removed)
-    app[keys.BLOB_STORAGE] = storage
+    app[keys.ARCHIVE] = Archive.configured(
+        settings,
+        session_maker=app[keys.SESSIONMAKER],
+        write_group=app[keys.WRITE_GROUP],
+        storage=storage,
+    )
     collector = asyncio.create_task(
         _collect_periodically(app[keys.SESSIONMAKER], storage), name="doorstep-blob-collection"
     )

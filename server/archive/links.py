@@ -7,19 +7,18 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.principal import Principal
 from server.archive.models import Study
 from server.archive.service import visible_studies
-from server.audit import service as audit
+from server.audit.service import Recorder
+from server.identity import Principal
 from server.patients.models import Patient
 
 
 async def link_patient(
     *,
     session: AsyncSession,
-    secret: bytes,
     caller: Principal,
-    actor: audit.Actor,
+    audit: Recorder,
     patient: Patient,
     study_uids: Iterable[str],
     source: str,
@@ -39,9 +38,7 @@ async def link_patient(
     for study in studies:
         study.linked_patient_id = patient.id
         await audit.record(
-            session=session,
-            secret=secret,
-            actor=actor,
+            session,
             action="study.patient_link",
             object_type="study",
             object_id=study.study_uid,

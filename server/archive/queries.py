@@ -7,18 +7,17 @@ may not see is recorded as denied (another organisation holds it) or failed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Role
-from server.accounts.principal import Principal
 from server.archive import matching
 from server.archive.models import Instance, Series, Study
-from server.audit import service as audit
+from server.audit.service import DENIED, FAILURE, Recorder
+from server.identity import Principal, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +71,25 @@ def visible_studies(caller: Principal) -> ColumnElement[bool]:
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """Who reads the archive: the studies they see and the organisation audit records them under."""
+    """Who reads the archive: the studies they see, and how their reading is audited.
+
+    `org_id` is the organisation the events are recorded under; `audit` records them
+    as the reader's actor.
+    """
 
     org_id: int
     visible: ColumnElement[bool]
+    audit: Recorder
 
 
-def principal_reader(caller: Principal) -> Reader:
+def principal_reader(caller: Principal, audit: Recorder) -> Reader:
     """A signed-in user or API token reading the archive."""
-    return Reader(caller.org_id, visible_studies(caller))
+    return Reader(caller.org_id, visible_studies(caller), audit)
 
 
-def organisation_reader(org_id: int) -> Reader:
+def organisation_reader(org_id: int, audit: Recorder) -> Reader:
     """A DICOM peer whose calling AE title belongs to org_id: that organisation's studies."""
-    return Reader(org_id, Study.org_id == org_id)
+    return Reader(org_id, Study.org_id == org_id, audit)
 
 
 # Searching --------------------------------------------------------------------
@@ -94,9 +98,7 @@ def organisation_reader(org_id: int) -> Reader:
 async def search_studies(
     *,
     session: AsyncSession,
-    secret: bytes,
     reader: Reader,
-    actor: audit.Actor,
     keys: Mapping[str, str],
     fuzzy: bool,
     limit: int,
@@ -128,7 +130,7 @@ async def search_studies(
     ):
         counts[study_id] = counts.get(study_id, 0) + count
         classes.setdefault(study_id, set()).add(sop_class)
-    await _record_search(session, secret, actor, reader, "study", None, keys, len(studies))
+    await _record_search(session, reader, "study", None, keys, len(studies))
     return [
         StudyMatch(
             study=s,
@@ -144,9 +146,7 @@ async def search_studies(
 async def search_series(
     *,
     session: AsyncSession,
-    secret: bytes,
     reader: Reader,
-    actor: audit.Actor,
     study_uid: str | None,
     keys: Mapping[str, str],
     fuzzy: bool,
@@ -156,7 +156,7 @@ async def search_series(
     """Visible series matching the keys (in one study when given); None if it is not visible."""
     where = matching.conditions("series", keys, fuzzy=fuzzy, dialect=_dialect(session))
     if study_uid is not None:
-        if not await _scope_visible(session, secret, actor, reader, "dicom.search", study_uid):
+        if not await _scope_visible(session, reader, "dicom.search", study_uid):
             return None
         where.append(Study.study_uid == study_uid)
     rows = (
@@ -178,16 +178,14 @@ async def search_series(
             .group_by(Instance.series_id)
         )
     }
-    await _record_search(session, secret, actor, reader, "series", study_uid, keys, len(rows))
+    await _record_search(session, reader, "series", study_uid, keys, len(rows))
     return [SeriesMatch(study, series, counts.get(series.id, 0)) for study, series in rows]
 
 
 async def search_instances(
     *,
     session: AsyncSession,
-    secret: bytes,
     reader: Reader,
-    actor: audit.Actor,
     study_uid: str | None,
     series_uid: str | None,
     keys: Mapping[str, str],
@@ -198,9 +196,7 @@ async def search_instances(
     """Visible instances matching the keys (in one study/series when given); None if not visible."""
     where = matching.conditions("instance", keys, fuzzy=fuzzy, dialect=_dialect(session))
     if study_uid is not None:
-        if not await _scope_visible(
-            session, secret, actor, reader, "dicom.search", study_uid, series_uid
-        ):
+        if not await _scope_visible(session, reader, "dicom.search", study_uid, series_uid):
             return None
         where.append(Study.study_uid == study_uid)
     if series_uid is not None:
@@ -218,7 +214,7 @@ async def search_instances(
             .offset(offset)
         )
     ).all()
-    await _record_search(session, secret, actor, reader, "instance", study_uid, keys, len(rows))
+    await _record_search(session, reader, "instance", study_uid, keys, len(rows))
     return [InstanceMatch(study, series, instance) for study, series, instance in rows]
 
 
@@ -228,18 +224,14 @@ def _dialect(session: AsyncSession) -> str:
 
 async def _record_search(
     session: AsyncSession,
-    secret: bytes,
-    actor: audit.Actor,
     reader: Reader,
     level: str,
     study_uid: str | None,
     keys: Mapping[str, str],
     results: int,
 ) -> None:
-    await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+    await reader.audit.record(
+        session,
         action="dicom.search",
         object_type=level,
         object_id=study_uid or "",
@@ -248,15 +240,31 @@ async def _record_search(
     )
 
 
+async def first_instances(
+    session: AsyncSession, *, study_ids: Iterable[int] = (), series_ids: Iterable[int] = ()
+) -> dict[int, tuple[str, str]]:
+    """(series UID, SOP Instance UID) of the first instance, keyed by study or series id."""
+    studies, series = list(study_ids), list(series_ids)
+    where = Instance.study_id.in_(studies) if studies else Instance.series_id.in_(series)
+    rows = await session.execute(
+        select(Instance.study_id, Instance.series_id, Series.series_uid, Instance.sop_instance_uid)
+        .join(Series, Series.id == Instance.series_id)
+        .where(where)
+        .order_by(Series.series_number, Series.id, Instance.instance_number, Instance.id)
+    )
+    first: dict[int, tuple[str, str]] = {}
+    for study_id, series_id, series_uid, sop_uid in rows:
+        first.setdefault(study_id if studies else series_id, (series_uid, sop_uid))
+    return first
+
+
 # Locating for retrieval -----------------------------------------------------------
 
 
 async def locate_instances(
     *,
     session: AsyncSession,
-    secret: bytes,
     reader: Reader,
-    actor: audit.Actor,
     study_uid: str,
     series_uid: str | None = None,
     sop_instance_uid: str | None = None,
@@ -291,10 +299,8 @@ async def locate_instances(
     level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
     details = {"study": study_uid, "purpose": purpose, "instances": len(found)}
     if found:
-        await audit.record(
-            session=session,
-            secret=secret,
-            actor=actor,
+        await reader.audit.record(
+            session,
             action="dicom.retrieve",
             object_type=level,
             object_id=object_id,
@@ -310,15 +316,13 @@ async def locate_instances(
             .limit(1)
         )
         await _record_not_visible(
-            session, secret, actor, reader, "dicom.retrieve", level, object_id, owner, details
+            session, reader, "dicom.retrieve", level, object_id, owner, details
         )
     return found
 
 
 async def _scope_visible(
     session: AsyncSession,
-    secret: bytes,
-    actor: audit.Actor,
     reader: Reader,
     action: str,
     study_uid: str,
@@ -335,7 +339,7 @@ async def _scope_visible(
     owner = await session.scalar(query.where(*where).limit(1))
     level, object_id = _most_specific(study_uid, series_uid, None)
     await _record_not_visible(
-        session, secret, actor, reader, action, level, object_id, owner, {"study": study_uid}
+        session, reader, action, level, object_id, owner, {"study": study_uid}
     )
     return False
 
@@ -352,8 +356,6 @@ def _most_specific(
 
 async def _record_not_visible(
     session: AsyncSession,
-    secret: bytes,
-    actor: audit.Actor,
     reader: Reader,
     action: str,
     level: str,
@@ -362,12 +364,10 @@ async def _record_not_visible(
     details: Mapping[str, Any],
 ) -> None:
     """Denied when another organisation holds the object, failure when nobody does."""
-    await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+    await reader.audit.record(
+        session,
         action=action,
-        outcome=audit.DENIED if owner is not None else audit.FAILURE,
+        outcome=DENIED if owner is not None else FAILURE,
         object_type=level,
         object_id=object_id,
         org_id=owner if owner is not None else reader.org_id,

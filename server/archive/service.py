@@ -1,15 +1,18 @@
 """The archive's service layer, as other features import it (``service as archive``).
 
-Storing lives in :mod:`server.archive.storing`, searching and locating in
-:mod:`server.archive.queries`; this module is the one interface to both.
+The running application's :class:`Archive` (``app[keys.ARCHIVE]``) stores;
+searching and locating live in :mod:`server.archive.queries`, storing in
+:mod:`server.archive.storing`; this module is the one interface to them.
 """
 
+from server.archive.archive import Archive
 from server.archive.queries import (
     InstanceMatch,
     Reader,
     SeriesMatch,
     StoredInstance,
     StudyMatch,
+    first_instances,
     locate_instances,
     organisation_reader,
     principal_reader,
@@ -22,10 +25,10 @@ from server.archive.storing import (
     ConflictPolicy,
     Outcome,
     StoreResult,
-    store_instances,
 )
 
 __all__ = [
+    "Archive",
     "ConflictPolicy",
     "InstanceMatch",
     "Outcome",
@@ -34,12 +37,12 @@ __all__ = [
     "StoreResult",
     "StoredInstance",
     "StudyMatch",
+    "first_instances",
     "locate_instances",
     "organisation_reader",
     "principal_reader",
     "search_instances",
     "search_series",
     "search_studies",
-    "store_instances",
     "visible_studies",
 ]

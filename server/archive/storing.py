@@ -14,21 +14,24 @@ import errno
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from dicom_tools.errors import IngestError
-from dicom_tools.ingest import DEFAULT_MAX_INFLATED_BYTES, InstanceInfo, prepare_part10
+from dicom_tools.ingest import InstanceInfo, prepare_part10
 from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, StagedBlob
-from server.audit import service as audit
-from server.db import Base, WriteGroup, utcnow
+from server.audit.service import FAILURE, SUCCESS, Recorder
+from server.db import Base, transaction, utcnow
 from server.errors import DomainError
+
+if TYPE_CHECKING:
+    from server.archive.archive import Archive
 
 ConflictPolicy = Literal["reject", "replace"]
 Outcome = Literal["stored", "duplicate", "replaced", "conflict", "rejected", "failed"]
@@ -86,39 +89,32 @@ class _Plan:
 
 
 async def store_instances(
+    archive: Archive,
     *,
-    session_maker: async_sessionmaker[AsyncSession],
-    writes: WriteGroup,
-    storage: BlobStorage,
-    secret: bytes,
-    actor: audit.Actor,
+    audit: Recorder,
     org_id: int,
     items: Iterable[bytes] | AsyncIterable[bytes],
     source: str,
-    conflict: ConflictPolicy = "reject",
     study_uid: str | None = None,
-    max_instance_bytes: int | None = None,
-    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> list[StoreResult]:
     """Validate, durably store and index Part 10 instances for org_id; one result per item."""
+    storage = archive.storage
     prepare = partial(
         _prepare_and_stage,
         storage,
         study_uid=study_uid,
-        max_bytes=max_instance_bytes,
-        max_inflated_bytes=max_inflated_bytes,
+        max_bytes=archive.max_instance_bytes,
+        max_inflated_bytes=archive.max_inflated_bytes,
     )
     staged: list[_Staged] = []
     try:
         try:
             received = await _stage_all(items, prepare, staged)
         except DomainError as error:
-            async with session_maker() as session, session.begin():
-                await _record_refusal(session, secret, actor, org_id, source, error.message)
+            async with transaction(archive.session_maker) as session:
+                await _record_refusal(session, audit, org_id, source, error.message)
             raise
-        return await _index(
-            session_maker, writes, storage, secret, actor, org_id, source, conflict, received
-        )
+        return await _index(archive, audit, org_id, source, received)
     finally:
         if staged:  # published blobs are no longer staged: discarding them is a no-op
             await asyncio.to_thread(storage.discard, [s.blob for s in staged])
@@ -222,14 +218,10 @@ def _storage_failure(info: InstanceInfo, error: OSError) -> StoreResult:
 
 
 async def _index(
-    session_maker: async_sessionmaker[AsyncSession],
-    writes: WriteGroup,
-    storage: BlobStorage,
-    secret: bytes,
-    actor: audit.Actor,
+    archive: Archive,
+    audit: Recorder,
     org_id: int,
     source: str,
-    conflict: ConflictPolicy,
     received: list[_Staged | StoreResult],
 ) -> list[StoreResult]:
     """Classify staged instances, publish the new ones, then index them in one transaction.
@@ -237,8 +229,9 @@ async def _index(
     The transaction is shared with other requests indexing at the same moment (a
     WriteGroup): every caller still hears back only after the commit that holds its rows.
     """
+    storage, conflict = archive.storage, archive.conflict
     staged = [r for r in received if isinstance(r, _Staged)]
-    async with session_maker() as session:
+    async with archive.session_maker() as session:
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
     new_bytes = [p for p in plans if p.action in _WRITES]
@@ -254,10 +247,10 @@ async def _index(
         if any(plan.failure is None for plan in attempt if plan.action in _WRITES):
             await _write_index(session, org_id, source, conflict, attempt)
         results = _results(received, attempt)
-        await _record_store(session, secret, actor, org_id, source, conflict, attempt, results)
+        await _record_store(session, audit, org_id, source, conflict, attempt, results)
         return results
 
-    return await writes.run(index)
+    return await archive.write_group.run(index)
 
 
 def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
@@ -515,8 +508,7 @@ def _instance_values(
 
 async def _record_store(
     session: AsyncSession,
-    secret: bytes,
-    actor: audit.Actor,
+    audit: Recorder,
     org_id: int,
     source: str,
     conflict: ConflictPolicy,
@@ -524,7 +516,7 @@ async def _record_store(
     results: list[StoreResult],
 ) -> None:
     """One audit event per study stored into, per conflict and per refused instance."""
-    record = partial(audit.record, session=session, secret=secret, actor=actor, org_id=org_id)
+    record = partial(audit.record, session, org_id=org_id)
     studies: dict[str, dict[str, list[str]]] = {}
     for result in results:
         if result.ok and result.study_uid and result.sop_instance_uid:
@@ -542,7 +534,7 @@ async def _record_store(
             info = plan.staged.info
             await record(
                 action="dicom.conflict",
-                outcome=audit.SUCCESS if plan.action == "replace" else audit.FAILURE,
+                outcome=SUCCESS if plan.action == "replace" else FAILURE,
                 object_type="instance",
                 object_id=info.sop_instance_uid,
                 details={
@@ -557,7 +549,7 @@ async def _record_store(
         if result.outcome in ("rejected", "failed"):
             await record(
                 action="dicom.store",
-                outcome=audit.FAILURE,
+                outcome=FAILURE,
                 object_type="instance",
                 object_id=result.sop_instance_uid or "",
                 details={"source": source, "reason": result.reason, "message": result.message},
@@ -565,19 +557,12 @@ async def _record_store(
 
 
 async def _record_refusal(
-    session: AsyncSession,
-    secret: bytes,
-    actor: audit.Actor,
-    org_id: int,
-    source: str,
-    message: str,
+    session: AsyncSession, audit: Recorder, org_id: int, source: str, message: str
 ) -> None:
     await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+        session,
         action="dicom.store",
-        outcome=audit.FAILURE,
+        outcome=FAILURE,
         object_type="request",
         org_id=org_id,
         details={"source": source, "message": message},

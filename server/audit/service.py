@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.models import AuditChainHead, AuditEvent
 from server.db import utcnow
+from server.identity import Actor
 
 GENESIS = "0" * 64
 _HEAD_ID = 1
@@ -21,16 +22,6 @@ _HEAD_ID = 1
 SUCCESS = "success"
 FAILURE = "failure"
 DENIED = "denied"
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who an audit event is attributed to."""
-
-    user_id: int | None
-    username: str
-    org_id: int | None
-    client_addr: str = ""
 
 
 def _chain_key(secret: bytes) -> bytes:
@@ -58,7 +49,58 @@ def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
     return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
 
 
-async def record(
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """Writes audit events for one actor, chained with the application's secret.
+
+    Services take a recorder and write the events of the changes they make; callers
+    (views, pages, the CLI, the DIMSE handlers) only say who is acting.
+    """
+
+    secret: bytes
+    actor: Actor
+
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        action: str,
+        outcome: str = SUCCESS,
+        object_type: str = "",
+        object_id: str | int = "",
+        org_id: int | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Append one event in the session's transaction (org defaults to the actor's)."""
+        return await _append(
+            session=session,
+            secret=self.secret,
+            actor=self.actor,
+            action=action,
+            outcome=outcome,
+            object_type=object_type,
+            object_id=object_id,
+            org_id=org_id,
+            details=details,
+        )
+
+    def acting_as(self, actor: Actor) -> Recorder:
+        """A recorder for another actor (a user who has just signed in)."""
+        return Recorder(self.secret, actor)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLog:
+    """The application's audit log: hands out recorders and verifies the chain."""
+
+    secret: bytes
+
+    def recorder(self, actor: Actor) -> Recorder:
+        """A recorder of events attributed to actor."""
+        return Recorder(self.secret, actor)
+
+
+async def _append(
     *,
     session: AsyncSession,
     secret: bytes,

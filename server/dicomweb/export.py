@@ -20,11 +20,11 @@ from dicom_tools.deidentify import Options, deidentify_file
 from server import keys
 from server.access import allow
 from server.archive import service as archive
+from server.archive.readers import request_reader
 from server.archive.storage import BlobStorage
-from server.audit import service as audit
+from server.context import db
 from server.dicomweb.paths import ROLES, path_uid
 from server.errors import MalformedInput, NotFound
-from server.requests import actor, db, principal
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,7 @@ def _add(
 async def locate_export(
     *,
     session: AsyncSession,
-    secret: bytes,
     reader: archive.Reader,
-    actor: audit.Actor,
     study_uid: str,
     pseudonym: str,
     options: Options,
@@ -109,17 +107,13 @@ async def locate_export(
     """The visible instances of a study to export, with the export audited; empty if none."""
     found = await archive.locate_instances(
         session=session,
-        secret=secret,
         reader=reader,
-        actor=actor,
         study_uid=study_uid,
         purpose="export",
     )
     if found:
-        await audit.record(
-            session=session,
-            secret=secret,
-            actor=actor,
+        await reader.audit.record(
+            session,
             action="study.export",
             object_type="study",
             object_id=study_uid,
@@ -142,12 +136,10 @@ async def export_study(request: web.Request) -> web.StreamResponse:
         retain_uids=_flag(request, "retain_uids"), retain_dates=_flag(request, "retain_dates")
     )
     export = _Export(f"ANON-{secrets.token_hex(6).upper()}", secrets.token_bytes(32), options)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         found = await locate_export(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             study_uid=study_uid,
             pseudonym=export.pseudonym,
             options=options,
@@ -161,7 +153,7 @@ async def _stream(
     request: web.Request, found: list[archive.StoredInstance], export: _Export
 ) -> web.StreamResponse:
     """Send the zip one instance at a time; on a failure, cut the connection mid-body."""
-    storage = request.app[keys.BLOB_STORAGE]
+    storage = request.app[keys.ARCHIVE].storage
     response = web.StreamResponse(
         headers={
             hdrs.CONTENT_TYPE: ZIP,

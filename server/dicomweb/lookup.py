@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys
 from server.archive import service as archive
+from server.archive.readers import request_reader
+from server.context import db
 from server.dicomweb.paths import optional_uid, path_uid
 from server.errors import NotFound
-from server.requests import actor, db, principal
 
 
 async def locate(request: web.Request, purpose: str) -> list[archive.StoredInstance]:
@@ -16,12 +16,10 @@ async def locate(request: web.Request, purpose: str) -> list[archive.StoredInsta
     study_uid = path_uid(request, "study")
     series_uid = optional_uid(request, "series")
     sop_instance_uid = optional_uid(request, "instance")
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         found = await archive.locate_instances(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             study_uid=study_uid,
             series_uid=series_uid,
             sop_instance_uid=sop_instance_uid,

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from dicom_tools.uids import is_valid_uid
 from server import keys
-from server.accounts.models import Role
 from server.errors import MalformedInput
+from server.identity import Role
 
 ROLES = (Role.GP, Role.SPECIALIST, Role.ADMIN)
 PREFIX = "/dicom-web"

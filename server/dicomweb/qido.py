@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from server import keys
 from server.access import allow
 from server.archive import matching
 from server.archive import service as archive
 from server.archive.matching import Level
+from server.archive.readers import request_reader
+from server.context import db
 from server.dicomweb import attributes
 from server.dicomweb.media import DICOM_JSON, negotiate_json
 from server.dicomweb.paths import ROLES, base_url, optional_uid
 from server.errors import NotFound
-from server.requests import actor, db, principal
 
 MAX_RESULTS = 1000
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")
@@ -123,12 +123,10 @@ async def search_for_studies(request: web.Request) -> web.StreamResponse:
     """GET /dicom-web/studies."""
     negotiate_json(request)
     query = _parse(request, "study", None)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         matches = await archive.search_studies(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             keys=query.keys,
             fuzzy=query.fuzzy,
             limit=query.limit,
@@ -143,12 +141,10 @@ async def search_for_series(request: web.Request) -> web.StreamResponse:
     negotiate_json(request)
     study_uid = optional_uid(request, "study")
     query = _parse(request, "series", "study" if study_uid else None)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         matches = await archive.search_series(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             study_uid=study_uid,
             keys=query.keys,
             fuzzy=query.fuzzy,
@@ -168,12 +164,10 @@ async def search_for_instances(request: web.Request) -> web.StreamResponse:
     series_uid = optional_uid(request, "series")
     scope: Level | None = "series" if series_uid else "study" if study_uid else None
     query = _parse(request, "instance", scope)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         matches = await archive.search_instances(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             study_uid=study_uid,
             series_uid=series_uid,
             keys=query.keys,

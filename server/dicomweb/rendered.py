@@ -93,7 +93,7 @@ async def _rendered(
     found = await lookup.locate(request, purpose)
     image = await asyncio.to_thread(
         _render_first,
-        request.app[keys.BLOB_STORAGE],
+        request.app[keys.ARCHIVE].storage,
         [item.sha256 for item in found[:MAX_CANDIDATES]],
         frame=frame,
         window=window,

@@ -8,12 +8,11 @@ from aiohttp import web
 
 from server import keys
 from server.access import allow
-from server.archive import service as archive
+from server.context import principal, recorder
 from server.dicomweb import attributes, multipart
 from server.dicomweb.media import DICOM_JSON
 from server.dicomweb.paths import ROLES, base_url, optional_uid
 from server.errors import MalformedInput
-from server.requests import actor, principal
 
 
 @allow(*ROLES)
@@ -28,19 +27,12 @@ async def store_instances(request: web.Request) -> web.StreamResponse:
         max_part_bytes=settings.max_instance_bytes,
         max_total_bytes=settings.max_stow_bytes,
     )
-    results = await archive.store_instances(
-        session_maker=request.app[keys.SESSIONMAKER],
-        writes=request.app[keys.WRITES],
-        storage=request.app[keys.BLOB_STORAGE],
-        secret=request.app[keys.SECRET],
-        actor=actor(request),
+    results = await request.app[keys.ARCHIVE].store(
+        audit=recorder(request),
         org_id=principal(request).org_id,
         items=parts,
         source="stow-rs",
-        conflict=settings.archive_conflict,
         study_uid=study_uid,
-        max_instance_bytes=settings.max_instance_bytes,
-        max_inflated_bytes=settings.max_inflated_bytes,
     )
     if not results:
         raise MalformedInput("The request holds no application/dicom parts.")

@@ -66,7 +66,7 @@ async def retrieve_instances(request: web.Request) -> web.StreamResponse:
     Content-Type names the syntax actually sent.
     """
     found = await lookup.locate(request, "instances")
-    storage = request.app[keys.BLOB_STORAGE]
+    storage = request.app[keys.ARCHIVE].storage
     limit = request.app[keys.SETTINGS].max_inflated_bytes
     media = negotiate_instances(
         request,
@@ -180,7 +180,7 @@ async def retrieve_metadata(request: web.Request) -> web.StreamResponse:
     negotiate_json(request)
     found = await lookup.locate(request, "metadata")
     documents = await asyncio.to_thread(
-        _metadata, request.app[keys.BLOB_STORAGE], found, base_url(request)
+        _metadata, request.app[keys.ARCHIVE].storage, found, base_url(request)
     )
     return web.Response(body=json.dumps(documents).encode(), content_type=DICOM_JSON)
 
@@ -243,7 +243,7 @@ async def _decoded(
     """Decoded frames of a stored instance, off the event loop; refusals as domain errors."""
     try:
         return await asyncio.to_thread(
-            _with_blob, request.app[keys.BLOB_STORAGE], item.sha256, decode
+            _with_blob, request.app[keys.ARCHIVE].storage, item.sha256, decode
         )
     except transcoding.TranscodingError as error:
         raise _refusal(error, item.transfer_syntax_uid) from None
@@ -263,7 +263,7 @@ async def retrieve_frames(request: web.Request) -> web.StreamResponse:
     media_type = media.media_type
     frames = await asyncio.to_thread(
         _with_blob,
-        request.app[keys.BLOB_STORAGE],
+        request.app[keys.ARCHIVE].storage,
         item.sha256,
         lambda source: pixels.read_frames(source, numbers, max_inflated_bytes=limit),
     )
@@ -288,7 +288,7 @@ async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
     media_type = media.media_type
     parts = await asyncio.to_thread(
         _with_blob,
-        request.app[keys.BLOB_STORAGE],
+        request.app[keys.ARCHIVE].storage,
         item.sha256,
         lambda source: pixels.read_bulk_data(source, path, max_inflated_bytes=limit),
     )

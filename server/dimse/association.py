@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import select
 
 from server.accounts.models import Organisation
-from server.audit import service as audit
+from server.audit.service import DENIED, SUCCESS
+from server.db import transaction
 from server.dimse.scp import Peer, Scp
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,15 @@ def handle_assoc_request(event: Any, scp: Scp) -> None:
 
 async def _organisation_of(scp: Scp, peer: Peer, called_ae_title: str) -> int | None:
     """The organisation whose AE title this is; an unknown one is audited."""
-    async with scp.session_maker() as session, session.begin():
+    async with transaction(scp.session_maker) as session:
         org_id = await session.scalar(
             select(Organisation.id).where(Organisation.ae_title == peer.ae_title)
         )
         if org_id is None:
-            await audit.record(
-                session=session,
-                secret=scp.secret,
-                actor=peer.actor,
+            await scp.audit(peer).record(
+                session,
                 action="dicom.associate",
-                outcome=audit.DENIED
-                if scp.settings.dimse_unknown_ae == "reject"
-                else audit.SUCCESS,
+                outcome=DENIED if scp.settings.dimse_unknown_ae == "reject" else SUCCESS,
                 object_type="ae_title",
                 object_id=peer.ae_title,
                 details={"called_ae_title": called_ae_title, "reason": "unknown calling AE"},

@@ -56,10 +56,8 @@ async def dimse_server(app: web.Application) -> AsyncIterator[None]:
         return
     scp = Scp(
         loop=asyncio.get_running_loop(),
-        session_maker=app[keys.SESSIONMAKER],
-        writes=app[keys.WRITES],
-        storage=app[keys.BLOB_STORAGE],
-        secret=app[keys.SECRET],
+        archive=app[keys.ARCHIVE],
+        audit_log=app[keys.AUDIT],
         settings=settings,
     )
     ae = create_ae(scp)

@@ -14,6 +14,7 @@ from pydicom.multival import MultiValue
 
 from server.archive import matching
 from server.archive import service as archive
+from server.db import transaction
 from server.dimse import status as st
 from server.dimse.scp import Peer, Scp
 
@@ -77,12 +78,10 @@ def matching_keys(identifier: Dataset) -> dict[str, str]:
 
 
 async def _search(scp: Scp, peer: Peer, org_id: int, keys: dict[str, str]) -> list[dict[str, Any]]:
-    async with scp.session_maker() as session, session.begin():
+    async with transaction(scp.session_maker) as session:
         matches = await archive.search_studies(
             session=session,
-            secret=scp.secret,
-            reader=archive.organisation_reader(org_id),
-            actor=peer.actor,
+            reader=archive.organisation_reader(org_id, scp.audit(peer)),
             keys=keys,
             fuzzy=False,
             limit=scp.settings.dimse_max_find_results,

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.archive.storage import BlobStorage
-from server.audit import service as audit
-from server.db import WriteGroup
+from server.archive.archive import Archive
+from server.audit.service import AuditLog, Recorder
+from server.identity import Actor
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -35,9 +35,9 @@ class Peer:
     org_id: int | None
 
     @property
-    def actor(self) -> audit.Actor:
+    def actor(self) -> Actor:
         """Who the audit events of this association are attributed to."""
-        return audit.Actor(
+        return Actor(
             user_id=None,
             username=f"dicom:{self.ae_title}",
             org_id=self.org_id,
@@ -47,16 +47,23 @@ class Peer:
 
 @dataclass(slots=True)
 class Scp:
-    """Dependencies of the handlers: the app's loop, database, blobs, secret, settings, peers."""
+    """Dependencies of the handlers: the app's loop, archive, audit log, settings, peers."""
 
     loop: asyncio.AbstractEventLoop
-    session_maker: async_sessionmaker[AsyncSession]
-    writes: WriteGroup
-    storage: BlobStorage
-    secret: bytes
+    archive: Archive
+    audit_log: AuditLog
     settings: Settings
     _peers: weakref.WeakKeyDictionary[Any, Peer] = field(default_factory=weakref.WeakKeyDictionary)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def session_maker(self) -> async_sessionmaker[AsyncSession]:
+        """The application's database sessions."""
+        return self.archive.session_maker
+
+    def audit(self, peer: Peer) -> Recorder:
+        """The audit recorder of a peer's association."""
+        return self.audit_log.recorder(peer.actor)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the application's loop from a pynetdicom thread and wait for it."""

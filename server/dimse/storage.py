@@ -41,19 +41,8 @@ def handle_store(event: Any, scp: Scp) -> Dataset:
 
 
 async def _store(scp: Scp, peer: Peer, org_id: int, data: bytes) -> archive.StoreResult:
-    settings = scp.settings
-    (result,) = await archive.store_instances(
-        session_maker=scp.session_maker,
-        writes=scp.writes,
-        storage=scp.storage,
-        secret=scp.secret,
-        actor=peer.actor,
-        org_id=org_id,
-        items=[data],
-        source=SOURCE,
-        conflict=settings.archive_conflict,
-        max_instance_bytes=settings.max_instance_bytes,
-        max_inflated_bytes=settings.max_inflated_bytes,
+    (result,) = await scp.archive.store(
+        audit=scp.audit(peer), org_id=org_id, items=[data], source=SOURCE
     )
     return result
 

@@ -168,14 +168,3 @@ class EventBus(abc.ABC):
         """Hand `delivery` to every local subscriber of its channel without blocking."""
         for subscription in self._subscriptions.get(delivery.channel, ()):
             subscription._put(delivery)
-
-
-def create_event_bus(database_url: str) -> EventBus:
-    """Return the PostgreSQL bus for `postgresql…` URLs and the in-process bus otherwise."""
-    if database_url.startswith("postgresql"):
-        from server.events.postgres import PostgresEventBus
-
-        return PostgresEventBus(database_url)
-    from server.events.memory import InProcessEventBus
-
-    return InProcessEventBus()

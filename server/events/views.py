@@ -9,9 +9,9 @@ from aiohttp import WSMsgType, web
 
 from server import keys
 from server.access import allow
+from server.context import principal
 from server.events import channels
 from server.events.bus import Subscription
-from server.requests import principal
 
 
 async def _forward(subscription: Subscription, socket: web.WebSocketResponse) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from server import keys
 from server.access import allow
-from server.accounts.models import Role
+from server.identity import Role
 
 
 @allow(public=True)

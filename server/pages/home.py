@@ -7,32 +7,30 @@ from typing import Any
 
 from aiohttp import web
 
-from server import keys
 from server.access import allow
 from server.accounts import service as accounts
-from server.accounts.models import Role
-from server.pages.patients import patient_view
+from server.context import db, principal, recorder
+from server.identity import Role
 from server.patients import service as patients
-from server.requests import actor, db, principal
+from server.patients.display import patient_view
 from server.templates import render
 
 RECENT_PATIENTS = 8
 
 
 async def _gp(request: web.Request) -> dict[str, Any]:
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         rows = await patients.recent(
             session=session,
-            secret=request.app[keys.SECRET],
             caller=principal(request),
-            actor=actor(request),
+            audit=recorder(request),
             limit=RECENT_PATIENTS,
         )
     return {"recent": [patient_view(p) for p in rows]}
 
 
 async def _admin(request: web.Request) -> dict[str, Any]:
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         orgs = await accounts.list_orgs(session=session)
         users = await accounts.list_users(session=session)
     return {

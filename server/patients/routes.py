@@ -1,14 +1,22 @@
-"""Routes of the patients API."""
+"""Routes of the patients API and the GP's patient pages."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.patients import views
+from server.patients import pages, views
+
+_ID = r"{id:\d{1,12}}"
 
 
 def setup(app: web.Application) -> None:
-    """Register the patients API."""
-    app.router.add_post("/api/v1/patients", views.create_patient)
-    app.router.add_get("/api/v1/patients", views.list_patients)
-    app.router.add_get(r"/api/v1/patients/{id:\d{1,12}}", views.get_patient)
+    """Register the patients API and pages."""
+    router = app.router
+    router.add_post("/api/v1/patients", views.create_patient)
+    router.add_get("/api/v1/patients", views.list_patients)
+    router.add_get(f"/api/v1/patients/{_ID}", views.get_patient)
+
+    router.add_get("/patients", pages.patient_list)
+    router.add_get("/patients/new", pages.patient_form)
+    router.add_post("/patients/new", pages.patient_create)
+    router.add_get(f"/patients/{_ID}", pages.patient_detail)

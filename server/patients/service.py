@@ -8,10 +8,9 @@ from datetime import date
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.accounts.models import Role
-from server.accounts.principal import Principal
-from server.audit import service as audit
+from server.audit.service import DENIED, FAILURE, SUCCESS, Recorder
 from server.errors import Conflict, NotFound
+from server.identity import Principal, Role
 from server.patients.models import Patient
 
 
@@ -25,9 +24,8 @@ def visible_to(caller: Principal) -> ColumnElement[bool]:
 async def create(
     *,
     session: AsyncSession,
-    secret: bytes,
     caller: Principal,
-    actor: audit.Actor,
+    audit: Recorder,
     name: str,
     birth_date: date,
     sex: str,
@@ -50,9 +48,7 @@ async def create(
     session.add(patient)
     await session.flush()
     await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+        session,
         action="patient.create",
         object_type="patient",
         object_id=patient.id,
@@ -61,7 +57,7 @@ async def create(
 
 
 async def get(
-    *, session: AsyncSession, secret: bytes, caller: Principal, actor: audit.Actor, patient_id: int
+    *, session: AsyncSession, caller: Principal, audit: Recorder, patient_id: int
 ) -> Patient | None:
     """A visible patient, or None; every attempt is audited, refused ones as denied."""
     patient = await session.get(Patient, patient_id)
@@ -69,11 +65,9 @@ async def get(
         await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
     )
     await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+        session,
         action="patient.read",
-        outcome=audit.SUCCESS if visible else (audit.DENIED if patient else audit.FAILURE),
+        outcome=SUCCESS if visible else (DENIED if patient else FAILURE),
         object_type="patient",
         object_id=patient_id,
         org_id=patient.org_id if patient else caller.org_id,
@@ -84,9 +78,8 @@ async def get(
 async def search(
     *,
     session: AsyncSession,
-    secret: bytes,
     caller: Principal,
-    actor: audit.Actor,
+    audit: Recorder,
     q: str,
     limit: int,
     offset: int,
@@ -104,9 +97,7 @@ async def search(
         await session.scalars(query.order_by(Patient.name, Patient.id).limit(limit).offset(offset))
     ).all()
     await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+        session,
         action="patient.search",
         object_type="patient",
         object_id=",".join(str(p.id) for p in rows)[:128],
@@ -121,7 +112,7 @@ def not_found(patient_id: int) -> NotFound:
 
 
 async def recent(
-    *, session: AsyncSession, secret: bytes, caller: Principal, actor: audit.Actor, limit: int
+    *, session: AsyncSession, caller: Principal, audit: Recorder, limit: int
 ) -> Sequence[Patient]:
     """The most recently registered visible patients, newest first; audited as a listing."""
     rows = (
@@ -133,9 +124,7 @@ async def recent(
         )
     ).all()
     await audit.record(
-        session=session,
-        secret=secret,
-        actor=actor,
+        session,
         action="patient.list",
         object_type="patient",
         object_id=",".join(str(p.id) for p in rows)[:128],

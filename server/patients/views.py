@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys
-from server.accounts.models import Role
+from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body, read_query
+from server.identity import Role
 from server.patients import lookup, service
 from server.patients.schemas import PatientIn, PatientOut, PatientQuery
-from server.requests import actor, db, principal
 
 
 @api(
@@ -23,12 +22,11 @@ from server.requests import actor, db, principal
 async def create_patient(request: web.Request) -> web.StreamResponse:
     """POST /api/v1/patients."""
     body = await read_body(request, PatientIn)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         patient = await service.create(
             session=session,
-            secret=request.app[keys.SECRET],
             caller=principal(request),
-            actor=actor(request),
+            audit=recorder(request),
             **body.model_dump(),
         )
     return json_response(PatientOut.model_validate(patient), status=201)
@@ -44,12 +42,11 @@ async def create_patient(request: web.Request) -> web.StreamResponse:
 async def list_patients(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/patients?q=."""
     query = read_query(request, PatientQuery)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         rows = await service.search(
             session=session,
-            secret=request.app[keys.SECRET],
             caller=principal(request),
-            actor=actor(request),
+            audit=recorder(request),
             **query.model_dump(),
         )
     return json_response([PatientOut.model_validate(p) for p in rows])

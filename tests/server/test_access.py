@@ -7,9 +7,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.accounts.models import Role
 from server.app import create_app
 from server.endpoint import api
+from server.identity import Role
 from server.settings import Settings
 from tests.support import World
 

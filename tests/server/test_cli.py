@@ -13,16 +13,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from server import db, keys
+from server import db
 from server.app import create_app
 from server.archive import service as archive
 from server.archive.lifetime import blob_root
 from server.archive.storage import LocalBlobStorage
-from server.audit.service import Actor
-from server.resources import migrations_dir
+from server.package_data import migrations_dir
 from server.settings import Settings
 from tests.dicom_tools.part10 import dataset, part10
-from tests.support import World
+from tests.support import World, store
 
 COMMANDS = [
     [],
@@ -187,17 +186,7 @@ async def test_archive_collect_removes_old_orphans_and_prints_a_summary(
     steps: list[tuple[bytes, archive.ConflictPolicy]] = [(original, "reject"), (changed, "replace")]
     async with TestClient(TestServer(create_app(settings))) as client:
         for data, conflict in steps:
-            (result,) = await archive.store_instances(
-                session_maker=client.app[keys.SESSIONMAKER],
-                writes=client.app[keys.WRITES],
-                storage=client.app[keys.BLOB_STORAGE],
-                secret=client.app[keys.SECRET],
-                actor=Actor(user_id=None, username="test", org_id=clinic),
-                org_id=clinic,
-                items=[data],
-                source="test",
-                conflict=conflict,
-            )
+            (result,) = await store(client.app, clinic, [data], conflict=conflict)
             assert result.ok
     storage = LocalBlobStorage(blob_root(settings.data_dir))
     blobs = [storage.path(hashlib.sha256(data).hexdigest()) for data in (original, changed)]

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import db
-from server.accounts.models import Organisation, OrgKind
+from server.accounts.models import Organisation
+from server.identity import OrgKind
 from server.settings import Settings
 
 

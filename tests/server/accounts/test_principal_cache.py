@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 
 from server import keys
-from server.accounts.invalidation import CHANNEL
-from server.accounts.models import OrgKind, Role, User
-from server.accounts.principal import Principal
+from server.accounts.changes import CHANNEL
+from server.accounts.models import User
 from server.accounts.principal_cache import Grant, PrincipalCache
 from server.app import create_app
 from server.db import utcnow
+from server.identity import OrgKind, Principal, Role
 from server.settings import Settings
 from tests.support import World
 

@@ -21,10 +21,9 @@ from server.archive import service as archive
 from server.archive.collection import CollectionReport, collect_orphans
 from server.archive.models import Instance
 from server.archive.storage import LocalBlobStorage
-from server.audit.service import Actor
 from server.settings import Settings
 from tests.dicom_tools.part10 import dataset, part10
-from tests.support import World
+from tests.support import World, store
 
 Client = TestClient[web.Request, web.Application]
 ORIGINAL = part10(dataset())
@@ -37,7 +36,7 @@ def _sha(data: bytes) -> str:
 
 
 def _storage(client: Client) -> LocalBlobStorage:
-    storage = client.app[keys.BLOB_STORAGE]
+    storage = client.app[keys.ARCHIVE].storage
     assert isinstance(storage, LocalBlobStorage)
     return storage
 
@@ -58,17 +57,7 @@ def _age(storage: LocalBlobStorage, *digests: str, seconds: float = TWO_HOURS) -
 async def _store(
     client: Client, org_id: int, items: Sequence[bytes], conflict: archive.ConflictPolicy
 ) -> list[archive.StoreResult]:
-    return await archive.store_instances(
-        session_maker=client.app[keys.SESSIONMAKER],
-        writes=client.app[keys.WRITES],
-        storage=client.app[keys.BLOB_STORAGE],
-        secret=client.app[keys.SECRET],
-        actor=Actor(user_id=None, username="test", org_id=org_id),
-        org_id=org_id,
-        items=items,
-        source="test",
-        conflict=conflict,
-    )
+    return await store(client.app, org_id, items, conflict=conflict)
 
 
 async def _collect(client: Client, **options: timedelta) -> CollectionReport:

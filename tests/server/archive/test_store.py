@@ -21,10 +21,9 @@ from server.archive import service as archive
 from server.archive.models import Instance, Study
 from server.archive.storage import BlobStorage, StagedBlob
 from server.audit.models import AuditEvent
-from server.audit.service import Actor
 from server.settings import Settings
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
-from tests.support import World
+from tests.support import World, store
 
 Client = TestClient[web.Request, web.Application]
 ORIGINAL = part10(dataset())
@@ -39,17 +38,7 @@ async def _store(
     conflict: archive.ConflictPolicy = "reject",
     storage: BlobStorage | None = None,
 ) -> list[archive.StoreResult]:
-    return await archive.store_instances(
-        session_maker=client.app[keys.SESSIONMAKER],
-        writes=client.app[keys.WRITES],
-        storage=storage or client.app[keys.BLOB_STORAGE],
-        secret=client.app[keys.SECRET],
-        actor=Actor(user_id=None, username="test", org_id=org_id),
-        org_id=org_id,
-        items=items,
-        source="test",
-        conflict=conflict,
-    )
+    return await store(client.app, org_id, items, conflict=conflict, storage=storage)
 
 
 async def _rows(client: Client) -> list[tuple[int, str, str]]:

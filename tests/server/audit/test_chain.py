@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server import db
 from server.audit import service as audit
+from server.identity import Actor
 from server.settings import Settings
 
 SECRET = b"audit-test-secret"
-ACTOR = audit.Actor(user_id=7, username="gp-a", org_id=2, client_addr="10.0.0.1")
+ACTOR = Actor(user_id=7, username="gp-a", org_id=2, client_addr="10.0.0.1")
 
 
 @pytest.fixture
@@ -33,10 +34,8 @@ def maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def write(maker: async_sessionmaker[AsyncSession], count: int) -> None:
     for n in range(count):
         async with maker() as session, session.begin():
-            await audit.record(
-                session=session,
-                secret=SECRET,
-                actor=ACTOR,
+            await audit.Recorder(SECRET, ACTOR).record(
+                session,
                 action="patient.read",
                 object_type="patient",
                 object_id=n,

@@ -80,7 +80,7 @@ async def stored(listener: Listener, org_id: int) -> dict[str, Instance]:
 
 def blob(listener: Listener, sha: str) -> bytes:
     """The bytes the archive holds under a digest."""
-    with listener.app[keys.BLOB_STORAGE].open(sha) as stream:
+    with listener.app[keys.ARCHIVE].storage.open(sha) as stream:
         return stream.read()
 
 

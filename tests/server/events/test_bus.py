@@ -19,9 +19,9 @@ from server.events.bus import (
     Delivery,
     EventBus,
     Subscription,
-    create_event_bus,
     encode_payload,
 )
+from server.events.lifetime import create_event_bus
 from server.events.memory import InProcessEventBus
 from server.events.postgres import PG_CHANNEL, PostgresEventBus, to_asyncpg_dsn
 from tests.support import port_open, require

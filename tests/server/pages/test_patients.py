@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from server.pages.patients import age_on, patient_view
+from server.patients.display import age_on, patient_view
 from server.patients.models import Patient
 from tests.server.pages.helpers import Client, audit_actions, post_form, sign_in
 from tests.support import World

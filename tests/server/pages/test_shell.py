@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from server.pages.views import safe_next
+from server.pages.sign_in import safe_next
 from tests.server.pages.helpers import Client, csrf_meta, login_csrf, post_form, sign_in
 from tests.support import World
 

@@ -6,7 +6,7 @@ import html as htmllib
 
 import pytest
 
-from server.pages.studies import display_date, display_name
+from server.archive.pages import display_date, display_name
 from tests.dicom_tools.part10 import SERIES_UID, SOP_INSTANCE_UID, STUDY_UID, dataset, part10
 from tests.server.dicomweb.helpers import stow
 from tests.server.pages.helpers import Client, sign_in

@@ -19,7 +19,8 @@ from dicom_tools.secondary_capture import PhotoError, PhotoPatient, photo_to_sec
 from server import keys
 from server.archive.models import Study
 from server.audit.models import AuditEvent
-from server.pages import upload
+from server.uploads import pages as upload_pages
+from server.uploads import zips
 from tests.dicom_tools.part10 import SOP_INSTANCE_UID, STUDY_UID, dataset, part10
 from tests.server.dicomweb.helpers import audit_events, blob_files, index_counts, multipart
 from tests.server.pages.helpers import Client, sign_in
@@ -171,7 +172,7 @@ async def test_zip_members_get_their_own_results(
 
 async def test_zip_limits(client: Client, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     csrf = await sign_in(client, "gp-a")
-    monkeypatch.setattr(upload, "MAX_MEMBERS", 2)
+    monkeypatch.setattr(zips, "MAX_MEMBERS", 2)
     status, answer = await post_zip(
         client, csrf, zipped([(f"{n}.dcm", instance(n)) for n in range(1, 4)])
     )
@@ -181,13 +182,13 @@ async def test_zip_limits(client: Client, world: World, monkeypatch: pytest.Monk
         "2.dcm": ("stored", None),
         "3.dcm": ("rejected", "too_many_members"),
     }
-    monkeypatch.setattr(upload, "MAX_UNCOMPRESSED_BYTES", len(instance(5)) + 10)
+    monkeypatch.setattr(zips, "MAX_UNCOMPRESSED_BYTES", len(instance(5)) + 10)
     status, answer = await post_zip(
         client, csrf, zipped([("5.dcm", instance(5)), ("6.dcm", instance(6))])
     )
     assert outcomes(answer) == {"5.dcm": ("stored", None), "6.dcm": ("rejected", "too_large")}
     # Far too many entries: refused before the central directory is parsed.
-    monkeypatch.setattr(upload, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(zips, "MAX_ENTRIES", 3)
     status, answer = await post_zip(client, csrf, zipped([(f"{n}/", b"") for n in range(4)]))
     assert status == 422
     assert answer["error"]["message"] == "The zip holds 4 entries; at most 3 are read."
@@ -272,7 +273,7 @@ async def test_bad_photos_get_a_clear_4xx(
     status, answer = await post_photo(client, csrf, photo("PNG"), patient=None)
     assert status == 422
     assert answer["error"]["message"] == "Choose the patient the photo belongs to."
-    monkeypatch.setattr(upload, "MAX_PHOTO_BYTES", 100)
+    monkeypatch.setattr(upload_pages, "MAX_PHOTO_BYTES", 100)
     status, answer = await post_photo(client, csrf, photo("PNG") + bytes(200), patient=alice)
     assert status == 413
     assert await index_counts(client) == (0, 0, 0)

@@ -1,10 +1,35 @@
-"""The authenticated caller of a request."""
+"""Who is calling: roles, kinds of organisation, the signed-in principal and the audit actor.
+
+These are the kernel's view of identity: the access rules, the request context and
+every feature speak of callers in these terms, while the accounts feature owns how
+they are stored and authenticated.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from server.accounts.models import OrgKind, Role, User
+if TYPE_CHECKING:
+    from server.accounts.models import User
+
+
+class OrgKind(StrEnum):
+    """Kinds of organisation in a primary-care network."""
+
+    CLINIC = "clinic"
+    HOSPITAL = "hospital"
+    CORNER = "corner"
+
+
+class Role(StrEnum):
+    """What a user account is for."""
+
+    GP = "gp"
+    SPECIALIST = "specialist"
+    KIOSK = "kiosk"
+    ADMIN = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +52,7 @@ class Principal:
     def of(
         cls, user: User, *, via: str, csrf_token: str = "", session_id: int | None = None
     ) -> Principal:
-        """Principal for a loaded user."""
+        """Principal for a loaded user (its organisation and specialties loaded)."""
         return cls(
             user_id=user.id,
             username=user.username,
@@ -41,3 +66,13 @@ class Principal:
             csrf_token=csrf_token,
             session_id=session_id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who an audit event is attributed to."""
+
+    user_id: int | None
+    username: str
+    org_id: int | None
+    client_addr: str = ""

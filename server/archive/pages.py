@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dicom_tools.uids import is_valid_uid
-from server import keys
 from server.access import allow
-from server.accounts.models import Role
 from server.archive import service as archive
-from server.archive.models import Instance, Series, Study
+from server.archive.models import Study
+from server.archive.readers import request_reader
+from server.context import db
 from server.errors import NotFound
-from server.requests import actor, db, principal
+from server.identity import Role
 from server.templates import render
 
 STUDY_LIMIT = 100
@@ -73,39 +70,19 @@ def thumbnail_url(study_uid: str, series_uid: str, sop_instance_uid: str) -> str
     )
 
 
-async def _first_instances(
-    session: AsyncSession, *, study_ids: Iterable[int] = (), series_ids: Iterable[int] = ()
-) -> dict[int, tuple[str, str]]:
-    """(series UID, SOP Instance UID) of the first instance, keyed by study or series id."""
-    studies, series = list(study_ids), list(series_ids)
-    where = Instance.study_id.in_(studies) if studies else Instance.series_id.in_(series)
-    rows = await session.execute(
-        select(Instance.study_id, Instance.series_id, Series.series_uid, Instance.sop_instance_uid)
-        .join(Series, Series.id == Instance.series_id)
-        .where(where)
-        .order_by(Series.series_number, Series.id, Instance.instance_number, Instance.id)
-    )
-    first: dict[int, tuple[str, str]] = {}
-    for study_id, series_id, series_uid, sop_uid in rows:
-        first.setdefault(study_id if studies else series_id, (series_uid, sop_uid))
-    return first
-
-
 @allow(Role.GP, page=True)
 async def study_list(request: web.Request) -> web.StreamResponse:
     """GET /studies: the clinic's studies, newest first."""
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         matches = await archive.search_studies(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             keys={},
             fuzzy=False,
             limit=STUDY_LIMIT,
             offset=0,
         )
-        first = await _first_instances(session, study_ids=[m.study.id for m in matches])
+        first = await archive.first_instances(session, study_ids=[m.study.id for m in matches])
     rows = []
     for match in matches:
         study = match.study
@@ -136,12 +113,10 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
     study_uid = request.match_info["study"]
     if not is_valid_uid(study_uid):
         raise _not_found(study_uid)
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         matches = await archive.search_series(
             session=session,
-            secret=request.app[keys.SECRET],
-            reader=archive.principal_reader(principal(request)),
-            actor=actor(request),
+            reader=request_reader(request),
             study_uid=study_uid,
             keys={},
             fuzzy=False,
@@ -150,7 +125,7 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         )
         if not matches:
             raise _not_found(study_uid)
-        first = await _first_instances(session, series_ids=[m.series.id for m in matches])
+        first = await archive.first_instances(session, series_ids=[m.series.id for m in matches])
     study: Study = matches[0].study
     series = []
     for match in matches:

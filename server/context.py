@@ -1,14 +1,18 @@
-"""Per-request helpers shared by views: the caller, the database, the client address."""
+"""What a view knows about its request: the caller, the audit actor, a database transaction."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-from server.accounts.principal import Principal
-from server.audit.service import Actor
+from server.db import Transaction, transaction
 from server.errors import NotAuthenticated
+from server.identity import Actor, Principal
+
+if TYPE_CHECKING:
+    from server.audit.service import Recorder
 
 _MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -41,9 +45,14 @@ def actor(request: web.Request) -> Actor:
     )
 
 
-def db(request: web.Request) -> AsyncSession:
-    """A new database session; use as `async with db(request) as s, s.begin():`."""
-    return request.app[keys.SESSIONMAKER]()
+def recorder(request: web.Request) -> Recorder:
+    """The audit recorder of this request's caller, to hand to the services it calls."""
+    return request.app[keys.AUDIT].recorder(actor(request))
+
+
+def db(request: web.Request) -> Transaction:
+    """A database transaction: `async with db(request) as session:` (commits, then after-commit)."""
+    return transaction(request.app[keys.SESSIONMAKER])
 
 
 def is_api(request: web.Request) -> bool:

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from server import keys
 from server.access import allow
-from server.accounts.models import Role
 from server.archive import links
+from server.context import db, principal, recorder
 from server.errors import Conflict, DomainError
-from server.pages.forms import read_form
+from server.forms import read_form
+from server.identity import Role
 from server.patients import lookup
 from server.patients import service as patients
-from server.patients.models import Patient
+from server.patients.display import SEXES, patient_view
 from server.patients.schemas import PatientIn
-from server.requests import actor, db, principal
 from server.templates import render
 
-SEXES = (("F", "Female"), ("M", "Male"), ("O", "Other"), ("U", "Unknown"))
-_SEX_LABELS = dict(SEXES)
 _FIELDS = ("family", "given", "birth_date", "sex", "identifier")
 _MISSING = {
     "birth_date": "Enter the date of birth.",
@@ -41,46 +37,6 @@ _HINTS = {
 SEARCH_LIMIT = 100
 
 
-@dataclass(frozen=True, slots=True)
-class PatientView:
-    """A patient as the pages show them."""
-
-    id: int
-    family: str
-    given: str
-    birth_date: date
-    age: int
-    sex: str
-    identifier: str
-    created_at: datetime
-
-    @property
-    def display_name(self) -> str:
-        """'Family, Given' (or just the family name)."""
-        return f"{self.family}, {self.given}" if self.given else self.family
-
-
-def age_on(born: date, today: date) -> int:
-    """Completed years between a birth date and a day."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def patient_view(patient: Patient, today: date | None = None) -> PatientView:
-    """The page form of a stored patient (name split from DICOM PN Family^Given)."""
-    family, _, rest = patient.name.partition("^")
-    given = rest.split("^", 1)[0]
-    return PatientView(
-        id=patient.id,
-        family=family,
-        given=given,
-        birth_date=patient.birth_date,
-        age=age_on(patient.birth_date, today or date.today()),
-        sex=_SEX_LABELS.get(patient.sex, patient.sex),
-        identifier=patient.identifier,
-        created_at=patient.created_at,
-    )
-
-
 @allow(Role.GP, page=True)
 async def patient_list(request: web.Request) -> web.StreamResponse:
     """GET /patients?q=: the clinic's patients, searched by name or identifier."""
@@ -88,12 +44,11 @@ async def patient_list(request: web.Request) -> web.StreamResponse:
     notice = ""
     if len(q) > 64:
         q, notice = q[:64], "The search was shortened to 64 characters."
-    async with db(request) as session, session.begin():
+    async with db(request) as session:
         rows = await patients.search(
             session=session,
-            secret=request.app[keys.SECRET],
             caller=principal(request),
-            actor=actor(request),
+            audit=recorder(request),
             q=q,
             limit=SEARCH_LIMIT,
             offset=0,
@@ -178,12 +133,11 @@ async def patient_create(request: web.Request) -> web.StreamResponse:
     if patient_in is None:
         return _form_page(request, values=values, errors=errors, status=422)
     try:
-        async with db(request) as session, session.begin():
+        async with db(request) as session:
             patient = await patients.create(
                 session=session,
-                secret=request.app[keys.SECRET],
                 caller=principal(request),
-                actor=actor(request),
+                audit=recorder(request),
                 **patient_in.model_dump(),
             )
     except DomainError as error:

@@ -1,0 +1,219 @@
+"""Administrative actions on accounts: each changes state, audits itself and announces the change.
+
+Pages, API views and the `doorstep` command call these and never write audit
+events themselves. Changes that must reach every server process (a disabled
+user, a revoked token) are announced after the commit through AccountChanges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.accounts import service
+from server.accounts.changes import AccountChanges
+from server.accounts.models import ApiToken, Organisation, User
+from server.audit.service import Recorder
+from server.db import after_commit
+from server.errors import InvalidInput
+from server.identity import OrgKind, Role
+
+DEVICE_ORG_KINDS = (OrgKind.CORNER, OrgKind.CLINIC)
+
+
+async def create_organisation(
+    *, session: AsyncSession, audit: Recorder, name: str, kind: OrgKind, ae_title: str | None
+) -> Organisation:
+    """Create an organisation, audited as org.create."""
+    org = await service.add_org(session=session, name=name, kind=kind, ae_title=ae_title)
+    await audit.record(
+        session,
+        action="org.create",
+        object_type="organisation",
+        object_id=org.id,
+        org_id=org.id,
+        details={"name": org.name, "kind": org.kind.value, "ae_title": org.ae_title},
+    )
+    return org
+
+
+async def create_user(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    username: str,
+    org: Organisation,
+    role: Role,
+    password: str | None,
+    display_name: str = "",
+    specialties: tuple[str, ...] | list[str] = (),
+) -> User:
+    """Create a user account, audited as user.create."""
+    user = await service.add_user(
+        session=session,
+        username=username,
+        display_name=display_name,
+        org=org,
+        role=role,
+        password=password,
+        specialties=specialties,
+    )
+    await audit.record(
+        session,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        org_id=org.id,
+        details={"username": user.username, "role": user.role.value},
+    )
+    return user
+
+
+async def set_user_active(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    changes: AccountChanges | None,
+    user: User,
+    active: bool,
+    by_user_id: int | None = None,
+) -> None:
+    """Enable or disable a user (disabling ends their sessions and tokens); audited."""
+    if not active and by_user_id == user.id:
+        raise InvalidInput("You cannot disable your own account.")
+    await service.set_active(session=session, user=user, active=active)
+    await audit.record(
+        session,
+        action="user.enable" if active else "user.disable",
+        object_type="user",
+        object_id=user.id,
+        org_id=user.org_id,
+        details={"username": user.username},
+    )
+    _announce(session, changes, user.id)
+
+
+async def issue_token(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    user: User,
+    label: str,
+    expires_days: int | None,
+) -> service.IssuedToken:
+    """Issue a bearer token for a user, audited as token.create (the token itself is not)."""
+    issued = await service.create_token(
+        session=session, user=user, label=label, expires_days=expires_days
+    )
+    await audit.record(
+        session,
+        action="token.create",
+        object_type="token",
+        object_id=issued.record.id,
+        org_id=user.org_id,
+        details={"username": user.username, "label": issued.record.label},
+    )
+    return issued
+
+
+async def enrol_device(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    username: str,
+    display_name: str,
+    org: Organisation,
+    expires_days: int,
+) -> tuple[User, service.IssuedToken]:
+    """Create a kiosk device account with its first token, audited as device.enrol."""
+    device = await service.add_user(
+        session=session,
+        username=username,
+        display_name=display_name,
+        org=org,
+        role=Role.KIOSK,
+        password=None,
+    )
+    issued = await service.create_token(
+        session=session, user=device, label="enrolment", expires_days=expires_days
+    )
+    await audit.record(
+        session,
+        action="device.enrol",
+        object_type="user",
+        object_id=device.id,
+        org_id=org.id,
+        details={"username": device.username, "token_id": issued.record.id},
+    )
+    return device, issued
+
+
+async def reissue_device_token(
+    *, session: AsyncSession, audit: Recorder, device: User, expires_days: int
+) -> service.IssuedToken:
+    """A new token for an enabled kiosk device."""
+    if device.role is not Role.KIOSK:
+        raise InvalidInput("Tokens are issued here only for kiosk devices.")
+    if not device.is_active:
+        raise InvalidInput("Enable the device before issuing it a token.")
+    return await issue_token(
+        session=session, audit=audit, user=device, label="reissued", expires_days=expires_days
+    )
+
+
+async def revoke_token(
+    *, session: AsyncSession, audit: Recorder, changes: AccountChanges | None, token_id: int
+) -> ApiToken:
+    """Revoke a token at once in every server process, audited as token.revoke."""
+    token = await service.revoke_token(session=session, token_id=token_id)
+    await audit.record(
+        session,
+        action="token.revoke",
+        object_type="token",
+        object_id=token.id,
+        org_id=token.user.org_id,
+        details={"username": token.user.username},
+    )
+    _announce(session, changes, token.user_id)
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """One of a user's tokens and whether it still works: active, expired or revoked."""
+
+    id: int
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+
+def token_state(token: ApiToken, now: datetime) -> TokenState:
+    """Whether a token still works at a moment: active, expired or revoked."""
+    if token.revoked_at is not None:
+        status = "revoked"
+    elif token.expires_at is not None and token.expires_at <= now:
+        status = "expired"
+    else:
+        status = "active"
+    return TokenState(
+        id=token.id,
+        label=token.label,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+        status=status,
+    )
+
+
+def _announce(session: AsyncSession, changes: AccountChanges | None, user_id: int) -> None:
+    """After the commit, tell every process the user's grants changed (none from the CLI)."""
+    if changes is not None:
+        after_commit(session, partial(changes.user_changed, user_id))

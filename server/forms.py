@@ -1,0 +1,34 @@
+"""Reading submitted HTML forms and query-string ids, for every feature's pages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from multidict import MultiDict
+
+
+class Form:
+    """The text fields of a submitted form, trimmed and bounded."""
+
+    def __init__(self, fields: MultiDict[str]) -> None:
+        self._fields = fields
+
+    def text(self, name: str, *, limit: int = 256, strip: bool = True) -> str:
+        """One field's value ('' when absent), cut to a sane length."""
+        value = self._fields.get(name, "")
+        return (value.strip() if strip else value)[:limit]
+
+    def all(self, name: str, *, limit: int = 64) -> list[str]:
+        """Every value of a repeated field (checkboxes, multi-selects)."""
+        return [v.strip()[:limit] for v in self._fields.getall(name, []) if v.strip()]
+
+
+def query_id(request: web.Request, name: str) -> int | None:
+    """A numeric id from the query string, None when absent or not a number."""
+    value = request.query.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
+
+
+async def read_form(request: web.Request) -> Form:
+    """The submitted form (file parts are ignored)."""
+    posted = await request.post()
+    return Form(MultiDict((k, v) for k, v in posted.items() if isinstance(v, str)))

@@ -1,0 +1,242 @@
+"""GP upload page: DICOM files go to STOW-RS from the browser; zips and photos come here.
+
+A zip is spooled to a temporary file and handed to the uploads service; a photo
+is read from its form. Uploaded studies are linked to the chosen patient. These
+handlers answer in JSON (the page's script reads them), never with an HTML page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict
+from typing import IO
+
+from aiohttp import BodyPartReader, web
+
+from dicom_tools.secondary_capture import sniff
+from dicom_tools.uids import is_valid_uid
+from server import keys
+from server.access import allow
+from server.archive import links
+from server.context import db, principal, recorder
+from server.errors import (
+    DomainError,
+    InvalidInput,
+    MalformedInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from server.forms import query_id
+from server.identity import Role
+from server.patients import lookup
+from server.patients import service as patients
+from server.patients.display import patient_view
+from server.patients.models import Patient
+from server.templates import render
+from server.uploads import service as uploads
+from server.uploads.zips import MAX_MEMBERS, MAX_ZIP_BYTES, FileResult, label
+
+PATIENT_CHOICES = 500
+MAX_PHOTO_BYTES = 25 * 1024 * 1024
+MAX_LINKED_STUDIES = 1000
+ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed"})
+_CHUNK = 256 * 1024
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+def _json_error(error: DomainError) -> web.Response:
+    return web.json_response(
+        {"error": {"code": error.code, "message": error.message, "details": error.details}},
+        status=error.status,
+    )
+
+
+async def _answering_json(work: Callable[[], Awaitable[list[FileResult]]]) -> web.Response:
+    """Run an upload; results or the documented error body, as JSON, never an HTML page."""
+    try:
+        results = await work()
+    except DomainError as error:
+        return _json_error(error)
+    return web.json_response({"results": [asdict(r) for r in results]})
+
+
+@allow(Role.GP, page=True)
+async def upload_page(request: web.Request) -> web.StreamResponse:
+    """GET /upload: drop files, a folder or a zip; choose the patient they belong to."""
+    async with db(request) as session:
+        rows = await patients.search(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            q="",
+            limit=PATIENT_CHOICES,
+            offset=0,
+        )
+        chosen = query_id(request, "patient")
+        if chosen is not None and all(p.id != chosen for p in rows):
+            found = await patients.get(
+                session=session,
+                caller=principal(request),
+                audit=recorder(request),
+                patient_id=chosen,
+            )
+            rows = [found, *rows] if found is not None else rows
+    return render(
+        request,
+        "upload/upload.html",
+        patients=[patient_view(p) for p in rows],
+        chosen=chosen,
+        max_photo_mb=MAX_PHOTO_BYTES // (1024 * 1024),
+        max_members=MAX_MEMBERS,
+    )
+
+
+def _patient_id(value: str) -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= 12):
+        raise InvalidInput("Choose one of your patients.")
+    return int(value)
+
+
+async def _link(
+    request: web.Request, patient: Patient, study_uids: Iterable[str | None], source: str
+) -> list[str]:
+    """Link visible uploaded studies to the patient; returns the studies linked."""
+    async with db(request) as session:
+        return await links.link_patient(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            patient=patient,
+            study_uids=[uid for uid in study_uids if uid],
+            source=source,
+        )
+
+
+@allow(Role.GP, page=True)
+async def upload_link(request: web.Request) -> web.StreamResponse:
+    """POST /upload/link: JSON {patient, studies}; records which patient uploaded studies show."""
+    try:
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType("Send the link as application/json.")
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedInput("The link is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise MalformedInput("The link must be a JSON object.")
+        patient_id, studies = body.get("patient"), body.get("studies")
+        if not isinstance(patient_id, int) or isinstance(patient_id, bool):
+            raise InvalidInput("Choose one of your patients.")
+        if (
+            not isinstance(studies, list)
+            or len(studies) > MAX_LINKED_STUDIES
+            or not all(isinstance(s, str) and is_valid_uid(s) for s in studies)
+        ):
+            raise InvalidInput(f"Send at most {MAX_LINKED_STUDIES} Study Instance UIDs.")
+        patient = await lookup.visible_patient(request, patient_id)
+        linked = await _link(request, patient, studies, "stow-rs")
+    except DomainError as error:
+        return _json_error(error)
+    return web.json_response({"patient": patient.id, "linked": linked})
+
+
+async def _spool(request: web.Request, spool: IO[bytes]) -> None:
+    """Copy the request body into the spool file, refusing more than MAX_ZIP_BYTES."""
+    if (request.content_length or 0) > MAX_ZIP_BYTES:
+        raise PayloadTooLarge(f"The zip is larger than the limit of {MAX_ZIP_BYTES} bytes.")
+    size = 0
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > MAX_ZIP_BYTES:
+            raise PayloadTooLarge(f"The zip is larger than the limit of {MAX_ZIP_BYTES} bytes.")
+        await asyncio.to_thread(spool.write, chunk)
+    if size == 0:
+        raise MalformedInput("The request holds no zip archive.")
+
+
+@allow(Role.GP, page=True)
+async def upload_zip(request: web.Request) -> web.StreamResponse:
+    """POST /upload/zip[?patient=ID]: store each DICOM member of an application/zip body."""
+
+    async def work() -> list[FileResult]:
+        if request.content_type not in ZIP_TYPES:
+            raise UnsupportedMediaType("Send the zip archive as application/zip.")
+        chosen = request.query.get("patient", "")
+        patient = await lookup.visible_patient(request, _patient_id(chosen)) if chosen else None
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            await _spool(request, spool)
+            results = await uploads.store_zip(
+                store=request.app[keys.ARCHIVE],
+                audit=recorder(request),
+                caller=principal(request),
+                spool=spool,
+            )
+        if patient is not None:
+            await _link(request, patient, (r.study_uid for r in results if r.ok), "upload-zip")
+        return results
+
+    return await _answering_json(work)
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(_CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise PayloadTooLarge(f"The photo is larger than the limit of {limit} bytes.")
+    return bytes(data)
+
+
+async def _photo_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
+    """The text fields, the image bytes and its file name from a multipart/form-data body."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaType("Send the photo as multipart/form-data.")
+    if (request.content_length or 0) > MAX_PHOTO_BYTES + 64 * 1024:
+        raise PayloadTooLarge(f"The photo is larger than the limit of {MAX_PHOTO_BYTES} bytes.")
+    fields: dict[str, str] = {}
+    image, filename = b"", ""
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise MalformedInput("Nested multipart bodies are not accepted.")
+            if part.name == "image":
+                image, filename = await _read_part(part, MAX_PHOTO_BYTES), part.filename or "photo"
+            elif part.name in ("patient", "description"):
+                text = await _read_part(part, 1024)
+                fields[part.name] = text.decode("utf-8", "replace").strip()
+    except ValueError as error:
+        raise MalformedInput(f"The form cannot be read: {error}") from None
+    if not image:
+        raise InvalidInput("Choose a photo to upload.")
+    return fields, image, filename
+
+
+@allow(Role.GP, page=True)
+async def upload_photo(request: web.Request) -> web.StreamResponse:
+    """POST /upload/photo: a JPEG/PNG of a patient, stored as a Secondary Capture instance."""
+
+    async def work() -> list[FileResult]:
+        fields, image, filename = await _photo_form(request)
+        if not fields.get("patient"):
+            raise InvalidInput("Choose the patient the photo belongs to.")
+        if sniff(image) is None:
+            raise UnsupportedMediaType(f"{label(filename)} is not a JPEG or PNG image.")
+        patient = await lookup.visible_patient(request, _patient_id(fields["patient"]))
+        found = await uploads.store_photo(
+            store=request.app[keys.ARCHIVE],
+            audit=recorder(request),
+            caller=principal(request),
+            patient=patient,
+            image=image,
+            filename=filename,
+            description=fields.get("description", ""),
+        )
+        if found.ok:
+            await _link(request, patient, [found.study_uid], "upload-photo")
+        return [found]
+
+    return await _answering_json(work)
