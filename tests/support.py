@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -11,15 +12,19 @@ from datetime import date
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
 from server.accounts import service as accounts
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
+from server.audit.models import AuditEvent
 from server.identity import Actor, OrgKind, Role
 from server.patients.models import Patient
 
+Client = TestClient[web.Request, web.Application]
 REQUIRE_ALL = os.environ.get("DOORSTEP_REQUIRE_ALL") == "1"
 PASSWORD = "correct horse battery"
 
@@ -138,3 +143,30 @@ async def store(
     chosen = replace(base, conflict=conflict, storage=storage or base.storage)
     recorder = app[keys.AUDIT].recorder(Actor(user_id=None, username="test", org_id=org_id))
     return await chosen.store(audit=recorder, org_id=org_id, items=items, source="test")
+
+
+def sha256(data: bytes) -> str:
+    """Hex SHA-256 of bytes, as the archive names its blobs."""
+    return hashlib.sha256(data).hexdigest()
+
+
+async def audit_events(
+    app: web.Application, action: str | None = None, *, prefix: str = ""
+) -> list[AuditEvent]:
+    """The audit events of one action (or of actions with a prefix), oldest first."""
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    async with app[keys.SESSIONMAKER]() as session:
+        events = list(await session.scalars(query))
+    return [e for e in events if e.action.startswith(prefix)]
+
+
+async def audit_trail(app: web.Application, action: str) -> list[tuple[str, str, str]]:
+    """(actor, object id, outcome) of the audit events of one action, oldest first."""
+    return [(e.actor, e.object_id, e.outcome) for e in await audit_events(app, action)]
+
+
+async def audit_actions(app: web.Application, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(action, actor, outcome) of every audit event whose action has the prefix, oldest first."""
+    return [(e.action, e.actor, e.outcome) for e in await audit_events(app, prefix=prefix)]

@@ -12,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from aiohttp import BodyPartReader, web
 
@@ -34,10 +34,12 @@ from server.identity import Role
 from server.patients import lookup
 from server.patients import service as patients
 from server.patients.display import patient_view
-from server.patients.models import Patient
 from server.templates import render
 from server.uploads import service as uploads
 from server.uploads.zips import MAX_MEMBERS, MAX_ZIP_BYTES, FileResult, label
+
+if TYPE_CHECKING:
+    from server.patients.models import Patient
 
 PATIENT_CHOICES = 500
 MAX_PHOTO_BYTES = 25 * 1024 * 1024

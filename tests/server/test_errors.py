@@ -11,9 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.access import allow
 from server.app import create_app
 from server.settings import Settings
-from tests.support import World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import Client, World
 
 
 def error_of(body: dict[str, object]) -> dict[str, object]:

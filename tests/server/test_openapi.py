@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from server.endpoint import endpoint_of
-from tests.support import World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import Client, World
 
 
 async def test_openapi_document_is_valid_and_complete(client: Client, world: World) -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from tests.support import World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import Client, World
 
 PUBLIC = {
     ("GET", "/healthz"),

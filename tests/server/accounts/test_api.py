@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from server import keys
 from server.accounts.models import ApiToken, User, WebSession
-from server.audit.models import AuditEvent
 from server.db import utcnow
-from tests.support import PASSWORD, World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import PASSWORD, Client, World, audit_events
 
 
 async def login(client: Client, username: str, password: str = PASSWORD) -> str:
@@ -25,12 +20,6 @@ async def login(client: Client, username: str, password: str = PASSWORD) -> str:
     assert response.status == 200, await response.text()
     token: str = (await response.json())["csrf_token"]
     return token
-
-
-async def audit_events(client: Client, action: str) -> list[AuditEvent]:
-    async with client.app[keys.SESSIONMAKER]() as session:
-        rows = await session.scalars(select(AuditEvent).where(AuditEvent.action == action))
-        return list(rows)
 
 
 async def test_me_with_bearer_token(client: Client, world: World) -> None:
@@ -57,7 +46,7 @@ async def test_login_sets_session_cookie_and_is_audited(client: Client, world: W
     assert cookie["samesite"] == "Lax"
     me = await client.get("/api/v1/me")
     assert (await me.json())["username"] == "gp-a"
-    [event] = await audit_events(client, "auth.login")
+    [event] = await audit_events(client.app, "auth.login")
     assert (event.actor, event.outcome, event.client_addr) == ("gp-a", "success", "127.0.0.1")
 
 
@@ -81,7 +70,7 @@ async def test_wrong_password_and_unknown_user_get_the_same_401(
             }
         }
     assert "doorstep_session" not in wrong.cookies
-    events = await audit_events(client, "auth.login")
+    events = await audit_events(client.app, "auth.login")
     assert [(e.object_id, e.outcome) for e in events] == [("gp-a", "failure"), ("ghost", "failure")]
 
 
@@ -100,7 +89,7 @@ async def test_login_is_throttled_after_repeated_failures(client: Client, world:
     # Another account from the same address is not locked out by gp-b's failures.
     await login(client, "gp-a")
     outcomes = [
-        e.outcome for e in await audit_events(client, "auth.login") if e.object_id == "gp-b"
+        e.outcome for e in await audit_events(client.app, "auth.login") if e.object_id == "gp-b"
     ]
     assert outcomes == ["failure"] * 5 + ["denied"]
 
@@ -164,7 +153,7 @@ async def test_logout_needs_csrf_token_and_ends_the_session(client: Client, worl
     done = await client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
     assert done.status == 204
     assert (await client.get("/api/v1/me")).status == 401
-    assert [e.outcome for e in await audit_events(client, "auth.logout")] == ["success"]
+    assert [e.outcome for e in await audit_events(client.app, "auth.logout")] == ["success"]
 
 
 async def test_cross_origin_requests_with_a_session_are_refused(

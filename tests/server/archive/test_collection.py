@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, select
 
@@ -23,9 +22,8 @@ from server.archive.models import Instance
 from server.archive.storage import LocalBlobStorage
 from server.settings import Settings
 from tests.dicom_tools.part10 import dataset, part10
-from tests.support import World, store
+from tests.support import Client, World, store
 
-Client = TestClient[web.Request, web.Application]
 ORIGINAL = part10(dataset())
 CHANGED = part10(dataset(replace={0x00100010: b"Changed^Name"}))
 TWO_HOURS = 2 * 60 * 60

@@ -8,7 +8,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import BinaryIO
 
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -23,9 +22,8 @@ from server.archive.storage import BlobStorage, StagedBlob
 from server.audit.models import AuditEvent
 from server.settings import Settings
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
-from tests.support import World, store
+from tests.support import Client, World, store
 
-Client = TestClient[web.Request, web.Application]
 ORIGINAL = part10(dataset())
 CHANGED = part10(dataset(replace={0x00100010: b"Changed^Name"}))
 

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientResponse
 from sqlalchemy import func, select
 
 from server import keys
 from server.archive.models import Instance, Series, Study
-from server.audit.models import AuditEvent
 from tests.dicom_tools.part10 import bundled
-from tests.support import World
+from tests.support import Client, World
 
-Client = TestClient[web.Request, web.Application]
 DICOM_PARTS = 'multipart/related; type="application/dicom"'
 
 
@@ -68,10 +64,6 @@ async def retrieve(client: Client, world: World, user: str, path: str, **headers
     return response, body
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def read_bundled(name: str) -> bytes:
     return bundled(name).read_bytes()
 
@@ -90,14 +82,6 @@ async def index_counts(client: Client) -> tuple[int, int, int]:
             await session.scalar(select(func.count()).select_from(Series)) or 0,
             await session.scalar(select(func.count()).select_from(Instance)) or 0,
         )
-
-
-async def audit_events(client: Client, action: str) -> list[AuditEvent]:
-    async with client.app[keys.SESSIONMAKER]() as session:
-        rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        )
-        return list(rows)
 
 
 def failures(body: dict[str, Any]) -> list[tuple[int, str]]:

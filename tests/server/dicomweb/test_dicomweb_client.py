@@ -10,8 +10,8 @@ from dicomweb_client import DICOMwebClient
 from pydicom.encaps import generate_frames
 
 from server import keys
-from tests.server.dicomweb.helpers import Client, read_bundled, sha256
-from tests.support import World
+from tests.server.dicomweb.helpers import read_bundled
+from tests.support import Client, World, sha256
 
 
 def _encoded(ds: pydicom.Dataset) -> bytes:

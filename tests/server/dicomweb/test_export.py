@@ -16,8 +16,8 @@ from server.archive.service import StoredInstance
 from server.audit.models import AuditEvent
 from server.dicomweb.export import entry_names
 from tests.dicom_tools.part10 import bundled
-from tests.server.dicomweb.helpers import Client, audit_events, blob_files, stow
-from tests.support import World
+from tests.server.dicomweb.helpers import blob_files, stow
+from tests.support import Client, World, audit_events
 
 NAME = "Zebedee^Secretname"
 STUDY = "1.2.826.0.1.3680043.8.498.77"
@@ -85,7 +85,7 @@ async def test_export_zips_every_instance_de_identified(client: Client, world: W
     assert [i.CodeValue for i in first.DeidentificationMethodCodeSequence] == ["113100"]
     assert first.StudyDate == ""
     assert first.PixelData == pydicom.dcmread(io.BytesIO(originals[0])).PixelData
-    (event,) = await audit_events(client, "study.export")
+    (event,) = await audit_events(client.app, "study.export")
     assert event.outcome == "success"
     assert event.object_id == STUDY
     assert event.org_id == world.orgs["clinic-a"]
@@ -95,7 +95,7 @@ async def test_export_zips_every_instance_de_identified(client: Client, world: W
         "instances": 2,
         "pseudonym": str(first.PatientName),
     }
-    retrievals = await audit_events(client, "dicom.retrieve")
+    retrievals = await audit_events(client.app, "dicom.retrieve")
     assert [(e.outcome, _details(e)["purpose"]) for e in retrievals] == [("success", "export")]
 
 
@@ -117,7 +117,7 @@ async def test_options_retain_uids_and_dates(client: Client, world: World) -> No
     codes = [i.CodeValue for i in datasets[0].DeidentificationMethodCodeSequence]
     assert codes == ["113100", "113110", "113106"]
     assert all(NAME.encode() not in data for data in files.values())
-    (event,) = await audit_events(client, "study.export")
+    (event,) = await audit_events(client.app, "study.export")
     assert _details(event)["retain_uids"] is True
     assert _details(event)["retain_dates"] is True
 
@@ -132,8 +132,8 @@ async def test_another_clinic_gets_404_and_the_attempt_is_audited(
     assert (await client.get(EXPORT, headers=world.auth("kiosk"))).status == 403
     assert (await client.get(EXPORT)).status == 401
     assert (await client.get(EXPORT, headers=world.auth("admin"))).status == 404
-    assert await audit_events(client, "study.export") == []
-    denied = [e for e in await audit_events(client, "dicom.retrieve") if e.actor == "gp-b"]
+    assert await audit_events(client.app, "study.export") == []
+    denied = [e for e in await audit_events(client.app, "dicom.retrieve") if e.actor == "gp-b"]
     assert [(e.outcome, e.org_id, _details(e)["purpose"]) for e in denied] == [
         ("denied", world.orgs["clinic-a"], "export")
     ]
@@ -147,7 +147,7 @@ async def test_a_bad_option_value_is_400(client: Client, world: World, query: st
     response = await client.get(EXPORT + query, headers=world.auth("gp-a"))
     assert response.status == 400
     assert (await response.json())["error"]["code"] == "malformed"
-    assert await audit_events(client, "study.export") == []
+    assert await audit_events(client.app, "study.export") == []
 
 
 async def test_a_bad_study_uid_is_400(client: Client, world: World) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.dicom_tools.part10 import dataset, part10
-from tests.server.dicomweb.helpers import Client, audit_events, stow
-from tests.support import World
+from tests.server.dicomweb.helpers import stow
+from tests.support import Client, World, audit_events
 
 ROOT = "1.2.826.0.1.3680043.8.498.7"
 S1, S2, S3, S4 = (f"{ROOT}.1.{n}" for n in range(1, 5))
@@ -224,7 +224,7 @@ async def test_other_organisations_see_only_their_own(client: Client, world: Wor
     assert await _search(client, world, "/dicom-web/instances", user="radio") == []
     response = await client.get(f"/dicom-web/studies/{S3}/series", headers=world.auth("gp-b"))
     assert response.status == 404
-    denied = [e for e in await audit_events(client, "dicom.search") if e.outcome == "denied"]
+    denied = [e for e in await audit_events(client.app, "dicom.search") if e.outcome == "denied"]
     assert [(e.actor, e.object_id, e.org_id) for e in denied] == [
         ("gp-b", S3, world.orgs["clinic-a"])
     ]

@@ -12,8 +12,8 @@ from PIL import Image
 
 from dicom_tools.rendering import Viewport, Window, render, render_frame
 from tests.dicom_tools.part10 import SERIES_UID, STUDY_UID, bundled
-from tests.server.dicomweb.helpers import Client, audit_events, read_bundled, stow
-from tests.support import World
+from tests.server.dicomweb.helpers import read_bundled, stow
+from tests.support import Client, World, audit_events
 
 
 def _url(data: bytes) -> str:
@@ -180,7 +180,7 @@ async def test_another_clinic_gets_404_and_the_attempt_is_audited(
         assert (await client.get(path, headers=world.auth("kiosk"))).status == 403, path
         assert (await client.get(path)).status == 401, path
     await _image(client, world, paths[2])
-    events = await audit_events(client, "dicom.retrieve")
+    events = await audit_events(client.app, "dicom.retrieve")
     outcomes = [(e.actor, e.outcome, json.loads(e.details)["purpose"]) for e in events]
     assert outcomes == [
         ("gp-b", "denied", "rendered"),

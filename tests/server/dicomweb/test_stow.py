@@ -15,8 +15,6 @@ from tests.dicom_tools.part10 import (
 )
 from tests.server.dicomweb.conftest import MAX_INFLATED_BYTES, MAX_INSTANCE_BYTES, MAX_STOW_BYTES
 from tests.server.dicomweb.helpers import (
-    Client,
-    audit_events,
     blob_files,
     failures,
     index_counts,
@@ -24,10 +22,9 @@ from tests.server.dicomweb.helpers import (
     read_bundled,
     referenced,
     retrieve,
-    sha256,
     stow,
 )
-from tests.support import World
+from tests.support import Client, World, audit_events, sha256
 
 # Transfer syntaxes of the bundled files; files sharing a SOP Instance UID go to different clinics.
 ROUND_TRIP = {
@@ -131,7 +128,7 @@ async def test_bad_instances_fail_one_by_one_and_leave_nothing(
         assert (failure, comment.split(":")[0]) == (reason, code), label
         assert blob_files(client) == [], label
         assert await index_counts(client) == (0, 0, 0), label
-    refused = await audit_events(client, "dicom.store")
+    refused = await audit_events(client.app, "dicom.store")
     assert [e.outcome for e in refused] == ["failure"] * len(BAD_INSTANCES)
     good = await stow(client, world, "gp-a", [read_bundled("CT_small.dcm")])
     assert good.status == 200  # the server keeps serving
@@ -166,7 +163,7 @@ async def test_resending_is_idempotent_and_different_bytes_conflict(
     assert len(blob_files(client)) == 1
     _, parts = await retrieve(client, world, "gp-a", _url(data))
     assert parts[0][1] == data
-    (event,) = await audit_events(client, "dicom.conflict")
+    (event,) = await audit_events(client.app, "dicom.conflict")
     assert (event.outcome, event.actor) == ("failure", "gp-a")
     assert sha256(changed) in event.details
 
@@ -239,7 +236,7 @@ async def test_an_oversized_streamed_body_is_refused_while_reading(
     assert blob_files(client) == []
     assert await index_counts(client) == (0, 0, 0)
     (refusal,) = [
-        e for e in await audit_events(client, "dicom.store") if e.object_type == "request"
+        e for e in await audit_events(client.app, "dicom.store") if e.object_type == "request"
     ]
     assert refusal.outcome == "failure"
 

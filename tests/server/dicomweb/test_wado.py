@@ -9,14 +9,11 @@ from pydicom.encaps import generate_frames
 
 from tests.dicom_tools.part10 import PIXEL_DATA, SERIES_UID, STUDY_UID, dataset, part10
 from tests.server.dicomweb.helpers import (
-    Client,
-    audit_events,
     read_bundled,
     retrieve,
-    sha256,
     stow,
 )
-from tests.support import World
+from tests.support import Client, World, audit_events, sha256
 
 OCTET_STREAM = 'multipart/related; type="application/octet-stream"'
 
@@ -83,7 +80,7 @@ async def test_study_series_and_single_instance_retrieval(client: Client, world:
     transcoded = _read(parts[0][1])
     assert transcoded.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
     assert (transcoded.pixel_array == _read(ct).pixel_array).all()
-    events = await audit_events(client, "dicom.retrieve")
+    events = await audit_events(client.app, "dicom.retrieve")
     assert [e.object_type for e in events][:3] == ["study", "series", "instance"]
     assert all(e.outcome == "success" for e in events)
 
@@ -203,7 +200,7 @@ async def test_another_clinic_gets_404_and_the_attempt_is_audited(
         assert (await client.get(path)).status == 401, path
     missing = await client.get("/dicom-web/studies/1.2.3.4", headers=world.auth("gp-a"))
     assert missing.status == 404
-    events = await audit_events(client, "dicom.retrieve")
+    events = await audit_events(client.app, "dicom.retrieve")
     assert [e.outcome for e in events] == ["denied"] * len(paths) + ["failure"]
     assert {e.org_id for e in events[:-1]} == {world.orgs["clinic-a"]}
     assert {e.actor for e in events} == {"gp-b", "gp-a"}

@@ -7,8 +7,8 @@ from aiohttp import ClientResponse
 
 from server import keys
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
-from tests.server.dicomweb.helpers import Client, read_bundled, retrieve, stow
-from tests.support import World
+from tests.server.dicomweb.helpers import read_bundled, retrieve, stow
+from tests.support import Client, World
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 IMPLICIT = "1.2.840.10008.1.2"

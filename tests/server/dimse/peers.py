@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import subprocess
 from collections.abc import Sequence
@@ -19,7 +18,6 @@ from sqlalchemy import select
 
 from server import keys
 from server.archive.models import Instance
-from server.audit.models import AuditEvent
 from tests.support import require_tool
 
 AE_TITLES = {"clinic-a": "CLINIC_A", "clinic-b": "CLINIC_B"}
@@ -66,11 +64,6 @@ def _not_meta(tag: object, vr: object, length: object) -> bool:
     return getattr(tag, "group", 0) != 2
 
 
-def sha256(data: bytes) -> str:
-    """Hex SHA-256."""
-    return hashlib.sha256(data).hexdigest()
-
-
 async def stored(listener: Listener, org_id: int) -> dict[str, Instance]:
     """The organisation's stored instances by SOP Instance UID."""
     async with listener.app[keys.SESSIONMAKER]() as session:
@@ -82,15 +75,6 @@ def blob(listener: Listener, sha: str) -> bytes:
     """The bytes the archive holds under a digest."""
     with listener.app[keys.ARCHIVE].storage.open(sha) as stream:
         return stream.read()
-
-
-async def audit_trail(listener: Listener, action: str) -> list[tuple[str, str, str]]:
-    """(actor, object id, outcome) of the audit events of one action, oldest first."""
-    async with listener.app[keys.SESSIONMAKER]() as session:
-        rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        )
-        return [(e.actor, e.object_id, e.outcome) for e in rows]
 
 
 def scu(calling: str, contexts: Sequence[tuple[str, str]]) -> AE:

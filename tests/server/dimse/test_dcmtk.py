@@ -9,14 +9,12 @@ from pydicom.dataset import Dataset
 
 from tests.server.dimse.peers import (
     Listener,
-    audit_trail,
     blob,
     bundled,
     dcmtk,
-    sha256,
     stored,
 )
-from tests.support import World
+from tests.support import World, audit_trail, sha256
 
 # (file, storescu proposal): uncompressed, 12-lead ECG, SR, RT, JPEG baseline/extended,
 # JPEG-LS, JPEG 2000, RLE; each file keeps its transfer syntax.
@@ -47,7 +45,7 @@ async def test_unknown_calling_ae_is_rejected_and_audited(listener: Listener) ->
     output = await dcmtk("echoscu", listener, "STRANGER")
     assert output.startswith("rc=1")
     assert "Calling AE Title Not Recognized" in output
-    assert await audit_trail(listener, "dicom.associate") == [
+    assert await audit_trail(listener.app, "dicom.associate") == [
         ("dicom:STRANGER", "STRANGER", "denied")
     ]
 
@@ -69,7 +67,7 @@ async def test_storescu_stores_each_transfer_syntax_unchanged(
         received = dcmread(io.BytesIO(data))
         assert received.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
         assert _content(received) == _content(original), name
-    trail = await audit_trail(listener, "dicom.store")
+    trail = await audit_trail(listener.app, "dicom.store")
     studies = sorted(dcmread(bundled(n)).StudyInstanceUID for n, _ in FILES)
     assert sorted(trail) == [("dicom:CLINIC_A", uid, "success") for uid in studies]
 

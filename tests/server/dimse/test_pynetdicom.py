@@ -15,7 +15,7 @@ from pynetdicom import _config
 from server import keys
 from server.dimse import query
 from server.dimse.lifetime import MAXIMUM_PDU_SIZE
-from tests.server.dicomweb.helpers import Client, retrieve
+from tests.server.dicomweb.helpers import retrieve
 from tests.server.dimse.peers import (
     Listener,
     associate,
@@ -23,10 +23,9 @@ from tests.server.dimse.peers import (
     bundled,
     dataset_bytes,
     scu,
-    sha256,
     stored,
 )
-from tests.support import World
+from tests.support import Client, World, sha256
 
 AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 GENERAL_ECG_STORAGE = "1.2.840.10008.5.1.4.1.1.9.1.2"

@@ -9,7 +9,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from server.settings import Settings
-from tests.server.dimse.peers import Listener, associate, audit_trail, bundled, scu
+from tests.server.dimse.peers import Listener, associate, bundled, scu
+from tests.support import audit_trail
 
 VERIFICATION = "1.2.840.10008.1.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
@@ -44,6 +45,6 @@ def _stranger(listener: Listener) -> tuple[int, int, list[int]]:
 async def test_unknown_ae_is_accepted_for_verification_only(listener: Listener) -> None:
     echo, store, find = await asyncio.to_thread(_stranger, listener)
     assert (echo, store, find) == (0x0000, 0x0124, [0x0124])
-    assert await audit_trail(listener, "dicom.associate") == [
+    assert await audit_trail(listener.app, "dicom.associate") == [
         ("dicom:STRANGER", "STRANGER", "success")
     ]

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiohttp import WSServerHandshakeError, web
-from aiohttp.test_utils import TestClient
+from aiohttp import WSServerHandshakeError
 
 from server import keys
 from server.events import channels
-from tests.support import World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import Client, World
 
 
 async def test_socket_streams_user_and_org_events_only(client: Client, world: World) -> None:

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-
 from server import keys
-from tests.support import World
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import Client, World
 
 
 async def test_health_and_readiness(client: Client, world: World) -> None:

@@ -5,15 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from sqlalchemy import select
-
-from server import keys
-from server.audit.models import AuditEvent
-from tests.support import PASSWORD
-
-Client = TestClient[web.Request, web.Application]
+from tests.support import PASSWORD, Client
 
 _LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]*)"')
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
@@ -67,11 +59,3 @@ async def post_form(
         data.append(("csrf_token", csrf))
     response = await client.post(path, data=data, allow_redirects=False)
     return response.status, await response.text(), response.headers.get("Location", "")
-
-
-async def audit_actions(client: Client, action_prefix: str = "") -> list[tuple[str, str, str]]:
-    """(action, actor, outcome) of every audit event, oldest first."""
-    maker = client.app[keys.SESSIONMAKER]
-    async with maker() as session:
-        rows = (await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
-    return [(e.action, e.actor, e.outcome) for e in rows if e.action.startswith(action_prefix)]

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from tests.server.pages.helpers import Client, audit_actions, csrf_meta, post_form, sign_in
-from tests.support import PASSWORD, World
+from tests.server.pages.helpers import csrf_meta, post_form, sign_in
+from tests.support import PASSWORD, Client, World, audit_actions
 
 ADMIN_PAGES = ("/admin/organisations", "/admin/users", "/admin/devices")
 
@@ -27,7 +27,7 @@ async def test_only_admins_open_admin_pages(client: Client, world: World, userna
         client, "/admin/organisations", csrf, {"name": "Sneaky", "kind": "clinic"}
     )
     assert status == 403
-    assert await audit_actions(client, "org.") == []
+    assert await audit_actions(client.app, "org.") == []
 
 
 async def test_admin_writes_need_csrf(client: Client, world: World) -> None:
@@ -55,7 +55,7 @@ async def test_create_organisation(client: Client, world: World) -> None:
     html = await (await client.get(location)).text()
     assert "Organisation “Seaside Clinic” created." in html
     assert "<code>SEASIDE</code>" in html
-    assert ("org.create", "admin", "success") in await audit_actions(client, "org.create")
+    assert ("org.create", "admin", "success") in await audit_actions(client.app, "org.create")
     # Duplicates and bad input come back as messages with the typed values.
     status, html, _ = await post_form(
         client, "/admin/organisations", csrf, {"name": "Seaside Clinic", "kind": "clinic"}
@@ -74,7 +74,7 @@ async def test_create_organisation(client: Client, world: World) -> None:
     )
     assert status == 422
     assert "Choose the kind" in html
-    assert len(await audit_actions(client, "org.create")) == 1
+    assert len(await audit_actions(client.app, "org.create")) == 1
 
 
 async def test_create_user_and_sign_in(client: Client, world: World) -> None:
@@ -92,7 +92,7 @@ async def test_create_user_and_sign_in(client: Client, world: World) -> None:
     html = await (await client.get(location)).text()
     assert "User “dr.lung” created." in html
     assert "Pulmonology, Radiology" in html or "Radiology, Pulmonology" in html
-    assert ("user.create", "admin", "success") in await audit_actions(client, "user.create")
+    assert ("user.create", "admin", "success") in await audit_actions(client.app, "user.create")
     client.session.cookie_jar.clear()
     await sign_in(client, "dr.lung", "a long enough password")
     assert "Pulmonology" in await (await client.get("/")).text()
@@ -138,7 +138,7 @@ async def test_create_user_errors_keep_values(client: Client, world: World) -> N
     )
     assert status == 409
     assert "exists" in html
-    assert await audit_actions(client, "user.create") == []
+    assert await audit_actions(client.app, "user.create") == []
 
 
 async def test_disable_and_enable_user(client: Client, world: World) -> None:
@@ -151,7 +151,7 @@ async def test_disable_and_enable_user(client: Client, world: World) -> None:
     assert (await client.get("/api/v1/me", headers=world.auth("gp-b"))).status == 401
     status, _, _ = await post_form(client, "/admin/users/gp-b/enable", csrf)
     assert status == 303
-    actions = [a for a, _, _ in await audit_actions(client, "user.")]
+    actions = [a for a, _, _ in await audit_actions(client.app, "user.")]
     assert actions == ["user.disable", "user.enable"]
     client.session.cookie_jar.clear()
     await sign_in(client, "gp-b", PASSWORD)
@@ -201,7 +201,7 @@ async def test_enrol_device_token_shown_once_and_revocable(client: Client, world
     token_ids = re.findall(r'action="/admin/tokens/(\d+)/revoke"', listing)
     assert token_ids
 
-    audit = await audit_actions(client, "device.enrol")
+    audit = await audit_actions(client.app, "device.enrol")
     assert audit == [("device.enrol", "admin", "success")]
 
     pier_id = max(int(t) for t in token_ids)
@@ -210,7 +210,7 @@ async def test_enrol_device_token_shown_once_and_revocable(client: Client, world
     assert "revoked; it no longer works" in await (await client.get(location)).text()
     me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status == 401
-    assert [a for a, _, _ in await audit_actions(client, "token.")] == ["token.revoke"]
+    assert [a for a, _, _ in await audit_actions(client.app, "token.")] == ["token.revoke"]
 
     # A replacement token for the same device, again shown once.
     status, html, _ = await post_form(client, "/admin/devices/kiosk.pier/tokens", csrf)
@@ -250,8 +250,8 @@ async def test_enrol_device_errors(client: Client, world: World) -> None:
     assert "only for kiosk devices" in html
     status, html, _ = await post_form(client, "/admin/tokens/999999/revoke", csrf)
     assert status == 404
-    assert await audit_actions(client, "device.") == []
-    assert await audit_actions(client, "token.") == []
+    assert await audit_actions(client.app, "device.") == []
+    assert await audit_actions(client.app, "token.") == []
 
 
 async def test_devices_page_lists_seeded_kiosk(client: Client, world: World) -> None:

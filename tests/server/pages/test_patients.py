@@ -9,8 +9,8 @@ import pytest
 
 from server.patients.display import age_on, patient_view
 from server.patients.models import Patient
-from tests.server.pages.helpers import Client, audit_actions, post_form, sign_in
-from tests.support import World
+from tests.server.pages.helpers import post_form, sign_in
+from tests.support import Client, World, audit_actions
 
 GOOD = {
     "family": "Okafor",
@@ -63,7 +63,9 @@ async def test_register_through_the_form(client: Client, world: World) -> None:
     # Stored in DICOM PN form and found by the API like any other patient.
     found = await client.get("/api/v1/patients", params={"q": "RC-0099"})
     assert [p["name"] for p in await found.json()] == ["Okafor^Grace"]
-    assert ("patient.create", "gp-a", "success") in await audit_actions(client, "patient.create")
+    assert ("patient.create", "gp-a", "success") in await audit_actions(
+        client.app, "patient.create"
+    )
     # Another clinic's GP cannot see it.
     client.session.cookie_jar.clear()
     await sign_in(client, "gp-b")
@@ -89,7 +91,7 @@ async def test_bad_input_re_renders_with_errors_and_values(client: Client, world
     for name in ("family", "given", "birth_date", "identifier"):
         assert f'value="{htmllib.escape(typed[name])}"' in html, name
     assert html.count('aria-invalid="true"') == 4
-    assert await audit_actions(client, "patient.create") == []
+    assert await audit_actions(client.app, "patient.create") == []
 
 
 async def test_missing_family_name(client: Client, world: World) -> None:
@@ -127,7 +129,7 @@ async def test_other_clinics_patient_is_not_found(client: Client, world: World) 
     assert "Not found" in html
     assert "Brown" not in html
     assert (await client.get("/patients/999999")).status == 404
-    outcomes = [o for a, _, o in await audit_actions(client, "patient.read")]
+    outcomes = [o for a, _, o in await audit_actions(client.app, "patient.read")]
     assert outcomes == ["denied", "failure"]
 
 

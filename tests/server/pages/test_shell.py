@@ -7,8 +7,8 @@ import re
 import pytest
 
 from server.pages.sign_in import safe_next
-from tests.server.pages.helpers import Client, csrf_meta, login_csrf, post_form, sign_in
-from tests.support import World
+from tests.server.pages.helpers import csrf_meta, login_csrf, post_form, sign_in
+from tests.support import Client, World
 
 
 async def test_login_page_sets_form_cookie(client: Client, world: World) -> None:

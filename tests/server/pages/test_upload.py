@@ -22,9 +22,9 @@ from server.audit.models import AuditEvent
 from server.uploads import pages as upload_pages
 from server.uploads import zips
 from tests.dicom_tools.part10 import SOP_INSTANCE_UID, STUDY_UID, dataset, part10
-from tests.server.dicomweb.helpers import audit_events, blob_files, index_counts, multipart
-from tests.server.pages.helpers import Client, sign_in
-from tests.support import World
+from tests.server.dicomweb.helpers import blob_files, index_counts, multipart
+from tests.server.pages.helpers import sign_in
+from tests.support import Client, World, audit_events
 
 SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -165,7 +165,7 @@ async def test_zip_members_get_their_own_results(
     assert await links(client) == [
         (STUDY_UID, {"patient_id": world.patients["alice"], "source": "upload-zip"})
     ]
-    [refused] = [e for e in await audit_events(client, "dicom.store") if e.object_type == "zip"]
+    [refused] = [e for e in await audit_events(client.app, "dicom.store") if e.object_type == "zip"]
     assert refused.outcome == "failure"
     assert json.loads(refused.details)["reasons"] == {"unsafe_name": 3, "zip_bomb": 1}
 

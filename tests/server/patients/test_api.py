@@ -5,24 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-from sqlalchemy import select
 
-from server import keys
-from server.audit.models import AuditEvent
-from tests.support import World
+from tests.support import Client, World, audit_trail
 
-Client = TestClient[web.Request, web.Application]
 VALID = {"name": "Doe^Jane", "birth_date": "1980-02-29", "sex": "F", "identifier": "A-77"}
-
-
-async def audit_trail(client: Client, action: str) -> list[tuple[str, str, str]]:
-    async with client.app[keys.SESSIONMAKER]() as session:
-        rows = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        )
-        return [(e.actor, e.object_id, e.outcome) for e in rows]
 
 
 async def test_gp_registers_a_patient_in_their_clinic(client: Client, world: World) -> None:
@@ -33,7 +19,7 @@ async def test_gp_registers_a_patient_in_their_clinic(client: Client, world: Wor
     assert body["org_id"] == world.orgs["clinic-a"]
     fetched = await client.get(f"/api/v1/patients/{body['id']}", headers=world.auth("gp-a"))
     assert (await fetched.json())["identifier"] == "A-77"
-    assert await audit_trail(client, "patient.create") == [("gp-a", str(body["id"]), "success")]
+    assert await audit_trail(client.app, "patient.create") == [("gp-a", str(body["id"]), "success")]
 
 
 async def test_duplicate_identifier_in_one_clinic_is_409_but_other_clinic_may_reuse(
@@ -58,7 +44,7 @@ async def test_gp_cannot_see_another_clinics_patient_and_the_attempt_is_audited(
     assert (await response.json())["error"]["code"] == "not_found"
     missing = await client.get("/api/v1/patients/999999", headers=world.auth("gp-a"))
     assert missing.status == 404
-    assert await audit_trail(client, "patient.read") == [
+    assert await audit_trail(client.app, "patient.read") == [
         ("gp-a", str(bella), "denied"),
         ("gp-a", "999999", "failure"),
     ]
