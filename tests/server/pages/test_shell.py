@@ -7,7 +7,7 @@ import re
 import pytest
 
 from server.pages.sign_in import safe_next
-from tests.server.pages.helpers import csrf_meta, login_csrf, post_form, sign_in
+from tests.forms import csrf_meta, login_csrf, post_form, sign_in
 from tests.support import Client, World
 
 

@@ -22,8 +22,8 @@ from server.audit.models import AuditEvent
 from server.uploads import pages as upload_pages
 from server.uploads import zips
 from tests.dicom_tools.part10 import SOP_INSTANCE_UID, STUDY_UID, dataset, part10
+from tests.forms import sign_in
 from tests.server.dicomweb.helpers import blob_files, index_counts, multipart
-from tests.server.pages.helpers import sign_in
 from tests.support import Client, World, audit_events
 
 SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"

@@ -9,7 +9,7 @@ import pytest
 
 from server.patients.display import age_on, patient_view
 from server.patients.models import Patient
-from tests.server.pages.helpers import post_form, sign_in
+from tests.forms import post_form, sign_in
 from tests.support import Client, World, audit_actions
 
 GOOD = {

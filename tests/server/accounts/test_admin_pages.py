@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.server.pages.helpers import csrf_meta, post_form, sign_in
+from tests.forms import csrf_meta, post_form, sign_in
 from tests.support import PASSWORD, Client, World, audit_actions
 
 ADMIN_PAGES = ("/admin/organisations", "/admin/users", "/admin/devices")

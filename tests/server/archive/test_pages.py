@@ -8,8 +8,8 @@ import pytest
 
 from server.archive.pages import display_date, display_name
 from tests.dicom_tools.part10 import SERIES_UID, SOP_INSTANCE_UID, STUDY_UID, dataset, part10
+from tests.forms import sign_in
 from tests.server.dicomweb.helpers import stow
-from tests.server.pages.helpers import sign_in
 from tests.support import Client, World
 
 

@@ -1,4 +1,4 @@
-"""Helpers for page tests: sign in through the real form, read tokens and audit events."""
+"""Page tests as a browser posts: sign in through the real form, read CSRF tokens, post forms."""
 
 from __future__ import annotations
 
