@@ -148,7 +148,7 @@ def transaction(session_maker: async_sessionmaker[AsyncSession]) -> Transaction:
 
 
 class WriteGroup:
-    """Grouped writes: concurrent callers share write transactions (one per application).
+    """Concurrent callers share write transactions (one WriteGroup per application).
 
     Writes that arrive while one transaction runs are committed together in the next,
     so concurrent callers pay for one commit (and on SQLite one turn of its single
@@ -168,7 +168,7 @@ class WriteGroup:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((work, future))
         if self._runner is None:
-            self._runner = asyncio.create_task(self._drain(), name="doorstep-grouped-writes")
+            self._runner = asyncio.create_task(self._drain(), name="doorstep-write-group")
         return await asyncio.shield(future)  # a caller that goes away leaves the work to commit
 
     async def close(self) -> None:

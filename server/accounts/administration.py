@@ -61,14 +61,7 @@ async def create_user(
         password=password,
         specialties=specialties,
     )
-    await audit.record(
-        session,
-        action="user.create",
-        object_type="user",
-        object_id=user.id,
-        org_id=org.id,
-        details={"username": user.username, "role": user.role.value},
-    )
+    await _record(session, audit, "user.create", user, role=user.role.value)
     return user
 
 
@@ -85,14 +78,7 @@ async def set_user_active(
     if not active and by_user_id == user.id:
         raise InvalidInput("You cannot disable your own account.")
     await service.set_active(session=session, user=user, active=active)
-    await audit.record(
-        session,
-        action="user.enable" if active else "user.disable",
-        object_type="user",
-        object_id=user.id,
-        org_id=user.org_id,
-        details={"username": user.username},
-    )
+    await _record(session, audit, "user.enable" if active else "user.disable", user)
     _announce(session, changes, user.id)
 
 
@@ -108,13 +94,8 @@ async def issue_token(
     issued = await service.create_token(
         session=session, user=user, label=label, expires_days=expires_days
     )
-    await audit.record(
-        session,
-        action="token.create",
-        object_type="token",
-        object_id=issued.record.id,
-        org_id=user.org_id,
-        details={"username": user.username, "label": issued.record.label},
+    await _record(
+        session, audit, "token.create", user, token=issued.record, label=issued.record.label
     )
     return issued
 
@@ -140,14 +121,7 @@ async def enrol_device(
     issued = await service.create_token(
         session=session, user=device, label="enrolment", expires_days=expires_days
     )
-    await audit.record(
-        session,
-        action="device.enrol",
-        object_type="user",
-        object_id=device.id,
-        org_id=org.id,
-        details={"username": device.username, "token_id": issued.record.id},
-    )
+    await _record(session, audit, "device.enrol", device, token_id=issued.record.id)
     return device, issued
 
 
@@ -169,14 +143,7 @@ async def revoke_token(
 ) -> ApiToken:
     """Revoke a token at once in every server process, audited as token.revoke."""
     token = await service.revoke_token(session=session, token_id=token_id)
-    await audit.record(
-        session,
-        action="token.revoke",
-        object_type="token",
-        object_id=token.id,
-        org_id=token.user.org_id,
-        details={"username": token.user.username},
-    )
+    await _record(session, audit, "token.revoke", token.user, token=token)
     _announce(session, changes, token.user_id)
     return token
 
@@ -210,6 +177,26 @@ def token_state(token: ApiToken, now: datetime) -> TokenState:
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
         status=status,
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    audit: Recorder,
+    action: str,
+    user: User,
+    *,
+    token: ApiToken | None = None,
+    **details: object,
+) -> None:
+    """The audit event of an action on a user (or on one of their tokens)."""
+    await audit.record(
+        session,
+        action=action,
+        object_type="user" if token is None else "token",
+        object_id=user.id if token is None else token.id,
+        org_id=user.org_id,
+        details={"username": user.username, **details},
     )
 
 

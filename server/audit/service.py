@@ -71,18 +71,42 @@ class Recorder:
         org_id: int | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
-        """Append one event in the session's transaction (org defaults to the actor's)."""
-        return await _append(
-            session=session,
-            secret=self.secret,
-            actor=self.actor,
+        """Append one event in the session's transaction (org defaults to the actor's).
+
+        The chain head's row lock serialises writers.
+        """
+        head = (
+            await session.execute(
+                update(AuditChainHead)
+                .where(AuditChainHead.id == _HEAD_ID)
+                .values(last_id=AuditChainHead.last_id + 1)
+                .returning(AuditChainHead.last_id, AuditChainHead.last_hash)
+            )
+        ).one()
+        next_id, prev_hash = head.last_id, head.last_hash
+        event = AuditEvent(
+            id=next_id,
+            at=utcnow(),
+            actor_id=self.actor.user_id,
+            actor=self.actor.username,
+            org_id=org_id if org_id is not None else self.actor.org_id,
             action=action,
-            outcome=outcome,
             object_type=object_type,
-            object_id=object_id,
-            org_id=org_id,
-            details=details,
+            object_id=str(object_id),
+            client_addr=self.actor.client_addr,
+            outcome=outcome,
+            details=json.dumps(
+                dict(details or {}), sort_keys=True, separators=(",", ":"), default=str
+            ),
+            prev_hash=prev_hash,
         )
+        event.hash = _digest(_chain_key(self.secret), prev_hash, event)
+        session.add(event)
+        await session.flush()
+        await session.execute(
+            update(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).values(last_hash=event.hash)
+        )
+        return event
 
     def acting_as(self, actor: Actor) -> Recorder:
         """A recorder for another actor (a user who has just signed in)."""
@@ -98,51 +122,6 @@ class AuditLog:
     def recorder(self, actor: Actor) -> Recorder:
         """A recorder of events attributed to actor."""
         return Recorder(self.secret, actor)
-
-
-async def _append(
-    *,
-    session: AsyncSession,
-    secret: bytes,
-    actor: Actor,
-    action: str,
-    outcome: str = SUCCESS,
-    object_type: str = "",
-    object_id: str | int = "",
-    org_id: int | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event in the caller's transaction; the head row lock serialises writers."""
-    head = (
-        await session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.id == _HEAD_ID)
-            .values(last_id=AuditChainHead.last_id + 1)
-            .returning(AuditChainHead.last_id, AuditChainHead.last_hash)
-        )
-    ).one()
-    next_id, prev_hash = head.last_id, head.last_hash
-    event = AuditEvent(
-        id=next_id,
-        at=utcnow(),
-        actor_id=actor.user_id,
-        actor=actor.username,
-        org_id=org_id if org_id is not None else actor.org_id,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        client_addr=actor.client_addr,
-        outcome=outcome,
-        details=json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), default=str),
-        prev_hash=prev_hash,
-    )
-    event.hash = _digest(_chain_key(secret), prev_hash, event)
-    session.add(event)
-    await session.flush()
-    await session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).values(last_hash=event.hash)
-    )
-    return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,25 @@ async def test_archive_collect_removes_old_orphans_and_prints_a_summary(
     refused = doorstep(settings, "archive", "collect", "--grace-minutes", "0")
     assert refused.returncode == 2
     assert "at least 1" in refused.stderr
+
+
+async def test_a_token_issued_from_the_cli_is_audited_as_from_the_admin_page(
+    settings: Settings, world: World
+) -> None:
+    """One action writes token.create, whoever calls it: the same object and details."""
+    from tests.forms import post_form, sign_in
+    from tests.support import audit_events
+
+    assert doorstep(settings, "token", "create", "kiosk", "--label", "cli").returncode == 0
+    async with TestClient(TestServer(create_app(settings))) as client:
+        csrf = await sign_in(client, "admin")
+        status, _, _ = await post_form(client, "/admin/devices/kiosk/tokens", csrf)
+        assert status == 201
+        events = await audit_events(client.app, "token.create")
+    assert [e.actor.split(":")[0] for e in events] == ["cli", "admin"]
+    assert {e.object_type for e in events} == {"token"}
+    assert all(e.object_id.isdigit() and e.org_id == world.orgs["corner"] for e in events)
+    assert [json.loads(e.details) for e in events] == [
+        {"username": "kiosk", "label": "cli"},
+        {"username": "kiosk", "label": "reissued"},
+    ]

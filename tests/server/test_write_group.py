@@ -1,4 +1,4 @@
-"""Grouped writes: concurrent callers share commits, yet one caller's failure is not another's."""
+"""WriteGroup: concurrent callers share commits, yet one caller's failure is not another's."""
 
 from __future__ import annotations
 
