@@ -60,8 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[keys.SETTINGS] = settings
-    app[keys.SECRET] = settings.resolved_secret_key()
-    app[keys.AUDIT] = AuditLog(app[keys.SECRET])
+    app[keys.AUDIT] = AuditLog(settings.resolved_secret_key())
     app[keys.METRICS] = Metrics()
     app.cleanup_ctx.extend(
         [

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from server.events.bus import EventBus
 
 SETTINGS = web.AppKey("settings", Settings)
-SECRET = web.AppKey("secret", bytes)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
 WRITE_GROUP = web.AppKey("write_group", WriteGroup)
