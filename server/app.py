@@ -15,6 +15,7 @@ from server.accounts import routes as accounts_routes
 from server.accounts.middleware import authorise
 from server.archive import lifetime as archive_lifetime
 from server.archive import routes as archive_routes
+from server.audit import lifetime as audit_lifetime
 from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import routes as dicomweb_routes
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
             events_lifetime.event_bus,
             changes.principal_cache,
             _websockets,
+            audit_lifetime.checkpoints,
             archive_lifetime.archive,
             dimse_server,  # last: needs the database and the archive
         ]

@@ -10,6 +10,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_o
 from server.archive.lifetime import blob_root
 from server.archive.storage import LocalBlobStorage
 from server.audit import service as audit
+from server.audit.checkpoints import Checkpoint
 from server.errors import DomainError
 from server.identity import Actor, OrgKind, Role
 from server.settings import Settings
@@ -231,17 +233,47 @@ def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_checkpoints(path: Path | None, secret: bytes) -> list[Checkpoint]:
+    """Checkpoints from a file: one per line, as logged or printed (other lines are skipped)."""
+    if path is None:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DomainError(f"Cannot read the checkpoint file {path}: {error}") from None
+    found = []
+    for line in text.splitlines():
+        start = line.find('{"')
+        if start >= 0 and "doorstep.audit.checkpoint" in line:
+            found.append(Checkpoint.from_json(line[start : line.rindex("}") + 1], secret))
+    if not found:
+        raise DomainError(f"{path} holds no audit checkpoint.")
+    return found
+
+
 def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    """Check the audit log's hash chain; exit 0 when intact."""
+    """Check the audit log's hash chain (and checkpoints); exit 0 when intact."""
     secret = settings.resolved_secret_key()
-    report = _with_session(settings, lambda s: audit.verify(session=s, secret=secret))
+    anchors = _read_checkpoints(args.checkpoint, secret)
+    report = _with_session(
+        settings, lambda s: audit.verify(session=s, secret=secret, checkpoints=anchors)
+    )
     if report.intact:
-        print(f"audit log intact: {report.events} events")
+        against = f", consistent with {len(anchors)} checkpoint(s)" if anchors else ""
+        print(f"audit log intact: {report.events} events{against}")
         return 0
     print(f"audit log damaged ({report.events} events checked):", file=sys.stderr)
     for problem in report.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def cmd_audit_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a signed checkpoint of the audit log (one JSON line) for safekeeping elsewhere."""
+    secret = settings.resolved_secret_key()
+    found = _with_session(settings, lambda s: audit.checkpoint(session=s, secret=secret))
+    print(found.to_json())
+    return 0
 
 
 def cmd_archive_collect(settings: Settings, args: argparse.Namespace) -> int:
@@ -342,9 +374,17 @@ def _parser() -> argparse.ArgumentParser:
     audit_cmd = commands.add_parser("audit", help="Audit log.").add_subparsers(
         dest="audit_command", required=True, metavar="COMMAND"
     )
-    audit_cmd.add_parser("verify", help="Check the hash chain; exit 0 when intact.").set_defaults(
-        handler=cmd_audit_verify
+    verify = audit_cmd.add_parser("verify", help="Check the hash chain; exit 0 when intact.")
+    verify.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="also check against the signed checkpoints in FILE (one per line, e.g. server logs)",
     )
+    verify.set_defaults(handler=cmd_audit_verify)
+    audit_cmd.add_parser(
+        "checkpoint", help="Print a signed checkpoint (count, head hash, time) as one JSON line."
+    ).set_defaults(handler=cmd_audit_checkpoint)
     archive_cmd = commands.add_parser("archive", help="DICOM archive.").add_subparsers(
         dest="archive_command", required=True, metavar="COMMAND"
     )

@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -40,6 +41,24 @@ def _database(settings: Settings) -> tuple[str, str]:
         return FAIL, f"{engine_name(settings)} not reachable: {type(error).__name__}: {error}"
 
 
+def _secret_key(settings: Settings, data_dir: Path) -> tuple[str, str, str]:
+    """Where the key is: the environment or a file apart from the data is what production wants."""
+    source = settings.secret_key_source
+    if source == "environment":
+        return OK, "secret key", "from DOORSTEP_SECRET_KEY"
+    path = (settings.secret_key_file or data_dir / "secret_key").resolve()
+    if source == "file" and not path.is_file():
+        return FAIL, "secret key", f"DOORSTEP_SECRET_KEY_FILE {path} is not a readable file"
+    if path.is_relative_to(data_dir):
+        return (
+            WARN,
+            "secret key",
+            f"in the data directory ({path}): whoever copies the data can forge the audit "
+            "log's MACs; in production set DOORSTEP_SECRET_KEY or DOORSTEP_SECRET_KEY_FILE",
+        )
+    return OK, "secret key", f"from {path}"
+
+
 def engine_name(settings: Settings) -> str:
     """Backend name without credentials."""
     return "SQLite" if settings.is_sqlite else "PostgreSQL"
@@ -71,10 +90,7 @@ def checks(settings: Settings) -> list[tuple[str, str, str]]:
         (OK if (web_dir() / "templates").is_dir() else FAIL, "web assets", str(web_dir()))
     )
     results.append((OK if migrations_dir().is_dir() else FAIL, "migrations", str(migrations_dir())))
-    secret = (
-        "configured" if settings.secret_key.get_secret_value() else "generated under the data dir"
-    )
-    results.append((OK, "secret key", secret))
+    results.append(_secret_key(settings, data_dir))
     if settings.tls_enabled:
         readable = all(p is not None and p.is_file() for p in (settings.tls_cert, settings.tls_key))
         results.append(

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./doorstep-data")
     database_url: str = ""
     secret_key: SecretStr = SecretStr("")
+    secret_key_file: Path | None = None
+    """A file holding the secret key (readable by the service only); outside the data dir."""
     public_url: str = ""
 
     host: str = "127.0.0.1"
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_failure_window_minutes: int = 15
     auto_upgrade: bool = True
+    audit_checkpoint_minutes: int = Field(default=60, ge=1)
+    """How often the server logs a signed audit checkpoint for an external log store."""
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -64,10 +68,19 @@ class Settings(BaseSettings):
         """True when the HTTP listener serves HTTPS."""
         return self.tls_cert is not None and self.tls_key is not None
 
+    @property
+    def secret_key_source(self) -> str:
+        """Where the secret key comes from: "environment", "file" or "data directory"."""
+        if self.secret_key.get_secret_value():
+            return "environment"
+        return "file" if self.secret_key_file is not None else "data directory"
+
     def resolved_secret_key(self) -> bytes:
-        """The secret key, created once under the data directory when not configured."""
+        """The secret key: configured, read from its file, or created once in the data dir."""
         if self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value().encode()
+        if self.secret_key_file is not None:
+            return self.secret_key_file.read_text().strip().encode()
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

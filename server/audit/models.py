@@ -31,10 +31,15 @@ class AuditEvent(Base):
 
 
 class AuditChainHead(Base):
-    """Single row naming the newest event; updating it serialises writers on every backend."""
+    """Single row naming the newest event; updating it serialises writers on every backend.
+
+    Its MAC (keyed by the secret) binds the newest event's id and hash, so that the end
+    of the log cannot be cut off by rewinding the head without the key.
+    """
 
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64), default="", server_default="")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.audit.checkpoints import Checkpoint
 from server.audit.models import AuditChainHead, AuditEvent
 from server.db import utcnow
+from server.errors import DomainError
 from server.identity import Actor
 
 GENESIS = "0" * 64
@@ -26,6 +28,12 @@ DENIED = "denied"
 
 def _chain_key(secret: bytes) -> bytes:
     return hmac.new(secret, b"doorstep-audit-chain-v1", hashlib.sha256).digest()
+
+
+def head_mac(secret: bytes, last_id: int, last_hash: str) -> str:
+    """The MAC of a chain head naming event last_id with hash last_hash."""
+    key = hmac.new(secret, b"doorstep-audit-head-v1", hashlib.sha256).digest()
+    return hmac.new(key, f"{last_id}:{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
@@ -47,6 +55,13 @@ def _digest(key: bytes, prev_hash: str, event: AuditEvent) -> str:
         ensure_ascii=True,
     )
     return hmac.new(key, (prev_hash + body).encode(), hashlib.sha256).hexdigest()
+
+
+class AuditDamaged(DomainError):
+    """The audit log cannot be read as a chain (its head is missing)."""
+
+    status = 503
+    code = "audit_damaged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +119,9 @@ class Recorder:
         session.add(event)
         await session.flush()
         await session.execute(
-            update(AuditChainHead).where(AuditChainHead.id == _HEAD_ID).values(last_hash=event.hash)
+            update(AuditChainHead)
+            .where(AuditChainHead.id == _HEAD_ID)
+            .values(last_hash=event.hash, mac=head_mac(self.secret, next_id, event.hash))
         )
         return event
 
@@ -137,12 +154,23 @@ class ChainReport:
         return not self.problems
 
 
-async def verify(*, session: AsyncSession, secret: bytes, batch: int = 5000) -> ChainReport:
-    """Recompute the chain from the first event and compare it with the head."""
+async def verify(
+    *,
+    session: AsyncSession,
+    secret: bytes,
+    checkpoints: Sequence[Checkpoint] = (),
+    batch: int = 5000,
+) -> ChainReport:
+    """Recompute the chain from the first event; compare it with the head and the checkpoints.
+
+    The head's MAC shows whether the head was rewound; a checkpoint (kept outside the
+    database) shows whether the log was cut behind it, even with the head rewound too.
+    """
     key = _chain_key(secret)
     problems: list[str] = []
     expected_id, prev_hash, count = 1, GENESIS, 0
     last_id = 0
+    anchors = {c.head_id: c for c in checkpoints}
     while True:
         rows = (
             await session.scalars(
@@ -162,12 +190,37 @@ async def verify(*, session: AsyncSession, secret: bytes, batch: int = 5000) -> 
                 problems.append(f"event {event.id}: link to the previous event is broken")
             if not hmac.compare_digest(_digest(key, event.prev_hash, event), event.hash):
                 problems.append(f"event {event.id}: content does not match its hash")
+            anchor = anchors.pop(event.id, None)
+            if anchor is not None and anchor.head_hash != event.hash:
+                problems.append(
+                    f"event {event.id} differs from the checkpoint of {anchor.at.isoformat()}"
+                )
             expected_id, prev_hash, last_id = event.id + 1, event.hash, event.id
     head = await session.get(AuditChainHead, _HEAD_ID)
     if head is None:
         problems.append("chain head is missing")
-    elif head.last_id != last_id or head.last_hash != prev_hash:
+    else:
+        if head.last_id != last_id or head.last_hash != prev_hash:
+            problems.append(
+                f"chain head names event {head.last_id} but the log ends at event {last_id}"
+            )
+        genesis = head.last_id == 0 and head.last_hash == GENESIS and not head.mac
+        expected_mac = head_mac(secret, head.last_id, head.last_hash)
+        if not genesis and not hmac.compare_digest(head.mac, expected_mac):
+            problems.append("chain head does not match its MAC: it was rewound or edited")
+    for anchor in sorted(anchors.values(), key=lambda c: c.head_id):
         problems.append(
-            f"chain head names event {head.last_id} but the log ends at event {last_id}"
+            f"the log ends at event {last_id}, but the checkpoint of {anchor.at.isoformat()} "
+            f"names event {anchor.head_id}: events were cut off"
         )
     return ChainReport(events=count, problems=tuple(problems))
+
+
+async def checkpoint(*, session: AsyncSession, secret: bytes) -> Checkpoint:
+    """A signed statement of the log's extent now: its event count and newest event."""
+    head = await session.get(AuditChainHead, _HEAD_ID)
+    if head is None:
+        raise AuditDamaged("The audit chain head is missing; run `doorstep audit verify`.")
+    return Checkpoint.signed(
+        secret, count=head.last_id, head_id=head.last_id, head_hash=head.last_hash, at=utcnow()
+    )

@@ -160,6 +160,49 @@ async def test_audit_verify_fails_on_a_tampered_log(settings: Settings, world: W
     assert "event 1: content does not match its hash" in result.stderr
 
 
+async def test_audit_checkpoint_then_verify_detects_a_cut_behind_it(
+    settings: Settings, world: World, tmp_path: Path
+) -> None:
+    for username in ("gp-a", "gp-b", "cardio"):
+        assert doorstep(settings, "token", "create", username).returncode == 0
+    printed = doorstep(settings, "audit", "checkpoint")
+    assert printed.returncode == 0, printed.stderr
+    anchor = json.loads(printed.stdout)
+    assert (anchor["count"], anchor["head_id"]) == (3, 3)
+    # Checkpoints are read from a log file, among other lines, as the server logs them.
+    saved = tmp_path / "server.log"
+    saved.write_text(f"starting\n2026-12-01 INFO audit checkpoint {printed.stdout}\n")
+    intact = doorstep(settings, "audit", "verify", "--checkpoint", str(saved))
+    assert intact.returncode == 0, intact.stderr
+    assert intact.stdout.strip() == "audit log intact: 3 events, consistent with 1 checkpoint(s)"
+
+    engine = db.create_engine(settings)
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        else:
+            await connection.execute(text("DROP TRIGGER audit_events_append_only_delete"))
+        kept = (await connection.execute(text("SELECT * FROM audit_chain_head"))).one()
+        await connection.execute(text("DELETE FROM audit_events WHERE id > 1"))
+        rows = await connection.execute(text("SELECT id, hash FROM audit_events WHERE id = 1"))
+        first = rows.one()
+        await connection.execute(
+            text("UPDATE audit_chain_head SET last_id = :id, last_hash = :hash"),
+            {"id": first.id, "hash": first.hash},
+        )
+    await engine.dispose()
+    assert kept.last_id == 3
+    cut = doorstep(settings, "audit", "verify", "--checkpoint", str(saved))
+    assert cut.returncode == 1
+    assert "names event 3: events were cut off" in cut.stderr
+    assert "chain head does not match its MAC" in cut.stderr
+
+    saved.write_text(printed.stdout.replace('"count":3', '"count":30'))
+    forged = doorstep(settings, "audit", "verify", "--checkpoint", str(saved))
+    assert forged.returncode == 2
+    assert "MAC does not match" in forged.stderr
+
+
 def head_revision() -> str:
     head = ScriptDirectory(str(migrations_dir())).get_current_head()
     assert head is not None
