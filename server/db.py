@@ -91,6 +91,8 @@ T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT = "doorstep.after_commit"
+_OWN_TRANSACTION = "doorstep.own_transaction"
+_SESSION_MAKER = "doorstep.session_maker"
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +106,30 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def in_own_transaction(session: AsyncSession, work: Work[None]) -> None:
+    """Run work in a transaction of its own once session's has ended, committed or not.
+
+    For what must be kept whatever becomes of the caller's transaction: the audit
+    events of refused attempts, which a 404 raised afterwards would otherwise roll
+    back. The session must come from `transaction()`.
+    """
+    if _SESSION_MAKER not in session.info:
+        raise RuntimeError("in_own_transaction needs a session opened by db.transaction()")
+    session.info.setdefault(_OWN_TRANSACTION, []).append(work)
+
+
 class Transaction:
     """`async with transaction(maker) as session:` a session in one transaction.
 
     On success the transaction commits, then the after-commit callbacks run in order;
-    a failing callback is logged, since what it announces has already happened.
+    a failing callback is logged, since what it announces has already happened. Work
+    given to `in_own_transaction` runs afterwards in any case, each in a new transaction.
     """
 
     def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self._session_maker = session_maker
         self._session = session_maker()
+        self._session.info[_SESSION_MAKER] = session_maker
 
     async def __aenter__(self) -> AsyncSession:
         await self._session.__aenter__()
@@ -134,6 +151,13 @@ class Transaction:
         finally:
             await session.close()
         callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+        own: list[Work[None]] = session.info.pop(_OWN_TRANSACTION, [])
+        for work in own:
+            try:
+                async with transaction(self._session_maker) as alone:
+                    await work(alone)
+            except Exception:
+                log.exception("work of its own transaction failed")
         if error is None:
             for callback in callbacks:
                 try:

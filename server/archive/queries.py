@@ -315,9 +315,7 @@ async def locate_instances(
             .where(*where)
             .limit(1)
         )
-        await _record_not_visible(
-            session, reader, "dicom.retrieve", level, object_id, owner, details
-        )
+        _record_not_visible(session, reader, "dicom.retrieve", level, object_id, owner, details)
     return found
 
 
@@ -338,9 +336,7 @@ async def _scope_visible(
         return True
     owner = await session.scalar(query.where(*where).limit(1))
     level, object_id = _most_specific(study_uid, series_uid, None)
-    await _record_not_visible(
-        session, reader, action, level, object_id, owner, {"study": study_uid}
-    )
+    _record_not_visible(session, reader, action, level, object_id, owner, {"study": study_uid})
     return False
 
 
@@ -354,7 +350,7 @@ def _most_specific(
     return "study", study_uid
 
 
-async def _record_not_visible(
+def _record_not_visible(
     session: AsyncSession,
     reader: Reader,
     action: str,
@@ -363,8 +359,11 @@ async def _record_not_visible(
     owner: int | None,
     details: Mapping[str, Any],
 ) -> None:
-    """Denied when another organisation holds the object, failure when nobody does."""
-    await reader.audit.record(
+    """Denied when another organisation holds the object, failure when nobody does.
+
+    Recorded in a transaction of its own, so that the 404 that follows keeps it.
+    """
+    reader.audit.record_refusal(
         session,
         action=action,
         outcome=DENIED if owner is not None else FAILURE,

@@ -7,14 +7,14 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit.checkpoints import Checkpoint
 from server.audit.models import AuditChainHead, AuditEvent
-from server.db import utcnow
+from server.db import in_own_transaction, utcnow
 from server.errors import DomainError
 from server.identity import Actor
 
@@ -64,6 +64,17 @@ class AuditDamaged(DomainError):
     code = "audit_damaged"
 
 
+class Event(TypedDict, total=False):
+    """What an audit event says: the action, its outcome, the object, organisation, details."""
+
+    action: Required[str]
+    outcome: str
+    object_type: str
+    object_id: str | int
+    org_id: int | None
+    details: Mapping[str, Any] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Recorder:
     """Writes audit events for one actor, chained with the application's secret.
@@ -75,21 +86,12 @@ class Recorder:
     secret: bytes
     actor: Actor
 
-    async def record(
-        self,
-        session: AsyncSession,
-        *,
-        action: str,
-        outcome: str = SUCCESS,
-        object_type: str = "",
-        object_id: str | int = "",
-        org_id: int | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
+    async def record(self, session: AsyncSession, **event: Unpack[Event]) -> AuditEvent:
         """Append one event in the session's transaction (org defaults to the actor's).
 
         The chain head's row lock serialises writers.
         """
+        org_id = event.get("org_id")
         head = (
             await session.execute(
                 update(AuditChainHead)
@@ -99,31 +101,43 @@ class Recorder:
             )
         ).one()
         next_id, prev_hash = head.last_id, head.last_hash
-        event = AuditEvent(
+        row = AuditEvent(
             id=next_id,
             at=utcnow(),
             actor_id=self.actor.user_id,
             actor=self.actor.username,
             org_id=org_id if org_id is not None else self.actor.org_id,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
+            action=event["action"],
+            object_type=event.get("object_type", ""),
+            object_id=str(event.get("object_id", "")),
             client_addr=self.actor.client_addr,
-            outcome=outcome,
+            outcome=event.get("outcome", SUCCESS),
             details=json.dumps(
-                dict(details or {}), sort_keys=True, separators=(",", ":"), default=str
+                dict(event.get("details") or {}), sort_keys=True, separators=(",", ":"), default=str
             ),
             prev_hash=prev_hash,
         )
-        event.hash = _digest(_chain_key(self.secret), prev_hash, event)
-        session.add(event)
+        row.hash = _digest(_chain_key(self.secret), prev_hash, row)
+        session.add(row)
         await session.flush()
         await session.execute(
             update(AuditChainHead)
             .where(AuditChainHead.id == _HEAD_ID)
-            .values(last_hash=event.hash, mac=head_mac(self.secret, next_id, event.hash))
+            .values(last_hash=row.hash, mac=head_mac(self.secret, next_id, row.hash))
         )
-        return event
+        return row
+
+    def record_refusal(self, session: AsyncSession, **event: Unpack[Event]) -> None:
+        """Record a refused or failed attempt in a transaction of its own.
+
+        The event is kept even when the caller's transaction rolls back (as it does when
+        the refusal becomes a 404); it is written once that transaction has ended.
+        """
+
+        async def write(alone: AsyncSession) -> None:
+            await self.record(alone, **event)
+
+        in_own_transaction(session, write)
 
     def acting_as(self, actor: Actor) -> Recorder:
         """A recorder for another actor (a user who has just signed in)."""

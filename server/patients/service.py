@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.audit.service import DENIED, FAILURE, SUCCESS, Recorder
+from server.audit.service import DENIED, FAILURE, Recorder
 from server.errors import Conflict, NotFound
 from server.identity import Principal, Role
 from server.patients.models import Patient
@@ -64,15 +64,20 @@ async def get(
     visible = patient is not None and bool(
         await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
     )
-    await audit.record(
+    if visible:
+        await audit.record(
+            session, action="patient.read", object_type="patient", object_id=patient_id
+        )
+        return patient
+    audit.record_refusal(  # kept even when the caller's 404 rolls its transaction back
         session,
         action="patient.read",
-        outcome=SUCCESS if visible else (DENIED if patient else FAILURE),
+        outcome=DENIED if patient else FAILURE,
         object_type="patient",
         object_id=patient_id,
         org_id=patient.org_id if patient else caller.org_id,
     )
-    return patient if visible else None
+    return None
 
 
 async def search(
