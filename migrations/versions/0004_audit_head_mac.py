@@ -20,7 +20,9 @@ def upgrade() -> None:
     # Existing heads get an empty MAC, which `audit verify` reports until the next event is
     # written (the migration does not know the secret key to compute it).
     with op.batch_alter_table("audit_chain_head", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("mac", sa.String(length=64), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("mac", sa.String(length=64), nullable=False, server_default="")
+        )
 
 
 def downgrade() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.accounts import admin_pages, device_pages, views
+from server.accounts import admin_pages, break_glass_pages, device_pages, views
 
 _ID = r"{id:\d{1,12}}"
 _USERNAME = r"{username:[a-z0-9][a-z0-9._-]{1,63}}"
@@ -27,3 +27,6 @@ def setup(app: web.Application) -> None:
     router.add_post("/admin/devices", device_pages.device_enrol)
     router.add_post(f"/admin/devices/{_USERNAME}/tokens", device_pages.token_issue)
     router.add_post(f"/admin/tokens/{_ID}/revoke", device_pages.token_revoke)
+    router.add_get("/admin/break-glass", break_glass_pages.break_glass_list)
+    router.add_post("/admin/break-glass", break_glass_pages.break_glass_open)
+    router.add_post(f"/admin/break-glass/{_ID}/end", break_glass_pages.break_glass_end)

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.scope import readable_organisations
 from server.archive import matching
 from server.archive.models import Instance, Series, Study
 from server.audit.service import DENIED, FAILURE, Recorder
@@ -62,11 +63,13 @@ class InstanceMatch:
     instance: Instance
 
 
+STUDY_READERS = (Role.GP, Role.SPECIALIST)
+"""The roles that read their own organisation's studies (see `server.accounts.scope`)."""
+
+
 def visible_studies(caller: Principal) -> ColumnElement[bool]:
-    """SQL condition on Study: what this caller may see (their organisation's studies, for now)."""
-    if caller.role in (Role.GP, Role.SPECIALIST, Role.ADMIN):
-        return Study.org_id == caller.org_id
-    return false()
+    """SQL condition on Study: what this caller may see."""
+    return readable_organisations(caller, Study.org_id, roles=STUDY_READERS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server.access import allow
+from server.accounts import break_glass
 from server.accounts import service as accounts
 from server.context import db, principal, recorder
 from server.identity import Role
@@ -26,7 +27,10 @@ async def _gp(request: web.Request) -> dict[str, Any]:
             audit=recorder(request),
             limit=RECENT_PATIENTS,
         )
-    return {"recent": [patient_view(p) for p in rows]}
+        opened = await break_glass.recent_for_organisation(
+            session=session, org_id=principal(request).org_id
+        )
+    return {"recent": [patient_view(p) for p in rows], "break_glass": opened}
 
 
 async def _admin(request: web.Request) -> dict[str, Any]:

@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.scope import readable_organisations
 from server.audit.service import DENIED, FAILURE, Recorder
 from server.errors import Conflict, NotFound
 from server.identity import Principal, Role
 from server.patients.models import Patient
 
+PATIENT_READERS = (Role.GP, Role.KIOSK)
+"""The roles that read their own organisation's patients (see `server.accounts.scope`)."""
+
 
 def visible_to(caller: Principal) -> ColumnElement[bool]:
-    """SQL condition: the patients this caller may see (their own organisation's, for now)."""
-    if caller.role in (Role.GP, Role.ADMIN, Role.KIOSK):
-        return Patient.org_id == caller.org_id
-    return false()
+    """SQL condition: the patients this caller may see."""
+    return readable_organisations(caller, Patient.org_id, roles=PATIENT_READERS)
 
 
 async def create(

@@ -114,7 +114,7 @@ async def test_roles_are_enforced(client: Client, world: World) -> None:
     assert (
         await client.get(f"/api/v1/patients/{alice}", headers=world.auth("cardio"))
     ).status == 404
-    # An admin sees only their own organisation's patients (a hospital has none here).
+    # An administrator reads no patient data (break-glass aside: tests/server/accounts).
     assert await (await client.get("/api/v1/patients", headers=world.auth("admin"))).json() == []
 
 
