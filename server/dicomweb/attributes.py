@@ -6,37 +6,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dicom_tools.status import store_failure_status
 from server.archive.matching import Level
 from server.archive.service import InstanceMatch, SeriesMatch, StoreResult, StudyMatch
 
 Json = dict[str, Any]
-
-# PS3.18 Table 10.5.3-3 failure reasons of a STOW-RS response.
-PROCESSING_FAILURE = 0x0110
-DUPLICATE_SOP_INSTANCE = 0x0111
-OUT_OF_RESOURCES = 0xA700
-DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-CANNOT_UNDERSTAND = 0xC000
-TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
-
-_FAILURE_REASONS = {
-    "not_dicom": CANNOT_UNDERSTAND,
-    "missing_file_meta": CANNOT_UNDERSTAND,
-    "truncated": CANNOT_UNDERSTAND,
-    "oversized_element": CANNOT_UNDERSTAND,
-    "malformed": CANNOT_UNDERSTAND,
-    "executable_preamble": CANNOT_UNDERSTAND,
-    "unsupported_transfer_syntax": TRANSFER_SYNTAX_NOT_SUPPORTED,
-    "inflated_too_large": OUT_OF_RESOURCES,
-    "too_large": OUT_OF_RESOURCES,
-    "out_of_resources": OUT_OF_RESOURCES,
-    "missing_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "invalid_uid": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "invalid_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "meta_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "study_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "conflict": DUPLICATE_SOP_INSTANCE,
-}
 
 
 def element(vr: str, *values: Any) -> Json:
@@ -242,8 +216,7 @@ def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | No
             )
             referenced.append(item)
         else:
-            reason = _FAILURE_REASONS.get(result.reason or "", PROCESSING_FAILURE)
-            item["00081197"] = element("US", reason)
+            item["00081197"] = element("US", int(store_failure_status(result.reason)))
             item["00000902"] = element("LO", f"{result.reason}: {result.message}")
             failed.append(item)
     out: Json = {}
