@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import hdrs, web
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicom_tools import transcoding
 from server import keys
@@ -21,7 +21,6 @@ from server.dicomweb import lookup, metadata, pixels
 from server.dicomweb.media import (
     DICOM,
     DICOM_JSON,
-    EXPLICIT_VR_LITTLE_ENDIAN,
     OCTET_STREAM,
     InstanceMedia,
     NotAcceptable,
@@ -215,7 +214,7 @@ def _frame_numbers(text: str) -> list[int]:
 
 def _part_type(media_type: str, transfer_syntax_uid: str) -> str:
     if media_type == OCTET_STREAM and not UID(transfer_syntax_uid).is_encapsulated:
-        transfer_syntax_uid = EXPLICIT_VR_LITTLE_ENDIAN
+        transfer_syntax_uid = ExplicitVRLittleEndian
     return f"{media_type}; transfer-syntax={transfer_syntax_uid}"
 
 
@@ -229,7 +228,7 @@ async def _send_parts(
     return await stream.finish()
 
 
-_DECODED = f"{OCTET_STREAM}; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+_DECODED = f"{OCTET_STREAM}; transfer-syntax={ExplicitVRLittleEndian}"
 
 
 def _decode(source: BinaryIO, indexes: list[int] | None, limit: int) -> list[bytes]:
@@ -279,7 +278,7 @@ async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
         raise NotFound(f"No bulk data at {path[:80]!r}.")
     item = (await lookup.locate(request, "bulkdata"))[0]
     encapsulated = path == "7FE00010" and UID(item.transfer_syntax_uid).is_encapsulated
-    syntax = item.transfer_syntax_uid if encapsulated else EXPLICIT_VR_LITTLE_ENDIAN
+    syntax = item.transfer_syntax_uid if encapsulated else ExplicitVRLittleEndian
     media = negotiate_frames(request, syntax)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
     if media.decode:
