@@ -9,6 +9,7 @@ from typing import Any
 from dicom_tools.status import store_failure_status
 from server.archive.matching import Level
 from server.archive.service import InstanceMatch, SeriesMatch, StoreResult, StudyMatch
+from server.dicomweb import urls
 
 Json = dict[str, Any]
 
@@ -63,7 +64,7 @@ _STUDY = [
         "ReferringPhysicianName", "00080090", "PN", lambda m, _: m.study.referring_physician_name
     ),
     _Attribute("StudyDescription", "00081030", "LO", lambda m, _: m.study.study_description, False),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: study_url(base, m)),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _study_url(m, base)),
     _Attribute("PatientName", "00100010", "PN", lambda m, _: m.study.patient_name),
     _Attribute("PatientID", "00100020", "LO", lambda m, _: m.study.patient_id),
     _Attribute("PatientBirthDate", "00100030", "DA", lambda m, _: m.study.patient_birth_date),
@@ -89,7 +90,7 @@ _SERIES = [
     _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
     _Attribute("Modality", "00080060", "CS", lambda m, _: m.series.modality),
     _Attribute("SeriesDescription", "0008103E", "LO", lambda m, _: m.series.series_description),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: series_url(base, m)),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _series_url(m, base)),
     _Attribute("BodyPartExamined", "00180015", "CS", lambda m, _: m.series.body_part, False),
     _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
     _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
@@ -106,7 +107,7 @@ _INSTANCE = [
     _Attribute("SOPClassUID", "00080016", "UI", lambda m, _: m.instance.sop_class_uid),
     _Attribute("SOPInstanceUID", "00080018", "UI", lambda m, _: m.instance.sop_instance_uid),
     _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: instance_url(base, m)),
+    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _instance_url(m, base)),
     _Attribute(
         "AvailableTransferSyntaxUID",
         "00083002",
@@ -184,19 +185,17 @@ def result_json(
     return out
 
 
-def study_url(base: str, match: StudyMatch | SeriesMatch | InstanceMatch) -> str:
-    """The WADO-RS URL of a result's study."""
-    return f"{base}/studies/{match.study.study_uid}"
+def _study_url(match: StudyMatch | SeriesMatch | InstanceMatch, base: str) -> str:
+    return urls.study(match.study.study_uid, root=base)
 
 
-def series_url(base: str, match: SeriesMatch | InstanceMatch) -> str:
-    """The WADO-RS URL of a result's series."""
-    return f"{study_url(base, match)}/series/{match.series.series_uid}"
+def _series_url(match: SeriesMatch | InstanceMatch, base: str) -> str:
+    return urls.series(match.study.study_uid, match.series.series_uid, root=base)
 
 
-def instance_url(base: str, match: InstanceMatch) -> str:
-    """The WADO-RS URL of an instance result."""
-    return f"{series_url(base, match)}/instances/{match.instance.sop_instance_uid}"
+def _instance_url(match: InstanceMatch, base: str) -> str:
+    uids = (match.study.study_uid, match.series.series_uid, match.instance.sop_instance_uid)
+    return urls.instance(*uids, root=base)
 
 
 def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | None) -> Json:
@@ -209,11 +208,8 @@ def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | No
             "00081155": element("UI", result.sop_instance_uid),
         }
         if result.ok:
-            item["00081190"] = element(
-                "UR",
-                f"{base}/studies/{result.study_uid}/series/{result.series_uid}"
-                f"/instances/{result.sop_instance_uid}",
-            )
+            uids = (result.study_uid, result.series_uid, result.sop_instance_uid)
+            item["00081190"] = element("UR", urls.instance(*map(str, uids), root=base))
             referenced.append(item)
         else:
             item["00081197"] = element("US", int(store_failure_status(result.reason)))
@@ -221,7 +217,7 @@ def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | No
             failed.append(item)
     out: Json = {}
     if study_uid is not None:
-        out["00081190"] = element("UR", f"{base}/studies/{study_uid}")
+        out["00081190"] = element("UR", urls.study(study_uid, root=base))
     if failed:
         out["00081198"] = {"vr": "SQ", "Value": failed}
     if referenced:

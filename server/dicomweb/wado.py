@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import hdrs, web
@@ -17,7 +18,7 @@ from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
-from server.dicomweb import lookup, metadata, pixels
+from server.dicomweb import lookup, metadata, pixels, urls
 from server.dicomweb.media import (
     DICOM,
     DICOM_JSON,
@@ -191,16 +192,15 @@ def _metadata(
     for item in found:
         with storage.open(item.sha256) as source:
             documents.append(
-                metadata.instance_metadata(source, f"{_instance_url(base, item)}/bulkdata/")
+                metadata.instance_metadata(
+                    source, partial(urls.bulk_data, _instance_url(base, item))
+                )
             )
     return documents
 
 
 def _instance_url(base: str, item: archive.StoredInstance) -> str:
-    return (
-        f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
-        f"/instances/{item.sop_instance_uid}"
-    )
+    return urls.instance(item.study_uid, item.series_uid, item.sop_instance_uid, root=base)
 
 
 def _frame_numbers(text: str) -> list[int]:

@@ -15,6 +15,7 @@ from server.access import allow
 from server.accounts.models import Role
 from server.archive import service as archive
 from server.archive.models import Instance, Series, Study
+from server.dicomweb import urls
 from server.errors import NotFound
 from server.requests import actor, db, principal
 from server.templates import render
@@ -68,9 +69,7 @@ def display_date(value: str | None) -> str:
 
 def thumbnail_url(study_uid: str, series_uid: str, sop_instance_uid: str) -> str:
     """The WADO-RS thumbnail of an instance."""
-    return (
-        f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_instance_uid}/thumbnail"
-    )
+    return urls.thumbnail(urls.instance(study_uid, series_uid, sop_instance_uid))
 
 
 async def _first_instances(
