@@ -39,6 +39,7 @@ from dicom_tools.byte_order import WORD_WIDTH, swapped
 from dicom_tools.deflate import inflate_dataset
 from dicom_tools.elements import MAX_ELEMENT_LENGTH, PIXEL_DATA, walk_file_meta
 from dicom_tools.errors import IngestError, ReasonedError
+from dicom_tools.frames import frame_count
 from dicom_tools.preamble import DATASET_OFFSET, PREAMBLE_LENGTH
 from dicom_tools.transfer_syntaxes import dataset_encoding
 
@@ -117,7 +118,7 @@ def decoded_size(ds: Dataset) -> int:
         rows, columns = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel") or 1)
         bits = int(ds.BitsAllocated)
-        frames = int(ds.get("NumberOfFrames") or 1)
+        frames = frame_count(ds)
     except (AttributeError, TypeError, ValueError):
         raise TranscodingError(
             "undecodable", "Pixel data without usable Rows, Columns and Bits Allocated."
@@ -177,7 +178,7 @@ def decode_frames(
     stored = str(ds.file_meta.TransferSyntaxUID)
     if not can_decode(stored):
         raise TranscodingError("no_decoder", _no_decoder(stored))
-    count = int(ds.get("NumberOfFrames") or 1)
+    count = frame_count(ds)
     indexes = range(count) if indexes is None else indexes
     for index in indexes:
         if not 0 <= index < count:

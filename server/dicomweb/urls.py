@@ -2,7 +2,7 @@
 
 Each URL hangs from a root. The default, ``PREFIX``, gives a path on this server,
 for links in its own pages. Responses give absolute URLs — RetrieveURL (0008,1190)
-and BulkDataURI are URLs a client follows as they are (PS3.18 10.5.3, F.2.6) — from
+and BulkDataURI are URLs a client follows as they are (PS3.18 10.5, Annex F) — from
 the root ``paths.base_url(request)``. The routes are built by the same functions
 with ``{placeholder}`` UIDs, so a URL made here is always one the server answers.
 """
