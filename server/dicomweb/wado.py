@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any, BinaryIO, TypeVar
@@ -30,14 +29,13 @@ from server.dicomweb.media import (
     negotiate_json,
 )
 from server.dicomweb.multipart import MultipartStream
-from server.dicomweb.paths import ROLES, base_url
+from server.dicomweb.paths import ROLES, base_url, path_frames
 from server.errors import DomainError, MalformedInput, NotFound
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 MAX_FRAMES_PER_REQUEST = 10_000
-_FRAME_LIST = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
 
 
 async def _blob(storage: BlobStorage, sha256: str) -> AsyncIterator[bytes]:
@@ -203,10 +201,8 @@ def _instance_url(base: str, item: archive.StoredInstance) -> str:
     return urls.instance(item.study_uid, item.series_uid, item.sop_instance_uid, root=base)
 
 
-def _frame_numbers(text: str) -> list[int]:
-    if not _FRAME_LIST.fullmatch(text):
-        raise MalformedInput(f"Frames are numbers from 1 separated by commas, not {text[:40]!r}.")
-    numbers = [int(n) for n in text.split(",")]
+def _frame_numbers(request: web.Request) -> list[int]:
+    numbers = path_frames(request)
     if len(numbers) > MAX_FRAMES_PER_REQUEST:
         raise MalformedInput(f"Ask for at most {MAX_FRAMES_PER_REQUEST} frames at once.")
     return numbers
@@ -265,7 +261,7 @@ async def _blob_parts(
 @allow(*ROLES)
 async def retrieve_frames(request: web.Request) -> web.StreamResponse:
     """GET .../instances/{instance}/frames/{frames}: as stored, or decoded to native bytes."""
-    numbers = _frame_numbers(request.match_info["frames"])
+    numbers = _frame_numbers(request)
     item = (await lookup.locate(request, "frames"))[0]
     media = negotiate_frames(request, item.transfer_syntax_uid)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
