@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from dicom_tools.status import store_failure_status
 from server.archive.matching import Level
@@ -43,85 +45,68 @@ def _person_name(value: str) -> Json:
 
 @dataclass(frozen=True, slots=True)
 class _Attribute:
+    """A QIDO-RS return attribute; its tag and VR are the data dictionary's."""
+
     keyword: str
-    tag: str
-    vr: str
     value: Callable[[Any, str], Any]
     default: bool = True
     aggregate: bool = False
+    tag: str = field(init=False)
+    vr: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        tag = tag_for_keyword(self.keyword)
+        if tag is None:
+            raise ValueError(f"{self.keyword} is not a DICOM keyword")
+        object.__setattr__(self, "tag", f"{tag:08X}")
+        object.__setattr__(self, "vr", dictionary_VR(tag))
 
 
 _STUDY = [
-    _Attribute("StudyDate", "00080020", "DA", lambda m, _: m.study.study_date),
-    _Attribute("StudyTime", "00080030", "TM", lambda m, _: m.study.study_time),
-    _Attribute("AccessionNumber", "00080050", "SH", lambda m, _: m.study.accession_number),
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("ModalitiesInStudy", "00080061", "CS", lambda m, _: m.modalities, aggregate=True),
-    _Attribute(
-        "SOPClassesInStudy", "00080062", "UI", lambda m, _: m.sop_classes, False, aggregate=True
-    ),
-    _Attribute(
-        "ReferringPhysicianName", "00080090", "PN", lambda m, _: m.study.referring_physician_name
-    ),
-    _Attribute("StudyDescription", "00081030", "LO", lambda m, _: m.study.study_description, False),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _study_url(m, base)),
-    _Attribute("PatientName", "00100010", "PN", lambda m, _: m.study.patient_name),
-    _Attribute("PatientID", "00100020", "LO", lambda m, _: m.study.patient_id),
-    _Attribute("PatientBirthDate", "00100030", "DA", lambda m, _: m.study.patient_birth_date),
-    _Attribute("PatientSex", "00100040", "CS", lambda m, _: m.study.patient_sex),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("StudyID", "00200010", "SH", lambda m, _: m.study.study_id),
-    _Attribute(
-        "NumberOfStudyRelatedSeries",
-        "00201206",
-        "IS",
-        lambda m, _: m.number_of_series,
-        aggregate=True,
-    ),
-    _Attribute(
-        "NumberOfStudyRelatedInstances",
-        "00201208",
-        "IS",
-        lambda m, _: m.number_of_instances,
-        aggregate=True,
-    ),
+    _Attribute("StudyDate", lambda m, _: m.study.study_date),
+    _Attribute("StudyTime", lambda m, _: m.study.study_time),
+    _Attribute("AccessionNumber", lambda m, _: m.study.accession_number),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("ModalitiesInStudy", lambda m, _: m.modalities, aggregate=True),
+    _Attribute("SOPClassesInStudy", lambda m, _: m.sop_classes, False, aggregate=True),
+    _Attribute("ReferringPhysicianName", lambda m, _: m.study.referring_physician_name),
+    _Attribute("StudyDescription", lambda m, _: m.study.study_description, False),
+    _Attribute("RetrieveURL", lambda m, base: _study_url(m, base)),
+    _Attribute("PatientName", lambda m, _: m.study.patient_name),
+    _Attribute("PatientID", lambda m, _: m.study.patient_id),
+    _Attribute("PatientBirthDate", lambda m, _: m.study.patient_birth_date),
+    _Attribute("PatientSex", lambda m, _: m.study.patient_sex),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("StudyID", lambda m, _: m.study.study_id),
+    _Attribute("NumberOfStudyRelatedSeries", lambda m, _: m.number_of_series, aggregate=True),
+    _Attribute("NumberOfStudyRelatedInstances", lambda m, _: m.number_of_instances, aggregate=True),
 ]
 _SERIES = [
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("Modality", "00080060", "CS", lambda m, _: m.series.modality),
-    _Attribute("SeriesDescription", "0008103E", "LO", lambda m, _: m.series.series_description),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _series_url(m, base)),
-    _Attribute("BodyPartExamined", "00180015", "CS", lambda m, _: m.series.body_part, False),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
-    _Attribute("SeriesNumber", "00200011", "IS", lambda m, _: m.series.series_number),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("Modality", lambda m, _: m.series.modality),
+    _Attribute("SeriesDescription", lambda m, _: m.series.series_description),
+    _Attribute("RetrieveURL", lambda m, base: _series_url(m, base)),
+    _Attribute("BodyPartExamined", lambda m, _: m.series.body_part, False),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", lambda m, _: m.series.series_uid),
+    _Attribute("SeriesNumber", lambda m, _: m.series.series_number),
     _Attribute(
-        "NumberOfSeriesRelatedInstances",
-        "00201209",
-        "IS",
-        lambda m, _: m.number_of_instances,
-        aggregate=True,
+        "NumberOfSeriesRelatedInstances", lambda m, _: m.number_of_instances, aggregate=True
     ),
 ]
 _INSTANCE = [
-    _Attribute("SOPClassUID", "00080016", "UI", lambda m, _: m.instance.sop_class_uid),
-    _Attribute("SOPInstanceUID", "00080018", "UI", lambda m, _: m.instance.sop_instance_uid),
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: _instance_url(m, base)),
-    _Attribute(
-        "AvailableTransferSyntaxUID",
-        "00083002",
-        "UI",
-        lambda m, _: m.instance.transfer_syntax_uid,
-        False,
-    ),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
-    _Attribute("InstanceNumber", "00200013", "IS", lambda m, _: m.instance.instance_number),
-    _Attribute("NumberOfFrames", "00280008", "IS", lambda m, _: m.instance.number_of_frames),
-    _Attribute("Rows", "00280010", "US", lambda m, _: m.instance.rows),
-    _Attribute("Columns", "00280011", "US", lambda m, _: m.instance.columns),
-    _Attribute("BitsAllocated", "00280100", "US", lambda m, _: m.instance.bits_allocated),
+    _Attribute("SOPClassUID", lambda m, _: m.instance.sop_class_uid),
+    _Attribute("SOPInstanceUID", lambda m, _: m.instance.sop_instance_uid),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("RetrieveURL", lambda m, base: _instance_url(m, base)),
+    _Attribute("AvailableTransferSyntaxUID", lambda m, _: m.instance.transfer_syntax_uid, False),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", lambda m, _: m.series.series_uid),
+    _Attribute("InstanceNumber", lambda m, _: m.instance.instance_number),
+    _Attribute("NumberOfFrames", lambda m, _: m.instance.number_of_frames),
+    _Attribute("Rows", lambda m, _: m.instance.rows),
+    _Attribute("Columns", lambda m, _: m.instance.columns),
+    _Attribute("BitsAllocated", lambda m, _: m.instance.bits_allocated),
 ]
 _LEVELS: dict[Level, list[_Attribute]] = {
     "study": _STUDY,
