@@ -15,16 +15,20 @@ was read with ``defer_size``) is not loaded to emit its BulkDataURI.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
+from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
+from dicom_tools.elements import PIXEL_DATA_TAGS
+
 BulkDataURI = Callable[[str], str]
 
-PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_AVAILABLE_TRANSFER_SYNTAX_UID = "00083002"
+_DEFER_BYTES = 1024
 
 
 def to_dicom_json(
@@ -35,6 +39,19 @@ def to_dicom_json(
 ) -> dict[str, Any]:
     """Return ``dataset`` as a DICOM JSON object; without a callback binary data is inline."""
     return _dataset_json(dataset, "", bulk_data_uri, bulk_threshold)
+
+
+def instance_metadata(source: BinaryIO, *, bulk_data_uri: BulkDataURI) -> dict[str, Any]:
+    """A stored instance's metadata (PS3.18 10.4, metadata resources): DICOM JSON, BulkDataURIs.
+
+    Available Transfer Syntax UID (0008,3002) says the syntax it is stored in; values
+    past a kilobyte are not read from the file.
+    """
+    ds = dcmread(source, defer_size=_DEFER_BYTES)
+    out = to_dicom_json(ds, bulk_data_uri=bulk_data_uri)
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    out[_AVAILABLE_TRANSFER_SYNTAX_UID] = {"vr": "UI", "Value": [syntax]}
+    return dict(sorted(out.items()))
 
 
 def _dataset_json(

@@ -29,6 +29,7 @@ from dicom_tools.deflate import DEFAULT_MAX_INFLATED_BYTES, inflate_dataset
 from dicom_tools.elements import (
     FILE_META_GROUP,
     MAX_ELEMENT_LENGTH,
+    PIXEL_DATA_TAGS,
     UNDEFINED_LENGTH,
     Buffer,
     DatasetLayout,
@@ -99,7 +100,6 @@ _NUMBER_OF_FRAMES = 0x00280008
 _ROWS = 0x00280010
 _COLUMNS = 0x00280011
 _BITS_ALLOCATED = 0x00280100
-_PIXEL_DATA_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _WAVEFORM_SEQUENCE = 0x54000100
 _ENCAPSULATED_DOCUMENT = 0x00420011
 
@@ -384,7 +384,7 @@ def _check_top_level(layout: DatasetLayout) -> None:
     tags = {element.tag for element in layout.elements}
     if any(element.tag >> 16 == FILE_META_GROUP for element in layout.elements):
         raise IngestError("malformed", "File Meta elements (0002,xxxx) inside the dataset")
-    if _ROWS in tags and not tags & _PIXEL_DATA_TAGS:
+    if _ROWS in tags and not tags & PIXEL_DATA_TAGS:
         raise IngestError(
             "missing_attribute",
             "Rows is present but Pixel Data is missing (the file may be truncated)",
@@ -396,7 +396,7 @@ def _check_required_content(layout: DatasetLayout, sop_class_uid: str) -> None:
     """Refuse an instance without the payload its SOP class exists for (often: truncated)."""
     name = UID(sop_class_uid).name
     if "Image Storage" in name:
-        required, keyword = _PIXEL_DATA_TAGS, "PixelData"
+        required, keyword = PIXEL_DATA_TAGS, "PixelData"
     elif "Waveform Storage" in name:
         required, keyword = frozenset({_WAVEFORM_SEQUENCE}), "WaveformSequence"
     elif name.startswith("Encapsulated") and name.endswith("Storage"):

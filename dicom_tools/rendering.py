@@ -29,6 +29,7 @@ from pydicom.pixels.utils import as_pixel_options
 from pydicom.uid import UID
 
 from dicom_tools.errors import ReasonedError
+from dicom_tools.frames import frame_count
 
 RenderingReason = Literal[
     "not_dicom",
@@ -227,7 +228,7 @@ def _read(source: bytes | BinaryIO) -> Dataset:
 def _frame_number(ds: Dataset, frame: int | None) -> int:
     """The requested frame, or the representative frame (else the first)."""
     try:
-        count = int(ds.get("NumberOfFrames") or 1)
+        count = frame_count(ds)
     except (TypeError, ValueError):
         count = 1
     if frame is None:

@@ -26,18 +26,22 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import decompress, pixel_array
-from pydicom.uid import UID
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSNearLossless,
+)
 
 from dicom_tools.byte_order import WORD_WIDTH, swapped
 from dicom_tools.deflate import inflate_dataset
-from dicom_tools.elements import MAX_ELEMENT_LENGTH, walk_file_meta
+from dicom_tools.elements import MAX_ELEMENT_LENGTH, PIXEL_DATA, walk_file_meta
 from dicom_tools.errors import IngestError, ReasonedError
+from dicom_tools.frames import frame_count
 from dicom_tools.preamble import DATASET_OFFSET, PREAMBLE_LENGTH
-from dicom_tools.transfer_syntaxes import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-    dataset_encoding,
-)
+from dicom_tools.transfer_syntaxes import dataset_encoding
 
 TranscodingReason = Literal[
     "not_dicom",
@@ -59,14 +63,14 @@ TranscodingReason = Literal[
 - ``no_such_frame``: a frame index is outside the frames of the instance.
 """
 
-TRANSCODE_TARGETS = frozenset({EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN})
+TRANSCODE_TARGETS = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 """The transfer syntaxes :func:`transcode` produces."""
 
 # Syntaxes whose decoded pixels differ from the original image (PS3.3 C.7.6.1.1.5).
-_LOSSY_METHODS = {
-    "1.2.840.10008.1.2.4.50": "ISO_10918_1",
-    "1.2.840.10008.1.2.4.51": "ISO_10918_1",
-    "1.2.840.10008.1.2.4.81": "ISO_14495_1",
+_LOSSY_METHODS: dict[str, str] = {
+    JPEGBaseline8Bit: "ISO_10918_1",
+    JPEGExtended12Bit: "ISO_10918_1",
+    JPEGLSNearLossless: "ISO_14495_1",
 }
 _ENCAPSULATION_ONLY = ("ExtendedOffsetTable", "ExtendedOffsetTableLengths")
 _REWRITTEN_META = (
@@ -114,7 +118,7 @@ def decoded_size(ds: Dataset) -> int:
         rows, columns = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel") or 1)
         bits = int(ds.BitsAllocated)
-        frames = int(ds.get("NumberOfFrames") or 1)
+        frames = frame_count(ds)
     except (AttributeError, TypeError, ValueError):
         raise TranscodingError(
             "undecodable", "Pixel data without usable Rows, Columns and Bits Allocated."
@@ -174,7 +178,7 @@ def decode_frames(
     stored = str(ds.file_meta.TransferSyntaxUID)
     if not can_decode(stored):
         raise TranscodingError("no_decoder", _no_decoder(stored))
-    count = int(ds.get("NumberOfFrames") or 1)
+    count = frame_count(ds)
     indexes = range(count) if indexes is None else indexes
     for index in indexes:
         if not 0 <= index < count:
@@ -269,7 +273,7 @@ def _swap_to_little_endian(ds: Dataset) -> None:
         width = WORD_WIDTH.get(element.VR)
         if not width or not isinstance(element.value, bytes):
             return
-        if element.tag == 0x7FE00010 and dataset is ds:
+        if element.tag == PIXEL_DATA and dataset is ds:
             width = 4 if int(ds.get("BitsAllocated") or 16) == 32 else 2
         element.value = swapped(element.value, width)
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydicom.uid import UID
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
 
 from dicom_tools.errors import IngestError
 
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
-JPIP_REFERENCED_DEFLATE = "1.2.840.10008.1.2.4.95"
+# The UIDs are pydicom's constants (pydicom.uid); it has none for this one.
+JPIP_REFERENCED_DEFLATE = UID("1.2.840.10008.1.2.4.95")
 
-# pydicom's UID.is_deflated only knows 1.2.840.10008.1.2.1.99.
-_DEFLATED = frozenset({DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, JPIP_REFERENCED_DEFLATE})
+# pydicom's UID.is_deflated only knows Deflated Explicit VR Little Endian.
+_DEFLATED = frozenset({DeflatedExplicitVRLittleEndian, JPIP_REFERENCED_DEFLATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ def dataset_encoding(transfer_syntax_uid: str) -> DatasetEncoding:
             attribute="TransferSyntaxUID",
         )
     return DatasetEncoding(
-        implicit_vr=transfer_syntax_uid == IMPLICIT_VR_LITTLE_ENDIAN,
-        little_endian=transfer_syntax_uid != EXPLICIT_VR_BIG_ENDIAN,
+        implicit_vr=transfer_syntax_uid == ImplicitVRLittleEndian,
+        little_endian=transfer_syntax_uid != ExplicitVRBigEndian,
         deflated=transfer_syntax_uid in _DEFLATED,
     )

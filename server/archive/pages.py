@@ -12,6 +12,7 @@ from server.archive import service as archive
 from server.archive.models import Study
 from server.archive.readers import request_reader
 from server.context import db
+from server.dicomweb import urls
 from server.errors import NotFound
 from server.identity import Role
 from server.templates import render
@@ -65,9 +66,7 @@ def display_date(value: str | None) -> str:
 
 def thumbnail_url(study_uid: str, series_uid: str, sop_instance_uid: str) -> str:
     """The WADO-RS thumbnail of an instance."""
-    return (
-        f"/dicom-web/studies/{study_uid}/series/{series_uid}/instances/{sop_instance_uid}/thumbnail"
-    )
+    return urls.thumbnail(urls.instance(study_uid, series_uid, sop_instance_uid))
 
 
 @allow(Role.GP, page=True)

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from dicom_tools.status import store_failure_status
 from server.archive.matching import Level
 from server.archive.service import InstanceMatch, SeriesMatch, StoreResult, StudyMatch
+from server.dicomweb import urls
 
 Json = dict[str, Any]
-
-# PS3.18 Table 10.5.3-3 failure reasons of a STOW-RS response.
-PROCESSING_FAILURE = 0x0110
-DUPLICATE_SOP_INSTANCE = 0x0111
-OUT_OF_RESOURCES = 0xA700
-DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-CANNOT_UNDERSTAND = 0xC000
-TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
-
-_FAILURE_REASONS = {
-    "not_dicom": CANNOT_UNDERSTAND,
-    "missing_file_meta": CANNOT_UNDERSTAND,
-    "truncated": CANNOT_UNDERSTAND,
-    "oversized_element": CANNOT_UNDERSTAND,
-    "malformed": CANNOT_UNDERSTAND,
-    "executable_preamble": CANNOT_UNDERSTAND,
-    "unsupported_transfer_syntax": TRANSFER_SYNTAX_NOT_SUPPORTED,
-    "inflated_too_large": OUT_OF_RESOURCES,
-    "too_large": OUT_OF_RESOURCES,
-    "out_of_resources": OUT_OF_RESOURCES,
-    "missing_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "invalid_uid": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "invalid_attribute": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "meta_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "study_mismatch": DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
-    "conflict": DUPLICATE_SOP_INSTANCE,
-}
 
 
 def element(vr: str, *values: Any) -> Json:
@@ -68,85 +45,68 @@ def _person_name(value: str) -> Json:
 
 @dataclass(frozen=True, slots=True)
 class _Attribute:
+    """A QIDO-RS return attribute; its tag and VR are the data dictionary's."""
+
     keyword: str
-    tag: str
-    vr: str
     value: Callable[[Any, str], Any]
     default: bool = True
     aggregate: bool = False
+    tag: str = field(init=False)
+    vr: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        tag = tag_for_keyword(self.keyword)
+        if tag is None:
+            raise ValueError(f"{self.keyword} is not a DICOM keyword")
+        object.__setattr__(self, "tag", f"{tag:08X}")
+        object.__setattr__(self, "vr", dictionary_VR(tag))
 
 
 _STUDY = [
-    _Attribute("StudyDate", "00080020", "DA", lambda m, _: m.study.study_date),
-    _Attribute("StudyTime", "00080030", "TM", lambda m, _: m.study.study_time),
-    _Attribute("AccessionNumber", "00080050", "SH", lambda m, _: m.study.accession_number),
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("ModalitiesInStudy", "00080061", "CS", lambda m, _: m.modalities, aggregate=True),
-    _Attribute(
-        "SOPClassesInStudy", "00080062", "UI", lambda m, _: m.sop_classes, False, aggregate=True
-    ),
-    _Attribute(
-        "ReferringPhysicianName", "00080090", "PN", lambda m, _: m.study.referring_physician_name
-    ),
-    _Attribute("StudyDescription", "00081030", "LO", lambda m, _: m.study.study_description, False),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: study_url(base, m)),
-    _Attribute("PatientName", "00100010", "PN", lambda m, _: m.study.patient_name),
-    _Attribute("PatientID", "00100020", "LO", lambda m, _: m.study.patient_id),
-    _Attribute("PatientBirthDate", "00100030", "DA", lambda m, _: m.study.patient_birth_date),
-    _Attribute("PatientSex", "00100040", "CS", lambda m, _: m.study.patient_sex),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("StudyID", "00200010", "SH", lambda m, _: m.study.study_id),
-    _Attribute(
-        "NumberOfStudyRelatedSeries",
-        "00201206",
-        "IS",
-        lambda m, _: m.number_of_series,
-        aggregate=True,
-    ),
-    _Attribute(
-        "NumberOfStudyRelatedInstances",
-        "00201208",
-        "IS",
-        lambda m, _: m.number_of_instances,
-        aggregate=True,
-    ),
+    _Attribute("StudyDate", lambda m, _: m.study.study_date),
+    _Attribute("StudyTime", lambda m, _: m.study.study_time),
+    _Attribute("AccessionNumber", lambda m, _: m.study.accession_number),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("ModalitiesInStudy", lambda m, _: m.modalities, aggregate=True),
+    _Attribute("SOPClassesInStudy", lambda m, _: m.sop_classes, False, aggregate=True),
+    _Attribute("ReferringPhysicianName", lambda m, _: m.study.referring_physician_name),
+    _Attribute("StudyDescription", lambda m, _: m.study.study_description, False),
+    _Attribute("RetrieveURL", lambda m, base: _study_url(m, base)),
+    _Attribute("PatientName", lambda m, _: m.study.patient_name),
+    _Attribute("PatientID", lambda m, _: m.study.patient_id),
+    _Attribute("PatientBirthDate", lambda m, _: m.study.patient_birth_date),
+    _Attribute("PatientSex", lambda m, _: m.study.patient_sex),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("StudyID", lambda m, _: m.study.study_id),
+    _Attribute("NumberOfStudyRelatedSeries", lambda m, _: m.number_of_series, aggregate=True),
+    _Attribute("NumberOfStudyRelatedInstances", lambda m, _: m.number_of_instances, aggregate=True),
 ]
 _SERIES = [
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("Modality", "00080060", "CS", lambda m, _: m.series.modality),
-    _Attribute("SeriesDescription", "0008103E", "LO", lambda m, _: m.series.series_description),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: series_url(base, m)),
-    _Attribute("BodyPartExamined", "00180015", "CS", lambda m, _: m.series.body_part, False),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
-    _Attribute("SeriesNumber", "00200011", "IS", lambda m, _: m.series.series_number),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("Modality", lambda m, _: m.series.modality),
+    _Attribute("SeriesDescription", lambda m, _: m.series.series_description),
+    _Attribute("RetrieveURL", lambda m, base: _series_url(m, base)),
+    _Attribute("BodyPartExamined", lambda m, _: m.series.body_part, False),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", lambda m, _: m.series.series_uid),
+    _Attribute("SeriesNumber", lambda m, _: m.series.series_number),
     _Attribute(
-        "NumberOfSeriesRelatedInstances",
-        "00201209",
-        "IS",
-        lambda m, _: m.number_of_instances,
-        aggregate=True,
+        "NumberOfSeriesRelatedInstances", lambda m, _: m.number_of_instances, aggregate=True
     ),
 ]
 _INSTANCE = [
-    _Attribute("SOPClassUID", "00080016", "UI", lambda m, _: m.instance.sop_class_uid),
-    _Attribute("SOPInstanceUID", "00080018", "UI", lambda m, _: m.instance.sop_instance_uid),
-    _Attribute("InstanceAvailability", "00080056", "CS", lambda m, _: "ONLINE"),
-    _Attribute("RetrieveURL", "00081190", "UR", lambda m, base: instance_url(base, m)),
-    _Attribute(
-        "AvailableTransferSyntaxUID",
-        "00083002",
-        "UI",
-        lambda m, _: m.instance.transfer_syntax_uid,
-        False,
-    ),
-    _Attribute("StudyInstanceUID", "0020000D", "UI", lambda m, _: m.study.study_uid),
-    _Attribute("SeriesInstanceUID", "0020000E", "UI", lambda m, _: m.series.series_uid),
-    _Attribute("InstanceNumber", "00200013", "IS", lambda m, _: m.instance.instance_number),
-    _Attribute("NumberOfFrames", "00280008", "IS", lambda m, _: m.instance.number_of_frames),
-    _Attribute("Rows", "00280010", "US", lambda m, _: m.instance.rows),
-    _Attribute("Columns", "00280011", "US", lambda m, _: m.instance.columns),
-    _Attribute("BitsAllocated", "00280100", "US", lambda m, _: m.instance.bits_allocated),
+    _Attribute("SOPClassUID", lambda m, _: m.instance.sop_class_uid),
+    _Attribute("SOPInstanceUID", lambda m, _: m.instance.sop_instance_uid),
+    _Attribute("InstanceAvailability", lambda m, _: "ONLINE"),
+    _Attribute("RetrieveURL", lambda m, base: _instance_url(m, base)),
+    _Attribute("AvailableTransferSyntaxUID", lambda m, _: m.instance.transfer_syntax_uid, False),
+    _Attribute("StudyInstanceUID", lambda m, _: m.study.study_uid),
+    _Attribute("SeriesInstanceUID", lambda m, _: m.series.series_uid),
+    _Attribute("InstanceNumber", lambda m, _: m.instance.instance_number),
+    _Attribute("NumberOfFrames", lambda m, _: m.instance.number_of_frames),
+    _Attribute("Rows", lambda m, _: m.instance.rows),
+    _Attribute("Columns", lambda m, _: m.instance.columns),
+    _Attribute("BitsAllocated", lambda m, _: m.instance.bits_allocated),
 ]
 _LEVELS: dict[Level, list[_Attribute]] = {
     "study": _STUDY,
@@ -210,19 +170,17 @@ def result_json(
     return out
 
 
-def study_url(base: str, match: StudyMatch | SeriesMatch | InstanceMatch) -> str:
-    """The WADO-RS URL of a result's study."""
-    return f"{base}/studies/{match.study.study_uid}"
+def _study_url(match: StudyMatch | SeriesMatch | InstanceMatch, base: str) -> str:
+    return urls.study(match.study.study_uid, root=base)
 
 
-def series_url(base: str, match: SeriesMatch | InstanceMatch) -> str:
-    """The WADO-RS URL of a result's series."""
-    return f"{study_url(base, match)}/series/{match.series.series_uid}"
+def _series_url(match: SeriesMatch | InstanceMatch, base: str) -> str:
+    return urls.series(match.study.study_uid, match.series.series_uid, root=base)
 
 
-def instance_url(base: str, match: InstanceMatch) -> str:
-    """The WADO-RS URL of an instance result."""
-    return f"{series_url(base, match)}/instances/{match.instance.sop_instance_uid}"
+def _instance_url(match: InstanceMatch, base: str) -> str:
+    uids = (match.study.study_uid, match.series.series_uid, match.instance.sop_instance_uid)
+    return urls.instance(*uids, root=base)
 
 
 def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | None) -> Json:
@@ -235,20 +193,16 @@ def stow_response(results: Sequence[StoreResult], base: str, study_uid: str | No
             "00081155": element("UI", result.sop_instance_uid),
         }
         if result.ok:
-            item["00081190"] = element(
-                "UR",
-                f"{base}/studies/{result.study_uid}/series/{result.series_uid}"
-                f"/instances/{result.sop_instance_uid}",
-            )
+            uids = (result.study_uid, result.series_uid, result.sop_instance_uid)
+            item["00081190"] = element("UR", urls.instance(*map(str, uids), root=base))
             referenced.append(item)
         else:
-            reason = _FAILURE_REASONS.get(result.reason or "", PROCESSING_FAILURE)
-            item["00081197"] = element("US", reason)
+            item["00081197"] = element("US", int(store_failure_status(result.reason)))
             item["00000902"] = element("LO", f"{result.reason}: {result.message}")
             failed.append(item)
     out: Json = {}
     if study_uid is not None:
-        out["00081190"] = element("UR", f"{base}/studies/{study_uid}")
+        out["00081190"] = element("UR", urls.study(study_uid, root=base))
     if failed:
         out["00081198"] = {"vr": "SQ", "Value": failed}
     if referenced:

@@ -5,35 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
-from pydicom.uid import UID
+from pydicom import uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicom_tools.transcoding import can_decode, can_transcode
-from dicom_tools.transfer_syntaxes import IMPLICIT_VR_LITTLE_ENDIAN
 from server.errors import DomainError
 
 DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 _JSON_TYPES = frozenset({DICOM_JSON, "application/json", "application/*", "*/*"})
 
 # PS3.18 Table 8.7.3-2: media types of compressed frames, by transfer syntax.
-FRAME_MEDIA_TYPES = {
-    "1.2.840.10008.1.2.4.50": "image/jpeg",
-    "1.2.840.10008.1.2.4.51": "image/jpeg",
-    "1.2.840.10008.1.2.4.57": "image/jpeg",
-    "1.2.840.10008.1.2.4.70": "image/jpeg",
-    "1.2.840.10008.1.2.4.80": "image/jls",
-    "1.2.840.10008.1.2.4.81": "image/jls",
-    "1.2.840.10008.1.2.4.90": "image/jp2",
-    "1.2.840.10008.1.2.4.91": "image/jp2",
-    "1.2.840.10008.1.2.4.92": "image/jpx",
-    "1.2.840.10008.1.2.4.93": "image/jpx",
-    "1.2.840.10008.1.2.4.201": "image/jphc",
-    "1.2.840.10008.1.2.4.202": "image/jphc",
-    "1.2.840.10008.1.2.4.203": "image/jphc",
-    "1.2.840.10008.1.2.5": "image/dicom-rle",
+FRAME_MEDIA_TYPES: dict[str, str] = {
+    uid.JPEGBaseline8Bit: "image/jpeg",
+    uid.JPEGExtended12Bit: "image/jpeg",
+    uid.JPEGLossless: "image/jpeg",
+    uid.JPEGLosslessSV1: "image/jpeg",
+    uid.JPEGLSLossless: "image/jls",
+    uid.JPEGLSNearLossless: "image/jls",
+    uid.JPEG2000Lossless: "image/jp2",
+    uid.JPEG2000: "image/jp2",
+    uid.JPEG2000MCLossless: "image/jpx",
+    uid.JPEG2000MC: "image/jpx",
+    uid.HTJ2KLossless: "image/jphc",
+    uid.HTJ2KLosslessRPCL: "image/jphc",
+    uid.HTJ2K: "image/jphc",
+    uid.RLELossless: "image/dicom-rle",
 }
 
 
@@ -109,12 +108,13 @@ class InstanceMedia:
 
 def negotiate_instances(request: web.Request, syntaxes: set[str], *, single: bool) -> InstanceMedia:
     """The first acceptable way to send instances stored in these syntaxes; raise if none."""
+    target: str | None
     for wanted in accepted(request):
         syntax = wanted.transfer_syntax
         if syntax == "*":
             target, requested = None, False
         elif syntax is None:
-            target, requested = EXPLICIT_VR_LITTLE_ENDIAN, False
+            target, requested = ExplicitVRLittleEndian, False
         elif all(can_transcode(stored, syntax) for stored in syntaxes):
             target, requested = syntax, True
         else:
@@ -128,8 +128,8 @@ def negotiate_instances(request: web.Request, syntaxes: set[str], *, single: boo
     raise NotAcceptable(
         f'Instances are sent as multipart/related; type="{DICOM}" (or one {DICOM} body), '
         f"stored here as {_names(syntaxes)}. Ask for transfer-syntax=* to receive them as "
-        f"stored; the archive transcodes to {EXPLICIT_VR_LITTLE_ENDIAN} or "
-        f"{IMPLICIT_VR_LITTLE_ENDIAN} what it can decode and never compresses."
+        f"stored; the archive transcodes to {ExplicitVRLittleEndian} or "
+        f"{ImplicitVRLittleEndian} what it can decode and never compresses."
     )
 
 
@@ -152,11 +152,11 @@ def negotiate_frames(request: web.Request, transfer_syntax_uid: str) -> FrameMed
     compressed = transfer_syntax_uid in FRAME_MEDIA_TYPES
     decodable = compressed and can_decode(transfer_syntax_uid)
     offered = FRAME_MEDIA_TYPES.get(transfer_syntax_uid, OCTET_STREAM)
-    offered_syntax = transfer_syntax_uid if compressed else EXPLICIT_VR_LITTLE_ENDIAN
+    offered_syntax = transfer_syntax_uid if compressed else ExplicitVRLittleEndian
     for wanted in accepted(request):
         part_type = wanted.type or OCTET_STREAM
         syntax = wanted.transfer_syntax
-        if decodable and part_type == OCTET_STREAM and syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
+        if decodable and part_type == OCTET_STREAM and syntax in (None, ExplicitVRLittleEndian):
             return FrameMedia(OCTET_STREAM, decode=True)
         if syntax not in (None, "*", offered_syntax):
             continue

@@ -1,6 +1,8 @@
-"""What every DICOMweb view shares: who may call it, its base URL and the UIDs in its path."""
+"""What every DICOMweb view shares: its roles, its base URL, the UIDs and frames in its path."""
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 
@@ -11,6 +13,7 @@ from server.identity import Role
 
 ROLES = (Role.GP, Role.SPECIALIST, Role.ADMIN)
 PREFIX = "/dicom-web"
+_FRAME_LIST = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
 
 
 def base_url(request: web.Request) -> str:
@@ -32,3 +35,11 @@ def path_uid(request: web.Request, name: str) -> str:
 def optional_uid(request: web.Request, name: str) -> str | None:
     """A UID from the request path when the route has one."""
     return path_uid(request, name) if name in request.match_info else None
+
+
+def path_frames(request: web.Request) -> list[int]:
+    """The frame list of the request path (PS3.18 10.4): numbers from 1 separated by commas."""
+    text = request.match_info["frames"]
+    if not _FRAME_LIST.fullmatch(text):
+        raise MalformedInput(f"Frames are numbers from 1 separated by commas, not {text[:40]!r}.")
+    return [int(n) for n in text.split(",")]

@@ -28,7 +28,7 @@ from server.access import allow
 from server.archive.storage import BlobStorage
 from server.dicomweb import lookup
 from server.dicomweb.media import NotAcceptable, accepted
-from server.dicomweb.paths import ROLES
+from server.dicomweb.paths import ROLES, path_frames
 from server.errors import DomainError, MalformedInput, NotFound
 
 RENDERED_TYPES: dict[str, ImageFormat] = {"image/jpeg": "jpeg", "image/png": "png"}
@@ -44,7 +44,6 @@ _WINDOW_FUNCTIONS: dict[str, WindowFunction] = {
 _NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _WINDOW = re.compile(rf"({_NUMBER}),({_NUMBER})(?:,([a-z-]+))?")
 _VIEWPORT = re.compile(r"([0-9]{1,5}),([0-9]{1,5})")
-_FRAMES = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
 
 
 class NotRenderable(DomainError):
@@ -63,15 +62,13 @@ async def retrieve_rendered_instance(request: web.Request) -> web.Response:
 @allow(*ROLES)
 async def retrieve_rendered_frames(request: web.Request) -> web.Response:
     """GET .../instances/{instance}/frames/{frames}/rendered: one frame as an image."""
-    text = request.match_info["frames"]
-    if not _FRAMES.fullmatch(text):
-        raise MalformedInput(f"Frames are numbers from 1 separated by commas, not {text[:40]!r}.")
-    if "," in text:
+    numbers = path_frames(request)
+    if len(numbers) > 1:
         raise NotAcceptable(
             "Rendered frames are single images (no multi-frame media type is offered); "
             "ask for one frame per request."
         )
-    return await _rendered(request, frame=int(text), default_viewport=None, purpose="rendered")
+    return await _rendered(request, frame=numbers[0], default_viewport=None, purpose="rendered")
 
 
 @allow(*ROLES)

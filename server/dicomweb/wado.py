@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, BinaryIO, TypeVar
 
 from aiohttp import hdrs, web
-from pydicom.uid import UID
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicom_tools import transcoding
+from dicom_tools import bulkdata, dicomjson, frames, transcoding
 from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
-from server.dicomweb import lookup, metadata, pixels
+from server.dicomweb import lookup, urls
 from server.dicomweb.media import (
     DICOM,
     DICOM_JSON,
-    EXPLICIT_VR_LITTLE_ENDIAN,
     OCTET_STREAM,
     InstanceMedia,
     NotAcceptable,
@@ -30,14 +29,13 @@ from server.dicomweb.media import (
     negotiate_json,
 )
 from server.dicomweb.multipart import MultipartStream
-from server.dicomweb.paths import ROLES, base_url
+from server.dicomweb.paths import ROLES, base_url, path_frames
 from server.errors import DomainError, MalformedInput, NotFound
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 MAX_FRAMES_PER_REQUEST = 10_000
-_FRAME_LIST = re.compile(r"[0-9]{1,9}(?:,[0-9]{1,9})*")
 
 
 async def _blob(storage: BlobStorage, sha256: str) -> AsyncIterator[bytes]:
@@ -192,22 +190,19 @@ def _metadata(
     for item in found:
         with storage.open(item.sha256) as source:
             documents.append(
-                metadata.instance_metadata(source, f"{_instance_url(base, item)}/bulkdata/")
+                dicomjson.instance_metadata(
+                    source, bulk_data_uri=partial(urls.bulk_data, _instance_url(base, item))
+                )
             )
     return documents
 
 
 def _instance_url(base: str, item: archive.StoredInstance) -> str:
-    return (
-        f"{base}/studies/{item.study_uid}/series/{item.series_uid}"
-        f"/instances/{item.sop_instance_uid}"
-    )
+    return urls.instance(item.study_uid, item.series_uid, item.sop_instance_uid, root=base)
 
 
-def _frame_numbers(text: str) -> list[int]:
-    if not _FRAME_LIST.fullmatch(text):
-        raise MalformedInput(f"Frames are numbers from 1 separated by commas, not {text[:40]!r}.")
-    numbers = [int(n) for n in text.split(",")]
+def _frame_numbers(request: web.Request) -> list[int]:
+    numbers = path_frames(request)
     if len(numbers) > MAX_FRAMES_PER_REQUEST:
         raise MalformedInput(f"Ask for at most {MAX_FRAMES_PER_REQUEST} frames at once.")
     return numbers
@@ -215,7 +210,7 @@ def _frame_numbers(text: str) -> list[int]:
 
 def _part_type(media_type: str, transfer_syntax_uid: str) -> str:
     if media_type == OCTET_STREAM and not UID(transfer_syntax_uid).is_encapsulated:
-        transfer_syntax_uid = EXPLICIT_VR_LITTLE_ENDIAN
+        transfer_syntax_uid = ExplicitVRLittleEndian
     return f"{media_type}; transfer-syntax={transfer_syntax_uid}"
 
 
@@ -229,7 +224,7 @@ async def _send_parts(
     return await stream.finish()
 
 
-_DECODED = f"{OCTET_STREAM}; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}"
+_DECODED = f"{OCTET_STREAM}; transfer-syntax={ExplicitVRLittleEndian}"
 
 
 def _decode(source: BinaryIO, indexes: list[int] | None, limit: int) -> list[bytes]:
@@ -237,59 +232,73 @@ def _decode(source: BinaryIO, indexes: list[int] | None, limit: int) -> list[byt
     return transcoding.decode_frames(source, indexes, max_inflated_bytes=limit)
 
 
-async def _decoded(
-    request: web.Request, item: archive.StoredInstance, decode: Callable[[BinaryIO], list[bytes]]
+# How a refusal to read frames or bulk data as stored is answered.
+STORED_REFUSALS: dict[frames.FrameReason | bulkdata.BulkDataReason, type[DomainError]] = {
+    "no_pixel_data": NotFound,
+    "no_such_frame": NotFound,
+    "missing_frame": NotFound,
+    "no_such_bulk_data": NotFound,
+    "no_frame_size": NotAcceptable,
+    "unaligned_frames": NotAcceptable,
+    "unsplittable_fragments": NotAcceptable,
+}
+
+
+async def _blob_parts(
+    request: web.Request, item: archive.StoredInstance, read: Callable[[BinaryIO], list[bytes]]
 ) -> list[bytes]:
-    """Decoded frames of a stored instance, off the event loop; refusals as domain errors."""
+    """Frames or bulk data of a stored instance, off the event loop; refusals as domain errors."""
     try:
         return await asyncio.to_thread(
-            _with_blob, request.app[keys.ARCHIVE].storage, item.sha256, decode
+            _with_blob, request.app[keys.ARCHIVE].storage, item.sha256, read
         )
     except transcoding.TranscodingError as error:
         raise _refusal(error, item.transfer_syntax_uid) from None
+    except (frames.FrameError, bulkdata.BulkDataError) as error:
+        raise STORED_REFUSALS[error.reason](error.message) from None
 
 
 @allow(*ROLES)
 async def retrieve_frames(request: web.Request) -> web.StreamResponse:
     """GET .../instances/{instance}/frames/{frames}: as stored, or decoded to native bytes."""
-    numbers = _frame_numbers(request.match_info["frames"])
+    numbers = _frame_numbers(request)
     item = (await lookup.locate(request, "frames"))[0]
     media = negotiate_frames(request, item.transfer_syntax_uid)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
     if media.decode:
         indexes = [n - 1 for n in numbers]
-        decoded = await _decoded(request, item, lambda s: _decode(s, indexes, limit))
+        decoded = await _blob_parts(request, item, lambda s: _decode(s, indexes, limit))
         return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
     media_type = media.media_type
-    frames = await asyncio.to_thread(
-        _with_blob,
-        request.app[keys.ARCHIVE].storage,
-        item.sha256,
-        lambda source: pixels.read_frames(source, numbers, max_inflated_bytes=limit),
+    parts = await _blob_parts(
+        request,
+        item,
+        lambda source: frames.stored_frames(source, numbers, max_inflated_bytes=limit),
     )
     content_type = _part_type(media_type, item.transfer_syntax_uid)
-    return await _send_parts(request, media_type, content_type, frames)
+    return await _send_parts(request, media_type, content_type, parts)
 
 
 @allow(*ROLES)
 async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
     """GET .../instances/{instance}/bulkdata/{path}: one BulkDataURI of the metadata."""
     path = request.match_info["path"]
-    if not pixels.BULK_DATA_PATH.fullmatch(path):
+    if not bulkdata.is_bulk_data_path(path):
         raise NotFound(f"No bulk data at {path[:80]!r}.")
     item = (await lookup.locate(request, "bulkdata"))[0]
-    encapsulated = path == "7FE00010" and UID(item.transfer_syntax_uid).is_encapsulated
-    syntax = item.transfer_syntax_uid if encapsulated else EXPLICIT_VR_LITTLE_ENDIAN
+    encapsulated = (
+        path == bulkdata.PIXEL_DATA_PATH and UID(item.transfer_syntax_uid).is_encapsulated
+    )
+    syntax = item.transfer_syntax_uid if encapsulated else ExplicitVRLittleEndian
     media = negotiate_frames(request, syntax)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
     if media.decode:
-        decoded = await _decoded(request, item, lambda s: [b"".join(_decode(s, None, limit))])
+        decoded = await _blob_parts(request, item, lambda s: [b"".join(_decode(s, None, limit))])
         return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
     media_type = media.media_type
-    parts = await asyncio.to_thread(
-        _with_blob,
-        request.app[keys.ARCHIVE].storage,
-        item.sha256,
-        lambda source: pixels.read_bulk_data(source, path, max_inflated_bytes=limit),
+    parts = await _blob_parts(
+        request,
+        item,
+        lambda source: bulkdata.bulk_data(source, path, max_inflated_bytes=limit),
     )
     return await _send_parts(request, media_type, _part_type(media_type, syntax), parts)

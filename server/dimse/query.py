@@ -12,11 +12,12 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from dicom_tools.status import FindStatus, GeneralStatus
 from server.archive import matching
 from server.archive import service as archive
 from server.db import transaction
-from server.dimse import status as st
 from server.dimse.scp import Peer, Scp
+from server.dimse.status import status
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +34,37 @@ def handle_find(event: Any, scp: Scp) -> Iterator[Response]:
         return
     for values in found:
         if event.is_cancelled:
-            yield st.CANCEL, None
+            yield FindStatus.MATCHING_TERMINATED_DUE_TO_CANCEL, None
             return
-        yield st.PENDING, response(event.identifier, values)
-    yield st.SUCCESS, None
+        yield FindStatus.PENDING, response(event.identifier, values)
+    yield GeneralStatus.SUCCESS, None
 
 
 def _find(event: Any, scp: Scp) -> list[dict[str, Any]] | Dataset:
     """The matching studies' values, or the failure status to answer with."""
     peer = scp.peer(event.assoc)
     if peer is None or peer.org_id is None:
-        return st.status(st.NOT_AUTHORISED, "calling AE title belongs to no organisation")
+        return status(
+            GeneralStatus.REFUSED_NOT_AUTHORIZED, "calling AE title belongs to no organisation"
+        )
     try:
         identifier: Dataset = event.identifier
         level = str(identifier.get("QueryRetrieveLevel", ""))
         keys = matching_keys(identifier)
     except Exception:
         log.exception("C-FIND identifier from %s could not be decoded", peer.ae_title)
-        return st.status(st.CANNOT_UNDERSTAND, "the identifier could not be decoded")
+        return status(FindStatus.UNABLE_TO_PROCESS, "the identifier could not be decoded")
     if level != _LEVEL:
-        return st.status(st.CANNOT_UNDERSTAND, f"only STUDY level is supported, not {level}")
+        return status(FindStatus.UNABLE_TO_PROCESS, f"only STUDY level is supported, not {level}")
     try:
         return scp.run(_search(scp, peer, peer.org_id, keys))
     except matching.InvalidQuery as error:
-        return st.status(st.DOES_NOT_MATCH_SOP_CLASS, error.message)
+        return status(FindStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error.message)
     except TimeoutError:
-        return st.status(st.OUT_OF_RESOURCES, "the archive is busy, try again")
+        return status(FindStatus.REFUSED_OUT_OF_RESOURCES, "the archive is busy, try again")
     except Exception:
         log.exception("C-FIND from %s failed", peer.ae_title)
-        return st.status(st.PROCESSING_FAILURE, "the archive failed to search")
+        return status(GeneralStatus.PROCESSING_FAILURE, "the archive failed to search")
 
 
 def matching_keys(identifier: Dataset) -> dict[str, str]:

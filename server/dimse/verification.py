@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.dimse.status import SUCCESS
+from dicom_tools.status import GeneralStatus
 
 
 def handle_echo(event: Any) -> int:
     """EVT_C_ECHO: an admitted peer is always answered with success."""
-    return SUCCESS
+    return GeneralStatus.SUCCESS

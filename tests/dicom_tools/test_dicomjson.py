@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from dicom_tools.dicomjson import to_dicom_json
+from dicom_tools.dicomjson import instance_metadata, to_dicom_json
 
 from .part10 import bundled
 
@@ -115,3 +115,12 @@ def test_empty_sequence_and_empty_values() -> None:
         "00100010": {"vr": "PN"},
         "7FE00010": {"vr": "OB"},
     }
+
+
+def test_instance_metadata_adds_the_stored_transfer_syntax() -> None:
+    path = bundled("MR_small_bigendian.dcm")
+    with path.open("rb") as source:
+        out = instance_metadata(source, bulk_data_uri=uri)
+    assert out["00083002"] == {"vr": "UI", "Value": ["1.2.840.10008.1.2.2"]}
+    assert out["7FE00010"] == {"vr": "OW", "BulkDataURI": uri("7FE00010")}
+    assert list(out) == sorted(out)

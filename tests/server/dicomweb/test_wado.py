@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import struct
+from typing import get_args
 
 import pydicom
 from pydicom.encaps import generate_frames
 
+from dicom_tools.bulkdata import BulkDataReason
+from dicom_tools.frames import FrameReason
+from server.dicomweb.wado import STORED_REFUSALS
 from tests.dicom_tools.part10 import PIXEL_DATA, SERIES_UID, STUDY_UID, dataset, part10
 from tests.server.dicomweb.helpers import (
     read_bundled,
@@ -204,3 +208,7 @@ async def test_another_clinic_gets_404_and_the_attempt_is_audited(
     assert [e.outcome for e in events] == ["denied"] * len(paths) + ["failure"]
     assert {e.org_id for e in events[:-1]} == {world.orgs["clinic-a"]}
     assert {e.actor for e in events} == {"gp-b", "gp-a"}
+
+
+def test_every_refusal_to_read_frames_or_bulk_data_has_an_http_error() -> None:
+    assert set(STORED_REFUSALS) == {*get_args(FrameReason), *get_args(BulkDataReason)}

@@ -1,26 +1,28 @@
-"""Frames and bulk data of a stored instance, as stored: no pixel is decoded (blocking code).
+"""Frames of an instance's Pixel Data (PS3.5 8.2, Annex A.4), as stored: nothing is decoded.
 
-Native (uncompressed) pixel data is cut into frames and sent little endian, as
-PS3.18 requires for application/octet-stream; encapsulated pixel data is split
-into the stored fragments of each frame.
+Frames are numbered from 1 to Number of Frames (0028,0008), one frame when it is
+absent. Native (uncompressed) pixel data is cut into frames and returned little
+endian, as PS3.18 requires for application/octet-stream; encapsulated pixel data
+is split into the stored fragments of each frame. Pixel Data is found by walking
+the stored bytes (memory-mapped when the source is a file); only the frames asked
+for are copied out. Every function blocks.
 """
 
 from __future__ import annotations
 
 import io
 import mmap
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
 from pydicom.uid import UID
 
-from dicom_tools.byte_order import WORD_WIDTH, swapped
+from dicom_tools.byte_order import swapped
 from dicom_tools.deflate import inflate_dataset
 from dicom_tools.elements import (
     MAX_ELEMENT_LENGTH,
@@ -30,12 +32,66 @@ from dicom_tools.elements import (
     walk_dataset,
     walk_file_meta,
 )
+from dicom_tools.errors import ReasonedError
 from dicom_tools.preamble import DATASET_OFFSET
 from dicom_tools.transfer_syntaxes import dataset_encoding
-from server.dicomweb.media import NotAcceptable
-from server.errors import NotFound
 
-BULK_DATA_PATH = re.compile(r"[0-9A-F]{8}(?:/[0-9]{1,6}/[0-9A-F]{8}){0,16}")
+FrameReason = Literal[
+    "no_pixel_data",
+    "no_such_frame",
+    "missing_frame",
+    "no_frame_size",
+    "unaligned_frames",
+    "unsplittable_fragments",
+]
+"""Stable codes of :class:`FrameError`.
+
+- ``no_pixel_data``: the instance has no Pixel Data (ECG waveform, SR, PDF...), so no frames.
+- ``no_such_frame``: a frame number is outside 1..Number of Frames.
+- ``missing_frame``: the frame lies past the end of the stored native pixel data.
+- ``no_frame_size``: native pixel data without Rows, Columns and Bits Allocated.
+- ``unaligned_frames``: native frames that do not end on a byte (1-bit pixels).
+- ``unsplittable_fragments``: the encapsulated fragments cannot be split into the frames.
+"""
+
+
+class FrameError(ReasonedError[FrameReason]):
+    """A frame, or the pixel data, cannot be read as stored."""
+
+
+def frame_count(ds: Dataset) -> int:
+    """The number of frames of an image: Number of Frames, else 1."""
+    return int(ds.get("NumberOfFrames") or 1)
+
+
+def stored_frames(
+    source: BinaryIO, numbers: Sequence[int], *, max_inflated_bytes: int
+) -> list[bytes]:
+    """The frames with these numbers (from 1), in their stored encoding (native: little endian)."""
+    with _contents(source) as data:
+        pixels = _pixels(source, data, max_inflated_bytes)
+        count = frame_count(pixels.header)
+        for number in numbers:
+            if not 1 <= number <= count:
+                raise FrameError(
+                    "no_such_frame",
+                    f"Frame {number} does not exist; the instance has {count} frames.",
+                )
+        if UID(pixels.syntax).is_encapsulated:
+            return _encapsulated_frames(pixels, [n - 1 for n in numbers], count)
+        return [_native_frame(pixels, number - 1) for number in numbers]
+
+
+def stored_pixel_data(source: BinaryIO, *, max_inflated_bytes: int) -> list[bytes]:
+    """The Pixel Data value: each frame's fragments when encapsulated, else one value (LE)."""
+    with _contents(source) as data:
+        pixels = _pixels(source, data, max_inflated_bytes)
+        if UID(pixels.syntax).is_encapsulated:
+            count = frame_count(pixels.header)
+            return _encapsulated_frames(pixels, list(range(count)), count)
+        element = pixels.element
+        value = bytes(pixels.body[element.value_offset : element.value_offset + element.length])
+        return [_little_endian(pixels, value)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,52 +101,6 @@ class _Pixels:
     little_endian: bool
     body: Buffer
     element: ElementHeader
-
-
-def read_frames(
-    source: BinaryIO, numbers: Sequence[int], *, max_inflated_bytes: int
-) -> list[bytes]:
-    """The requested frames (numbered from 1) in their stored encoding."""
-    with _contents(source) as data:
-        pixels = _pixels(source, data, max_inflated_bytes)
-        count = int(pixels.header.get("NumberOfFrames") or 1)
-        for number in numbers:
-            if not 1 <= number <= count:
-                raise NotFound(f"Frame {number} does not exist; the instance has {count} frames.")
-        if UID(pixels.syntax).is_encapsulated:
-            return _encapsulated_frames(pixels, [n - 1 for n in numbers], count)
-        return [_native_frame(pixels, number - 1) for number in numbers]
-
-
-def read_bulk_data(source: BinaryIO, path: str, *, max_inflated_bytes: int) -> list[bytes]:
-    """The value at a BulkDataURI path (``TAG/ITEM/TAG...``); encapsulated pixels per frame."""
-    if not BULK_DATA_PATH.fullmatch(path):
-        raise NotFound(f"No bulk data at {path[:80]!r}.")
-    if path == f"{PIXEL_DATA:08X}":
-        with _contents(source) as data:
-            pixels = _pixels(source, data, max_inflated_bytes)
-            if UID(pixels.syntax).is_encapsulated:
-                count = int(pixels.header.get("NumberOfFrames") or 1)
-                return _encapsulated_frames(pixels, list(range(count)), count)
-            element = pixels.element
-            value = bytes(pixels.body[element.value_offset : element.value_offset + element.length])
-            return [_little_endian(pixels, value)]
-    source.seek(0)
-    ds = dcmread(source)
-    current: Dataset = ds
-    steps = path.split("/")
-    try:
-        for tag, index in zip(steps[:-2:2], steps[1:-1:2], strict=True):
-            current = current[int(tag, 16)].value[int(index)]
-        found = current[int(steps[-1], 16)]
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise NotFound(f"No bulk data at {path}.") from None
-    if not isinstance(found.value, bytes):
-        raise NotFound(f"No bulk data at {path}.")
-    width = WORD_WIDTH.get(found.VR)
-    if not UID(ds.file_meta.TransferSyntaxUID).is_little_endian and width:
-        return [swapped(found.value, width)]
-    return [found.value]
 
 
 @contextmanager
@@ -126,21 +136,27 @@ def _pixels(source: BinaryIO, data: Buffer, max_inflated_bytes: int) -> _Pixels:
     )
     element = next((e for e in layout.elements if e.tag == PIXEL_DATA), None)
     if element is None:
-        raise NotFound("The instance has no pixel data, so it has no frames.")
+        raise FrameError("no_pixel_data", "The instance has no pixel data, so it has no frames.")
     return _Pixels(header, syntax, encoding.little_endian, body, element)
 
 
 def _native_frame(pixels: _Pixels, index: int) -> bytes:
     header = pixels.header
     if not all(header.get(k) for k in ("Rows", "Columns", "BitsAllocated")):
-        raise NotAcceptable("Pixel data without Rows, Columns and Bits Allocated has no frames.")
+        raise FrameError(
+            "no_frame_size", "Pixel data without Rows, Columns and Bits Allocated has no frames."
+        )
     bits = int(header.Rows) * int(header.Columns) * int(header.get("SamplesPerPixel") or 1)
     bits *= int(header.BitsAllocated)
     if bits % 8:
-        raise NotAcceptable("Frames of 1-bit pixel data that do not end on a byte are not sent.")
+        raise FrameError(
+            "unaligned_frames", "Frames of 1-bit pixel data that do not end on a byte are not sent."
+        )
     size = bits // 8
     if (index + 1) * size > pixels.element.length:
-        raise NotFound(f"Frame {index + 1} is missing from the stored pixel data.")
+        raise FrameError(
+            "missing_frame", f"Frame {index + 1} is missing from the stored pixel data."
+        )
     offset = pixels.element.value_offset + index * size
     return _little_endian(pixels, bytes(pixels.body[offset : offset + size]))
 
@@ -158,7 +174,9 @@ def _encapsulated_frames(pixels: _Pixels, indexes: list[int], count: int) -> lis
             for index in indexes
         ]
     except ValueError as error:
-        raise NotAcceptable(f"The stored fragments cannot be split into frames: {error}") from None
+        raise FrameError(
+            "unsplittable_fragments", f"The stored fragments cannot be split into frames: {error}"
+        ) from None
 
 
 def _little_endian(pixels: _Pixels, value: bytes) -> bytes:
