@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -26,8 +28,36 @@ def principal(request: web.Request) -> Principal:
 
 
 def client_addr(request: web.Request) -> str:
-    """The peer address of the request."""
-    return request.remote or ""
+    """The client's address: the peer's, or behind a trusted proxy what X-Forwarded-For names.
+
+    X-Forwarded-For is read from the right (the entry the nearest proxy appended) to the
+    first address that is not itself a trusted proxy; a client cannot choose it by
+    sending its own header, which the proxies append to rather than replace.
+    """
+    peer = request.remote or ""
+    proxies = request.app[keys.SETTINGS].trusted_proxies
+    if not proxies or not _is_among(peer, proxies):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _is_among(hop, proxies):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _is_among(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def actor(request: web.Request) -> Actor:

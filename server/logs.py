@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from server import keys
+from server import context, keys
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -60,6 +60,10 @@ class AccessLogger(AbstractAccessLogger):
                 "status": response.status,
                 "duration_ms": round(time * 1000, 2),
                 "user_id": caller.user_id if caller else None,
-                "remote": request.remote,
+                "remote": (
+                    context.client_addr(request)
+                    if isinstance(request, web.Request)
+                    else request.remote
+                ),
             },
         )

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     archive_conflict: Literal["reject", "replace"] = "reject"
     session_idle_minutes: int = 15
     session_max_hours: int = 12
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the real client."""
     login_max_failures: int = 5
     login_failure_window_minutes: int = 15
     auto_upgrade: bool = True

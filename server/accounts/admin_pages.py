@@ -7,6 +7,7 @@ The pages read forms and render; every change is an action of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -118,9 +119,15 @@ async def _users_page(
     values: Mapping[str, str] | None = None,
     chosen: Sequence[str] = (),
 ) -> web.Response:
+    settings = request.app[keys.SETTINGS]
     async with db(request) as session:
         users = await accounts.list_users(session=session)
         orgs = await accounts.list_orgs(session=session)
+        locked = await accounts.locked_usernames(
+            session=session,
+            max_failures=settings.login_max_failures,
+            window=timedelta(minutes=settings.login_failure_window_minutes),
+        )
         return render(
             request,
             "admin/users.html",
@@ -135,6 +142,8 @@ async def _users_page(
             chosen=set(chosen),
             created=query_id(request, "created"),
             changed=query_id(request, "changed"),
+            unlocked=query_id(request, "unlocked"),
+            locked=locked,
         )
 
 
@@ -211,3 +220,15 @@ async def user_disable(request: web.Request) -> web.StreamResponse:
 async def user_enable(request: web.Request) -> web.StreamResponse:
     """POST /admin/users/{username}/enable."""
     return await _set_active(request, active=True)
+
+
+@allow(Role.ADMIN, page=True)
+async def user_unlock(request: web.Request) -> web.StreamResponse:
+    """POST /admin/users/{username}/unlock: forget failed sign-ins, wherever they came from."""
+    try:
+        async with db(request) as session:
+            user = await accounts.get_user(session=session, username=request.match_info["username"])
+            await administration.unlock_user(session=session, audit=recorder(request), user=user)
+    except DomainError as error:
+        return await _users_page(request, status=error.status, error=error.message)
+    raise web.HTTPSeeOther(f"/admin/users?unlocked={user.id}")

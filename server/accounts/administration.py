@@ -82,6 +82,12 @@ async def set_user_active(
     _announce(session, changes, user.id)
 
 
+async def unlock_user(*, session: AsyncSession, audit: Recorder, user: User) -> None:
+    """Forget the user's failed sign-ins, so that no address waits any longer; audited."""
+    await service.clear_failures(session=session, username=user.username)
+    await _record(session, audit, "user.unlock", user)
+
+
 async def issue_token(
     *,
     session: AsyncSession,

@@ -23,6 +23,7 @@ def setup(app: web.Application) -> None:
     router.add_post("/admin/users", admin_pages.user_create)
     router.add_post(f"/admin/users/{_USERNAME}/disable", admin_pages.user_disable)
     router.add_post(f"/admin/users/{_USERNAME}/enable", admin_pages.user_enable)
+    router.add_post(f"/admin/users/{_USERNAME}/unlock", admin_pages.user_unlock)
     router.add_get("/admin/devices", device_pages.device_list)
     router.add_post("/admin/devices", device_pages.device_enrol)
     router.add_post(f"/admin/devices/{_USERNAME}/tokens", device_pages.token_issue)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -37,6 +38,8 @@ _ROLE_ORG_KINDS = {
     Role.KIOSK: {OrgKind.CORNER, OrgKind.CLINIC},
     Role.ADMIN: {OrgKind.CLINIC, OrgKind.HOSPITAL, OrgKind.CORNER},
 }
+THROTTLE_BASE_DELAY = timedelta(seconds=30)
+"""The wait after max_failures failed sign-ins for a name from one address, doubled per failure."""
 # Touch last-seen/last-used at most this often, so reads do not become writes.
 _TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -256,18 +259,57 @@ async def load_grant(*, connection: AsyncConnection, token: str) -> Grant:
 async def check_throttle(
     *, session: AsyncSession, username: str, client_addr: str, max_failures: int, window: timedelta
 ) -> None:
-    """Refuse a login attempt after too many recent failures for the name or the address."""
-    since = utcnow() - window
-    by_name = await session.scalar(
-        select(func.count()).where(LoginFailure.username == username, LoginFailure.at > since)
-    )
+    """Refuse a sign-in attempt while this address is paying for its failures.
+
+    Failures count per (username, address): after max_failures for a name from one
+    address, each further attempt from that address waits THROTTLE_BASE_DELAY, doubled
+    per failure up to the window, so a guesser elsewhere never locks the right person
+    out. An address that fails max_failures * 4 times over any names waits the window.
+    """
+    now = utcnow()
+    since = now - window
+    pair = (
+        await session.execute(
+            select(func.count(), func.max(LoginFailure.at)).where(
+                LoginFailure.username == username,
+                LoginFailure.client_addr == client_addr,
+                LoginFailure.at > since,
+            )
+        )
+    ).one()
     by_addr = await session.scalar(
         select(func.count()).where(LoginFailure.client_addr == client_addr, LoginFailure.at > since)
     )
-    if (by_name or 0) >= max_failures or (by_addr or 0) >= max_failures * 4:
+    wait = timedelta(0)
+    if (by_addr or 0) >= max_failures * 4:
+        wait = window
+    count, last = pair
+    if count >= max_failures and last is not None:
+        delay = min(window, THROTTLE_BASE_DELAY * 2 ** (count - max_failures))
+        wait = max(wait, last.replace(tzinfo=last.tzinfo or UTC) + delay - now)
+    if wait > timedelta(0):
         raise TooManyRequests(
-            "Too many failed sign-ins. Try again later.", retry_after=int(window.total_seconds())
+            "Too many failed sign-ins from here. Try again later.",
+            retry_after=max(1, math.ceil(wait.total_seconds())),
         )
+
+
+async def locked_usernames(
+    *, session: AsyncSession, max_failures: int, window: timedelta
+) -> set[str]:
+    """Usernames that some address is being throttled for now (an administrator may unlock)."""
+    rows = await session.execute(
+        select(LoginFailure.username)
+        .where(LoginFailure.at > utcnow() - window)
+        .group_by(LoginFailure.username, LoginFailure.client_addr)
+        .having(func.count() >= max_failures)
+    )
+    return {username for (username,) in rows}
+
+
+async def clear_failures(*, session: AsyncSession, username: str) -> None:
+    """Forget every recorded sign-in failure of a username (an administrator's unlock)."""
+    await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
 
 
 async def authenticate(
@@ -279,7 +321,11 @@ async def authenticate(
     if user is None or not ok or not user.is_active:
         session.add(LoginFailure(username=username[:64], client_addr=client_addr[:64]))
         return None
-    await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    await session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.username == username, LoginFailure.client_addr == client_addr[:64]
+        )
+    )
     return user
 
 

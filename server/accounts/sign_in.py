@@ -20,6 +20,7 @@ class SignIn:
     outcome: str  # "signed_in", "failed" or "throttled"
     principal: Principal | None = None
     secret: str = ""
+    retry_after: int = 0
 
 
 async def sign_in(
@@ -42,10 +43,10 @@ async def sign_in(
             max_failures=max_failures,
             window=failure_window,
         )
-    except TooManyRequests:
-        throttled = True
+    except TooManyRequests as error:
+        throttled, retry_after = True, error.retry_after
     else:
-        throttled = False
+        throttled, retry_after = False, 0
     user = None
     if not throttled:
         user = await service.authenticate(
@@ -59,7 +60,7 @@ async def sign_in(
             object_type="user",
             object_id=username[:64],
         )
-        return SignIn("throttled" if throttled else "failed")
+        return SignIn("throttled" if throttled else "failed", retry_after=retry_after)
     opened = await service.open_session(
         session=session, user=user, client_addr=client_addr, max_age=max_age
     )

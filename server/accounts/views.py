@@ -46,8 +46,7 @@ async def sign_in(request: web.Request, *, username: str, password: str) -> tupl
     if result.outcome == "throttled":
         logins.labels("throttled").inc()
         raise TooManyRequests(
-            "Too many failed sign-ins. Try again later.",
-            retry_after=settings.login_failure_window_minutes * 60,
+            "Too many failed sign-ins from here. Try again later.", retry_after=result.retry_after
         )
     if result.principal is None:
         logins.labels("failure").inc()
