@@ -82,7 +82,7 @@ def recorder(request: web.Request) -> Recorder:
 
 def db(request: web.Request) -> Transaction:
     """A database transaction: `async with db(request) as session:` (commits, then after-commit)."""
-    return transaction(request.app[keys.SESSIONMAKER])
+    return transaction(request.app[keys.SESSIONMAKER], request.app[keys.WRITE_GROUP])
 
 
 def is_api(request: web.Request) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -61,12 +62,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 
@@ -75,7 +76,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(settings.database_url, pool_size=5, max_overflow=5)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        pragmas = functools.partial(_sqlite_pragmas, settings.sqlite_busy_timeout_ms)
+        event.listen(engine.sync_engine, "connect", pragmas)
         return engine
     return create_async_engine(
         settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True
@@ -109,9 +111,10 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 def in_own_transaction(session: AsyncSession, work: Work[None]) -> None:
     """Run work in a transaction of its own once session's has ended, committed or not.
 
-    For what must be kept whatever becomes of the caller's transaction: the audit
-    events of refused attempts, which a 404 raised afterwards would otherwise roll
-    back. The session must come from `transaction()`.
+    For writes that must not make a read a write transaction, nor be lost with it: the
+    audit events of reads and of refused attempts (which a 404 raised afterwards would
+    otherwise roll back). With the transaction's WriteGroup they share a commit with
+    concurrent writers. The session must come from `transaction()`.
     """
     if _SESSION_MAKER not in session.info:
         raise RuntimeError("in_own_transaction needs a session opened by db.transaction()")
@@ -126,8 +129,13 @@ class Transaction:
     given to `in_own_transaction` runs afterwards in any case, each in a new transaction.
     """
 
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        write_group: WriteGroup | None = None,
+    ) -> None:
         self._session_maker = session_maker
+        self._write_group = write_group
         self._session = session_maker()
         self._session.info[_SESSION_MAKER] = session_maker
 
@@ -154,8 +162,11 @@ class Transaction:
         own: list[Work[None]] = session.info.pop(_OWN_TRANSACTION, [])
         for work in own:
             try:
-                async with transaction(self._session_maker) as alone:
-                    await work(alone)
+                if self._write_group is not None:
+                    await self._write_group.run(work)
+                else:
+                    async with transaction(self._session_maker) as alone:
+                        await work(alone)
             except Exception:
                 log.exception("work of its own transaction failed")
         if error is None:
@@ -166,9 +177,14 @@ class Transaction:
                     log.exception("an after-commit callback failed")
 
 
-def transaction(session_maker: async_sessionmaker[AsyncSession]) -> Transaction:
-    """A session in one transaction that commits on success and then runs after-commit work."""
-    return Transaction(session_maker)
+def transaction(
+    session_maker: async_sessionmaker[AsyncSession], write_group: WriteGroup | None = None
+) -> Transaction:
+    """A session in one transaction that commits on success and then runs after-commit work.
+
+    Work of its own transaction (`in_own_transaction`) goes through write_group if given.
+    """
+    return Transaction(session_maker, write_group)
 
 
 class WriteGroup:

@@ -10,11 +10,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from server import keys
 from server.access import access_of
 from server.context import is_api
-from server.errors import DomainError, NotAuthenticated, TooManyRequests
+from server.errors import DomainError, NotAuthenticated, ServiceUnavailable, TooManyRequests
 from server.templates import render
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ _CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+BUSY_RETRY_AFTER = 5
+"""Seconds a client is asked to wait when the database is busy (503)."""
+# PostgreSQL: lock_not_available, query_canceled (statement or lock timeout),
+# too_many_connections, cannot_connect_now, admin_shutdown.
+_BUSY_SQLSTATES = frozenset({"55P03", "57014", "53300", "57P03", "57P01"})
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; object-src 'none'; "
@@ -90,6 +97,25 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
         if isinstance(error, TooManyRequests):
             response.headers["Retry-After"] = str(error.retry_after)
+        elif isinstance(error, ServiceUnavailable):
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
+    except (OperationalError, SQLAlchemyTimeoutError, DBAPIError) as error:
+        if not _is_busy(error):
+            raise
+        log.warning(
+            "database busy or unreachable: %s",
+            type(getattr(error, "orig", error)).__name__,
+            extra={"request_id": request.get(keys.REQUEST_ID)},
+        )
+        response = error_response(
+            request,
+            status=503,
+            code="unavailable",
+            message="The database is busy or unreachable; try again in a few seconds.",
+            details={"request_id": request.get(keys.REQUEST_ID)},
+        )
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
     except web.HTTPException as error:
         if error.status < 400:
@@ -111,6 +137,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             message="Something went wrong on the server; it has been logged.",
             details={"request_id": request.get(keys.REQUEST_ID)},
         )
+
+
+def _is_busy(error: Exception) -> bool:
+    """True for a database that is locked, overloaded or unreachable, not for a bad query."""
+    if isinstance(error, OperationalError | SQLAlchemyTimeoutError):
+        return True  # SQLite "database is locked", pool exhausted, connection lost
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _BUSY_SQLSTATES
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_instance_bytes: int = 512 * 1024 * 1024
     max_stow_bytes: int = 4 * 1024 * 1024 * 1024
+    max_stow_parts: int = 2000
+    """Instances one STOW-RS request may carry; more refuse the request (413)."""
     max_inflated_bytes: int = 256 * 1024 * 1024
     archive_conflict: Literal["reject", "replace"] = "reject"
     session_idle_minutes: int = 15
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     """Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the real client."""
     login_max_failures: int = 5
     login_failure_window_minutes: int = 15
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    """How long a SQLite writer waits for the lock before the request gets a 503."""
     auto_upgrade: bool = True
     audit_checkpoint_minutes: int = Field(default=60, ge=1)
     """How often the server logs a signed audit checkpoint for an external log store."""

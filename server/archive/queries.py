@@ -133,7 +133,7 @@ async def search_studies(
     ):
         counts[study_id] = counts.get(study_id, 0) + count
         classes.setdefault(study_id, set()).add(sop_class)
-    await _record_search(session, reader, "study", None, keys, len(studies))
+    _record_search(session, reader, "study", None, keys, len(studies))
     return [
         StudyMatch(
             study=s,
@@ -181,7 +181,7 @@ async def search_series(
             .group_by(Instance.series_id)
         )
     }
-    await _record_search(session, reader, "series", study_uid, keys, len(rows))
+    _record_search(session, reader, "series", study_uid, keys, len(rows))
     return [SeriesMatch(study, series, counts.get(series.id, 0)) for study, series in rows]
 
 
@@ -217,7 +217,7 @@ async def search_instances(
             .offset(offset)
         )
     ).all()
-    await _record_search(session, reader, "instance", study_uid, keys, len(rows))
+    _record_search(session, reader, "instance", study_uid, keys, len(rows))
     return [InstanceMatch(study, series, instance) for study, series, instance in rows]
 
 
@@ -225,7 +225,7 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def _record_search(
+def _record_search(
     session: AsyncSession,
     reader: Reader,
     level: str,
@@ -233,7 +233,7 @@ async def _record_search(
     keys: Mapping[str, str],
     results: int,
 ) -> None:
-    await reader.audit.record(
+    reader.audit.record_apart(
         session,
         action="dicom.search",
         object_type=level,
@@ -302,7 +302,7 @@ async def locate_instances(
     level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
     details = {"study": study_uid, "purpose": purpose, "instances": len(found)}
     if found:
-        await reader.audit.record(
+        reader.audit.record_apart(
             session,
             action="dicom.retrieve",
             object_type=level,
@@ -366,7 +366,7 @@ def _record_not_visible(
 
     Recorded in a transaction of its own, so that the 404 that follows keeps it.
     """
-    reader.audit.record_refusal(
+    reader.audit.record_apart(
         session,
         action=action,
         outcome=DENIED if owner is not None else FAILURE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -41,6 +42,9 @@ STAGING_BUDGET = 64 * 1024 * 1024
 """Bytes of instances being validated and written at once; one larger instance still goes."""
 STAGING_THREADS = 4
 """Instances validated and written at once (each may inflate up to max_inflated_bytes)."""
+
+MAX_AUDITED_REFUSALS = 50
+"""SOP Instance UIDs named in a request's refusal event (its counts cover them all)."""
 
 _CHUNK = 200
 _OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
@@ -515,7 +519,11 @@ async def _record_store(
     plans: list[_Plan],
     results: list[StoreResult],
 ) -> None:
-    """One audit event per study stored into, per conflict and per refused instance."""
+    """One audit event per study stored into and per conflict; one for all refused instances.
+
+    A request of thousands of junk parts is one refusal event with counts, not thousands
+    of rows written while the request holds the write transaction.
+    """
     record = partial(audit.record, session, org_id=org_id)
     studies: dict[str, dict[str, list[str]]] = {}
     for result in results:
@@ -545,15 +553,22 @@ async def _record_store(
                     "received_sha256": info.sha256,
                 },
             )
-    for result in results:
-        if result.outcome in ("rejected", "failed"):
-            await record(
-                action="dicom.store",
-                outcome=FAILURE,
-                object_type="instance",
-                object_id=result.sop_instance_uid or "",
-                details={"source": source, "reason": result.reason, "message": result.message},
-            )
+    refused = [r for r in results if r.outcome in ("rejected", "failed")]
+    if refused:
+        await record(
+            action="dicom.store",
+            outcome=FAILURE,
+            object_type="request",
+            details={
+                "source": source,
+                "refused": len(refused),
+                "reasons": dict(Counter(r.reason or "unknown" for r in refused)),
+                "instances": [r.sop_instance_uid for r in refused if r.sop_instance_uid][
+                    :MAX_AUDITED_REFUSALS
+                ],
+                "message": refused[0].message,
+            },
+        )
 
 
 async def _record_refusal(

@@ -127,11 +127,13 @@ class Recorder:
         )
         return row
 
-    def record_refusal(self, session: AsyncSession, **event: Unpack[Event]) -> None:
-        """Record a refused or failed attempt in a transaction of its own.
+    def record_apart(self, session: AsyncSession, **event: Unpack[Event]) -> None:
+        """Record an event apart from the session's transaction, once that has ended.
 
-        The event is kept even when the caller's transaction rolls back (as it does when
-        the refusal becomes a 404); it is written once that transaction has ended.
+        For reads and refused attempts: a read stays a read-only transaction (its audit
+        event shares a grouped commit with concurrent writers instead of taking the
+        write lock itself), and a refusal is kept even when the caller's transaction
+        rolls back, as it does when the refusal becomes a 404.
         """
 
         async def write(alone: AsyncSession) -> None:

@@ -112,7 +112,7 @@ async def locate_export(
         purpose="export",
     )
     if found:
-        await reader.audit.record(
+        reader.audit.record_apart(
             session,
             action="study.export",
             object_type="study",

@@ -91,12 +91,17 @@ class _Body:
 
 
 async def dicom_parts(
-    stream: StreamReader, boundary: bytes, *, max_part_bytes: int, max_total_bytes: int
+    stream: StreamReader,
+    boundary: bytes,
+    *,
+    max_part_bytes: int,
+    max_total_bytes: int,
+    max_parts: int,
 ) -> AsyncIterator[bytes]:
     """Each application/dicom part in turn (RFC 2046 5.1), never more than one held in memory.
 
     The body is scanned once for the delimiter, so a part costs two copies of its bytes
-    whatever its size.
+    whatever its size. More than max_parts parts refuse the whole request (413).
     """
     body = _Body(stream, max_total_bytes)
     dash = b"--" + boundary
@@ -105,9 +110,16 @@ async def dicom_parts(
     while first > 0 and body.buffer[first - 2 : first] != b"\r\n":
         first = await body.find(dash, first + 1, MAX_PREAMBLE_BYTES, _no_boundary())
     del body.buffer[: first + len(dash)]
+    parts = 0
     while True:
         if await body.peek(2) == b"--":
             return  # close delimiter; the epilogue is ignored
+        parts += 1
+        if parts > max_parts:
+            raise PayloadTooLarge(
+                f"The request holds more than {max_parts} instances; "
+                f"send at most {max_parts} per request."
+            )
         end = await body.find(b"\r\n", 0, 1024, MalformedInput("Malformed multipart delimiter."))
         if body.buffer[:end].strip(b" \t"):
             raise MalformedInput("Unexpected bytes after a multipart boundary.")

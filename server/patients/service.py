@@ -67,11 +67,11 @@ async def get(
         await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
     )
     if visible:
-        await audit.record(
+        audit.record_apart(
             session, action="patient.read", object_type="patient", object_id=patient_id
         )
         return patient
-    audit.record_refusal(  # kept even when the caller's 404 rolls its transaction back
+    audit.record_apart(  # kept even when the caller's 404 rolls its transaction back
         session,
         action="patient.read",
         outcome=DENIED if patient else FAILURE,
@@ -103,7 +103,7 @@ async def search(
     rows = (
         await session.scalars(query.order_by(Patient.name, Patient.id).limit(limit).offset(offset))
     ).all()
-    await audit.record(
+    audit.record_apart(
         session,
         action="patient.search",
         object_type="patient",
@@ -130,7 +130,7 @@ async def recent(
             .limit(limit)
         )
     ).all()
-    await audit.record(
+    audit.record_apart(
         session,
         action="patient.list",
         object_type="patient",

@@ -23,7 +23,14 @@ def body(parts: list[bytes], *, head: bytes = HEAD, preamble: bytes = b"") -> by
     return out + b"--" + BOUNDARY + b"--\r\nepilogue"
 
 
-async def read(data: bytes, *, chunk: int = 7, max_part: int = 10_000, max_total: int = 100_000):
+async def read(
+    data: bytes,
+    *,
+    chunk: int = 7,
+    max_part: int = 10_000,
+    max_total: int = 100_000,
+    max_parts: int = 100,
+):
     stream = StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**30)
     for start in range(0, len(data), chunk):
         stream.feed_data(data[start : start + chunk])
@@ -31,7 +38,11 @@ async def read(data: bytes, *, chunk: int = 7, max_part: int = 10_000, max_total
     return [
         part
         async for part in dicom_parts(
-            stream, BOUNDARY, max_part_bytes=max_part, max_total_bytes=max_total
+            stream,
+            BOUNDARY,
+            max_part_bytes=max_part,
+            max_total_bytes=max_total,
+            max_parts=max_parts,
         )
     ]
 
@@ -93,3 +104,9 @@ def test_any_parts_round_trip(parts: list[bytes], chunk: int) -> None:
 def test_arbitrary_bytes_never_raise_anything_else(data: bytes, chunk: int) -> None:
     with contextlib.suppress(MalformedInput, PayloadTooLarge, UnsupportedMediaType):
         asyncio.run(read(b"--" + BOUNDARY + data, chunk=chunk))
+
+
+async def test_more_parts_than_the_limit_refuse_the_request() -> None:
+    assert await read(body([b"p"] * 3), max_parts=3) == [b"p"] * 3
+    with pytest.raises(PayloadTooLarge, match="more than 3 instances; send at most 3"):
+        await read(body([b"p"] * 4), max_parts=3)
