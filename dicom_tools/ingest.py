@@ -13,7 +13,7 @@ import hashlib
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -67,6 +67,7 @@ MAX_TEXT_LENGTH = 1024
 
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
+_DIGEST_CHUNK = 1024 * 1024
 _ZERO_PREAMBLE = bytes(PREAMBLE_LENGTH)
 
 # File Meta Information (group 0002).
@@ -183,9 +184,21 @@ def inspect_part10(
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
     executable_preamble: ExecutablePreamblePolicy = "neutralise",
 ) -> InstanceInfo:
-    """Validate a Part 10 file or byte string and return its index attributes."""
+    """Validate a Part 10 file or byte string and return its index attributes.
+
+    A file is memory-mapped and only the pages of its element headers are touched: its
+    digest is computed by reading it in chunks, so a large file never becomes resident.
+    """
     with _open(source, max_bytes) as data:
-        return _inspect(data, max_bytes, max_inflated_bytes, executable_preamble)
+        if isinstance(source, bytes | bytearray | memoryview):
+            return _inspect(data, max_bytes, max_inflated_bytes, executable_preamble)
+        return _inspect(
+            data,
+            max_bytes,
+            max_inflated_bytes,
+            executable_preamble,
+            digest=lambda neutralised: _file_sha256(source, neutralised),
+        )
 
 
 def prepare_part10(
@@ -242,6 +255,8 @@ def _inspect(
     max_bytes: int | None,
     max_inflated_bytes: int,
     executable_preamble: ExecutablePreamblePolicy,
+    *,
+    digest: Callable[[bool], str] | None = None,
 ) -> InstanceInfo:
     _check_prefix(data)
     kind = classify_preamble(data[:PREAMBLE_LENGTH])
@@ -338,7 +353,7 @@ def _inspect(
         content_date=_ascii_text(ds, _CONTENT_DATE, "ContentDate"),
         preamble_neutralised=neutralised,
         preamble_kind=kind,
-        sha256=_sha256(data, neutralised),
+        sha256=digest(neutralised) if digest is not None else _sha256(data, neutralised),
         size=len(data),
     )
 
@@ -539,6 +554,17 @@ def _number_of_frames(ds: Dataset) -> int:
             attribute="NumberOfFrames",
         )
     return int(text)
+
+
+def _file_sha256(path: str | os.PathLike[str], neutralised: bool) -> str:
+    """The SHA-256 of a file as stored (preamble zeroed when neutralised), read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        preamble = file.read(PREAMBLE_LENGTH)
+        digest.update(_ZERO_PREAMBLE if neutralised else preamble)
+        while chunk := file.read(_DIGEST_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _sha256(data: Buffer, neutralised: bool) -> str:

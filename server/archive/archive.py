@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.archive import storing
 from server.archive.storage import BlobStorage
-from server.archive.storing import ConflictPolicy, StoreResult
+from server.archive.storing import ConflictPolicy, Items, StoreResult
 from server.audit.service import Recorder
 from server.db import WriteGroup
 from server.settings import Settings
@@ -54,7 +53,7 @@ class Archive:
         *,
         audit: Recorder,
         org_id: int,
-        items: Iterable[bytes] | AsyncIterable[bytes],
+        items: Items,
         source: str,
         study_uid: str | None = None,
     ) -> list[StoreResult]:

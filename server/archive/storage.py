@@ -41,7 +41,9 @@ from typing import BinaryIO, Protocol
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PREFIX = re.compile(r"[0-9a-f]{2}")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
 _FSYNC_THREADS = 8
+_PREAMBLE_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,44 @@ class StagedBlob:
     sha256: str
     size: int
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledInstance:
+    """A received instance too large to hold in memory, written to a file in the staging area."""
+
+    token: str
+    size: int
+
+
+class Spool:
+    """A staging file being filled with one received instance (blocking writes)."""
+
+    def __init__(self, path: Path, token: str) -> None:
+        self.path = path
+        self.token = token
+        self._file: BinaryIO | None = path.open("xb")
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        """Append bytes."""
+        assert self._file is not None, "the spool is closed"
+        self._file.write(data)
+        self.size += len(data)
+
+    def close(self) -> SpooledInstance:
+        """Finish the file (not yet fsynced: staging does that) and name what it holds."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        return SpooledInstance(self.token, self.size)
+
+    def abandon(self) -> None:
+        """Remove the file: its instance will never be stored."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +106,24 @@ class BlobStorage(Protocol):
 
     def stage(self, data: bytes, sha256: str) -> StagedBlob:
         """Write data to a temporary file and fsync it; sha256 must be the digest of data."""
+        ...
+
+    def spool(self) -> Spool:
+        """A new staging file for an instance received in pieces (see `stage_spooled`)."""
+        ...
+
+    def spooled_path(self, token: str) -> Path:
+        """Where a spooled instance is, to read it in place."""
+        ...
+
+    def stage_spooled(
+        self, spooled: SpooledInstance, sha256: str, *, zero_preamble: bool
+    ) -> StagedBlob:
+        """Stage a spooled instance where it is: zero its preamble if asked, fsync it."""
+        ...
+
+    def abandon_spooled(self, spooled: SpooledInstance) -> None:
+        """Remove a spooled instance that will not be stored."""
         ...
 
     def publish(self, blobs: Sequence[StagedBlob]) -> None:
@@ -264,6 +322,35 @@ class LocalBlobStorage:
             raise
         os.close(fd)
         return StagedBlob(sha256=sha256, size=len(data), token=token)
+
+    def spool(self) -> Spool:
+        """A new staging file for an instance received in pieces (see `stage_spooled`)."""
+        token = secrets.token_hex(16)
+        return Spool(self._staging / token, token)
+
+    def spooled_path(self, token: str) -> Path:
+        """Where a spooled instance is, to read it in place."""
+        if not _TOKEN.fullmatch(token):
+            raise ValueError("not a staging token")
+        return self._staging / token
+
+    def stage_spooled(
+        self, spooled: SpooledInstance, sha256: str, *, zero_preamble: bool
+    ) -> StagedBlob:
+        """Stage a spooled instance where it is: zero its preamble if asked, fsync it."""
+        checked_digest(sha256)
+        fd = os.open(self.spooled_path(spooled.token), os.O_WRONLY)
+        try:
+            if zero_preamble:
+                os.pwrite(fd, bytes(_PREAMBLE_LENGTH), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return StagedBlob(sha256=sha256, size=spooled.size, token=spooled.token)
+
+    def abandon_spooled(self, spooled: SpooledInstance) -> None:
+        """Remove a spooled instance that will not be stored."""
+        self.spooled_path(spooled.token).unlink(missing_ok=True)
 
     def publish(self, blobs: Sequence[StagedBlob]) -> None:
         """Rename staged blobs into place, then make the renames durable (see the module)."""

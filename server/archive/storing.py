@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from dicom_tools.errors import IngestError
-from dicom_tools.ingest import InstanceInfo, prepare_part10
+from dicom_tools.ingest import InstanceInfo, PreparedInstance, inspect_part10, prepare_part10
 from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
-from server.archive.storage import BlobStorage, StagedBlob
+from server.archive.storage import BlobStorage, SpooledInstance, StagedBlob
 from server.audit.service import FAILURE, SUCCESS, Recorder
 from server.db import Base, transaction, utcnow
 from server.errors import DomainError
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from server.archive.archive import Archive
 
 ConflictPolicy = Literal["reject", "replace"]
+Received = bytes | SpooledInstance
+"""One received instance: its bytes, or a file it was spooled to on arrival."""
+Items = Iterable[Received] | AsyncIterable[Received]
 Outcome = Literal["stored", "duplicate", "replaced", "conflict", "rejected", "failed"]
 Action = Literal["insert", "duplicate", "replace", "conflict"]
 
@@ -97,7 +100,7 @@ async def store_instances(
     *,
     audit: Recorder,
     org_id: int,
-    items: Iterable[bytes] | AsyncIterable[bytes],
+    items: Items,
     source: str,
     study_uid: str | None = None,
 ) -> list[StoreResult]:
@@ -124,7 +127,7 @@ async def store_instances(
             await asyncio.to_thread(storage.discard, [s.blob for s in staged])
 
 
-async def _each(items: Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def _each(items: Items) -> AsyncIterator[Received]:
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item
@@ -134,8 +137,8 @@ async def _each(items: Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterator[
 
 
 async def _stage_all(
-    items: Iterable[bytes] | AsyncIterable[bytes],
-    prepare: Callable[[bytes], _Staged | StoreResult],
+    items: Items,
+    prepare: Callable[[Received], _Staged | StoreResult],
     staged: list[_Staged],
 ) -> list[_Staged | StoreResult]:
     """Validate and stage every item in worker threads, a bounded number of bytes at a time."""
@@ -145,14 +148,14 @@ async def _stage_all(
         async for data in _each(items):
             while in_flight and (
                 len(in_flight) >= STAGING_THREADS
-                or sum(in_flight.values()) + len(data) > STAGING_BUDGET
+                or sum(in_flight.values()) + _in_memory(data) > STAGING_BUDGET
             ):
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     del in_flight[task]
             task = asyncio.create_task(asyncio.to_thread(prepare, data))
             tasks.append(task)
-            in_flight[task] = len(data)
+            in_flight[task] = _in_memory(data)
             del data
     finally:
         # Threads cannot be cancelled: wait for every one so that nothing staged is forgotten.
@@ -164,37 +167,56 @@ async def _stage_all(
     return [result for result in finished if not isinstance(result, BaseException)]
 
 
+def _in_memory(item: Received) -> int:
+    """Bytes an item holds in memory while it is validated (a spooled one is read in place)."""
+    return len(item) if isinstance(item, bytes) else 0
+
+
 def _prepare_and_stage(
     storage: BlobStorage,
-    data: bytes,
+    data: Received,
     *,
     study_uid: str | None,
     max_bytes: int | None,
     max_inflated_bytes: int,
 ) -> _Staged | StoreResult:
-    """Validate one instance and write it to a staged blob (runs in a worker thread)."""
+    """Validate one instance and write it to a staged blob (runs in a worker thread).
+
+    A spooled instance is validated where it lies and staged in place; one refused is removed.
+    """
+    prepared: PreparedInstance | None = None
+    info: InstanceInfo | None = None
     try:
-        prepared = prepare_part10(data, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
+        if isinstance(data, SpooledInstance):
+            path = storage.spooled_path(data.token)
+            info = inspect_part10(path, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
+        else:
+            prepared = prepare_part10(
+                data, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes
+            )
+            info = prepared.info
+        if study_uid is not None and info.study_uid != study_uid:
+            refused = _result(
+                info,
+                "rejected",
+                reason="study_mismatch",
+                message=f"StudyInstanceUID {info.study_uid} is not the study {study_uid} "
+                "this request stores into",
+            )
+        elif prepared is not None:
+            return _Staged(info, storage.stage(prepared.data, info.sha256))
+        elif isinstance(data, SpooledInstance):
+            staged = storage.stage_spooled(
+                data, info.sha256, zero_preamble=info.preamble_neutralised
+            )
+            return _Staged(info, staged)
     except IngestError as error:
-        return StoreResult(
-            outcome="rejected",
-            reason=error.reason,
-            message=error.message,
-        )
-    info = prepared.info
-    if study_uid is not None and info.study_uid != study_uid:
-        return _result(
-            info,
-            "rejected",
-            reason="study_mismatch",
-            message=f"StudyInstanceUID {info.study_uid} is not the study {study_uid} "
-            "this request stores into",
-        )
-    try:
-        blob = storage.stage(prepared.data, info.sha256)
+        refused = StoreResult(outcome="rejected", reason=error.reason, message=error.message)
     except OSError as error:
-        return _storage_failure(info, error)
-    return _Staged(info, blob)
+        refused = _storage_failure(info, error)
+    if isinstance(data, SpooledInstance):
+        storage.abandon_spooled(data)
+    return refused
 
 
 def _result(
@@ -211,14 +233,13 @@ def _result(
     )
 
 
-def _storage_failure(info: InstanceInfo, error: OSError) -> StoreResult:
+def _storage_failure(info: InstanceInfo | None, error: OSError) -> StoreResult:
     full = error.errno in (errno.ENOSPC, errno.EDQUOT)
-    return _result(
-        info,
-        "failed",
-        reason="out_of_resources" if full else "storage",
-        message=f"the archive could not write the instance: {error.strerror or error}",
-    )
+    reason = "out_of_resources" if full else "storage"
+    message = f"the archive could not write the instance: {error.strerror or error}"
+    if info is None:  # the spooled file could not even be read
+        return StoreResult(outcome="failed", reason=reason, message=message)
+    return _result(info, "failed", reason=reason, message=message)
 
 
 async def _index(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import StreamReader, hdrs, web
 from aiohttp.helpers import parse_mimetype
 
+from server.archive.storage import Spool, SpooledInstance
 from server.dicomweb.media import DICOM
 from server.errors import DomainError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
+SPOOL_ABOVE = 8 * 1024 * 1024
+"""Bytes of one part held in memory before the rest of it goes to a spool file."""
 MAX_HEADER_BYTES = 16 * 1024
 """Longest header block of one part; DICOM parts carry one or two short headers."""
 MAX_PREAMBLE_BYTES = 64 * 1024
@@ -83,6 +87,61 @@ class _Body:
                     "the boundary in Content-Type is not the one in the body)."
                 )
 
+    async def part(
+        self,
+        delimiter: bytes,
+        too_large: DomainError,
+        *,
+        max_bytes: int,
+        spool_above: int,
+        open_spool: Callable[[], Spool] | None,
+    ) -> bytes | SpooledInstance:
+        """The bytes up to the next delimiter (consumed with it); past spool_above, in a file.
+
+        A part larger than spool_above is written to a spool file. While no delimiter is in
+        sight and the buffer holds more than spool_above bytes, all but the last few (which
+        may begin the delimiter) move to the file, so a part of any size holds at most about
+        spool_above bytes (plus what one read brings) in memory.
+        """
+        spool: Spool | None = None
+        spooled, scan = 0, 0
+        keep = len(delimiter) - 1
+        try:
+            while True:
+                found = self.buffer.find(delimiter, scan)
+                if found >= 0:
+                    if spooled + found > max_bytes:
+                        raise too_large
+                    data = bytes(self.buffer[:found])
+                    del self.buffer[: found + len(delimiter)]
+                    if spool is None and (open_spool is None or spooled + found <= spool_above):
+                        return data
+                    if spool is None:
+                        assert open_spool is not None
+                        spool = await asyncio.to_thread(open_spool)
+                    await asyncio.to_thread(spool.write, data)
+                    return spool.close()
+                if spooled + len(self.buffer) > max_bytes + len(delimiter):
+                    raise too_large
+                if open_spool is not None and len(self.buffer) > spool_above + keep:
+                    if spool is None:
+                        spool = await asyncio.to_thread(open_spool)
+                    cut = len(self.buffer) - keep
+                    chunk = bytes(self.buffer[:cut])
+                    del self.buffer[:cut]
+                    await asyncio.to_thread(spool.write, chunk)
+                    spooled += cut
+                scan = max(0, len(self.buffer) - keep)
+                if not await self.fill():
+                    raise MalformedInput(
+                        "The multipart body ends before its closing boundary (truncated, or "
+                        "the boundary in Content-Type is not the one in the body)."
+                    )
+        except BaseException:
+            if spool is not None:
+                await asyncio.to_thread(spool.abandon)
+            raise
+
     async def peek(self, size: int) -> bytes:
         """The next size bytes (fewer at the end of the body), left in the buffer."""
         while len(self.buffer) < size and await self.fill():
@@ -97,11 +156,15 @@ async def dicom_parts(
     max_part_bytes: int,
     max_total_bytes: int,
     max_parts: int,
-) -> AsyncIterator[bytes]:
+    spool_above: int = SPOOL_ABOVE,
+    open_spool: Callable[[], Spool] | None = None,
+) -> AsyncIterator[bytes | SpooledInstance]:
     """Each application/dicom part in turn (RFC 2046 5.1), never more than one held in memory.
 
-    The body is scanned once for the delimiter, so a part costs two copies of its bytes
-    whatever its size. More than max_parts parts refuse the whole request (413).
+    The body is scanned once for the delimiter. With open_spool, a part larger than
+    spool_above is written to a spool file as it arrives and yielded as that file, so
+    memory per request stays near spool_above whatever the instances' size. More than
+    max_parts parts refuse the whole request (413).
     """
     body = _Body(stream, max_total_bytes)
     dash = b"--" + boundary
@@ -131,10 +194,13 @@ async def dicom_parts(
         too_large = PayloadTooLarge(
             f"An instance is larger than the limit of {max_part_bytes} bytes."
         )
-        size = await body.find(delimiter, 0, max_part_bytes, too_large)
-        data = bytes(body.buffer[:size])
-        del body.buffer[: size + len(delimiter)]
-        yield data
+        yield await body.part(
+            delimiter,
+            too_large,
+            max_bytes=max_part_bytes,
+            spool_above=spool_above,
+            open_spool=open_spool,
+        )
 
 
 def _no_boundary() -> MalformedInput:

@@ -27,6 +27,7 @@ async def store_instances(request: web.Request) -> web.StreamResponse:
         max_part_bytes=settings.max_instance_bytes,
         max_total_bytes=settings.max_stow_bytes,
         max_parts=settings.max_stow_parts,
+        open_spool=request.app[keys.ARCHIVE].storage.spool,
     )
     results = await request.app[keys.ARCHIVE].store(
         audit=recorder(request),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
+from pathlib import Path
 
 import pytest
 from aiohttp import StreamReader
@@ -11,11 +13,32 @@ from aiohttp.base_protocol import BaseProtocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.archive.storage import Spool, SpooledInstance
 from server.dicomweb.multipart import dicom_parts
 from server.errors import MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
 BOUNDARY = b"b0undary"
 HEAD = b"Content-Type: application/dicom\r\n\r\n"
+
+
+def fed(data: bytes, chunk: int) -> StreamReader:
+    """A stream that receives data chunk by chunk while the reader reads (as from a socket)."""
+    protocol = BaseProtocol(asyncio.get_running_loop())
+    protocol.connection_made(asyncio.Transport())  # "connected": a read waits for data
+    stream = StreamReader(protocol, 2**30)
+
+    async def feed() -> None:
+        for start in range(0, len(data), chunk):
+            stream.feed_data(data[start : start + chunk])
+            await asyncio.sleep(0)
+        stream.feed_eof()
+
+    FEEDERS.add(task := asyncio.get_running_loop().create_task(feed()))
+    task.add_done_callback(FEEDERS.discard)
+    return stream
+
+
+FEEDERS: set[asyncio.Task[None]] = set()
 
 
 def body(parts: list[bytes], *, head: bytes = HEAD, preamble: bytes = b"") -> bytes:
@@ -31,10 +54,7 @@ async def read(
     max_total: int = 100_000,
     max_parts: int = 100,
 ):
-    stream = StreamReader(BaseProtocol(asyncio.get_running_loop()), 2**30)
-    for start in range(0, len(data), chunk):
-        stream.feed_data(data[start : start + chunk])
-    stream.feed_eof()
+    stream = fed(data, chunk)
     return [
         part
         async for part in dicom_parts(
@@ -110,3 +130,77 @@ async def test_more_parts_than_the_limit_refuse_the_request() -> None:
     assert await read(body([b"p"] * 3), max_parts=3) == [b"p"] * 3
     with pytest.raises(PayloadTooLarge, match="more than 3 instances; send at most 3"):
         await read(body([b"p"] * 4), max_parts=3)
+
+
+class Spools:
+    """Spool files in a directory, as the blob storage's staging area makes them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+
+    def open(self) -> Spool:
+        self.count += 1
+        return Spool(self.root / f"{self.count:032x}", f"{self.count:032x}")
+
+    def contents(self, items: list[bytes | SpooledInstance]) -> list[bytes]:
+        return [i if isinstance(i, bytes) else (self.root / i.token).read_bytes() for i in items]
+
+
+async def spooled_read(data: bytes, spools: Spools, *, chunk: int, spool_above: int = 16):
+    stream = fed(data, chunk)
+    return [
+        part
+        async for part in dicom_parts(
+            stream,
+            BOUNDARY,
+            max_part_bytes=10_000,
+            max_total_bytes=100_000,
+            max_parts=100,
+            spool_above=spool_above,
+            open_spool=spools.open,
+        )
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 100_000])
+async def test_large_parts_go_to_spool_files_with_exactly_their_bytes(
+    chunk: int, tmp_path: Path
+) -> None:
+    spools = Spools(tmp_path)
+    parts = [b"small", b"L" * 5000 + b"\r\n-", b"", bytes(range(256)) * 39]
+    items = await spooled_read(body(parts), spools, chunk=chunk)
+    assert [type(i) for i in items] == [bytes, SpooledInstance, bytes, SpooledInstance]
+    assert spools.contents(items) == parts
+    assert [i.size for i in items if isinstance(i, SpooledInstance)] == [5003, 9984]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        body([b"a" * 10_001]),  # over max_part while spooling
+        (b"--" + BOUNDARY + b"\r\n" + HEAD + b"x" * 5000),  # truncated while spooling
+    ],
+)
+async def test_a_part_refused_while_spooling_leaves_no_file(data: bytes, tmp_path: Path) -> None:
+    spools = Spools(tmp_path)
+    with pytest.raises((PayloadTooLarge, MalformedInput)):
+        await spooled_read(data, spools, chunk=512)
+    assert not any(await asyncio.to_thread(lambda: list(tmp_path.iterdir())))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    parts=st.lists(st.binary(max_size=300), max_size=5),
+    chunk=st.integers(min_value=1, max_value=400),
+    spool_above=st.integers(min_value=0, max_value=64),
+)
+def test_any_parts_round_trip_through_spools(
+    parts: list[bytes], chunk: int, spool_above: int
+) -> None:
+    delimiter = b"\r\n--" + BOUNDARY
+    parts = [p.replace(delimiter, b"") for p in parts]
+    with tempfile.TemporaryDirectory() as directory:
+        spools = Spools(Path(directory))
+        items = asyncio.run(spooled_read(body(parts), spools, chunk=chunk, spool_above=spool_above))
+        assert spools.contents(items) == parts
