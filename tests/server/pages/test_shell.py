@@ -155,7 +155,7 @@ async def test_pages_have_no_inline_script_or_style(client: Client, world: World
 
 async def test_static_assets_are_served(client: Client, world: World) -> None:
     html = await (await client.get("/login")).text()
-    for name in ("doorstep.css", "doorstep.js"):
+    for name in ("core/base.css", "shell/shell.css", "doorstep.js"):
         href = re.search(rf'"(/static/{name}\?v=[^"]+)"', html)
         assert href is not None
         response = await client.get(href.group(1))
