@@ -168,7 +168,8 @@ async def test_fetch_helper_sends_the_csrf_token(browser: Browser) -> None:
     page = browser.page
     await browser.sign_in("gp.river")
     script = """async ([useHelper, identifier]) => {
-        const send = useHelper ? Doorstep.fetch : window.fetch.bind(window);
+        const { apiFetch } = await import("/static/core/fetch.mjs");
+        const send = useHelper ? apiFetch : window.fetch.bind(window);
         const response = await send("/api/v1/patients", {
             method: "POST",
             headers: {"Content-Type": "application/json"},

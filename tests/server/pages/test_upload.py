@@ -109,7 +109,7 @@ async def test_page_offers_the_clinics_patients(client: Client, world: World) ->
     assert "webkitdirectory" in html
     other = await client.get("/upload", params={"patient": str(world.patients["bella"])})
     assert "Brown" not in await other.text()
-    assert "upload.js" in html
+    assert 'data-module="upload"' in html
     assert " style=" not in html
     assert " onclick=" not in html
 
