@@ -125,17 +125,8 @@ async def copy_client(web_copy: Path, settings: Settings) -> AsyncIterator[Clien
         yield test_client
 
 
-async def test_an_edited_file_is_fetched_again(web_copy: Path, copy_client: Client) -> None:
-    html = await (await copy_client.get("/login")).text()
-    linked, version = _VERSIONED.findall(html)[0]
-    name = linked.removeprefix("/static/")
-    path = web_copy / "static" / name
-    first = await copy_client.get(f"/static/{name}")
-    etag = first.headers["ETag"]
-    assert (await copy_client.get(f"/static/{name}", headers={"If-None-Match": etag})).status == 304
-
-    # Same size and same modification time: only the content tells the versions apart
-    # (reproducible builds and some deploy tools fix mtimes; mtime-size ETags would repeat).
+def edit_keeping_size_and_mtime(path: Path) -> bytes:
+    """Change one byte of a file, then set its modification time back; the new content."""
     before = path.stat()
     old = path.read_bytes()
     new = old[:-1] + (b" " if old[-1:] == b"\n" else b"\n")
@@ -144,17 +135,57 @@ async def test_an_edited_file_is_fetched_again(web_copy: Path, copy_client: Clie
     path.write_bytes(new)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert path.stat().st_mtime_ns == before.st_mtime_ns
+    return new
 
+
+async def test_an_edited_module_is_fetched_again(web_copy: Path, copy_client: Client) -> None:
+    # core/csrf.mjs is only imported by other modules, so its URL never carries a version:
+    # the browser revalidates it on every use and must get the edit.
+    name = "core/csrf.mjs"
+    html = await (await copy_client.get("/login")).text()
+    assert name not in html
+    first = await copy_client.get(f"/static/{name}")
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "no-cache"
+    assert (await copy_client.get(f"/static/{name}", headers={"If-None-Match": etag})).status == 304
+
+    # Same size and same modification time: only the content tells the versions apart
+    # (reproducible builds and some deploy tools fix mtimes; mtime-size ETags would repeat).
+    new = edit_keeping_size_and_mtime(web_copy / "static" / name)
     changed = await copy_client.get(f"/static/{name}", headers={"If-None-Match": etag})
     assert changed.status == 200
     assert await changed.read() == new
-    assert changed.headers["ETag"] == expected_etag(new) != etag
+    assert changed.headers["ETag"] == expected_etag(new)
+    assert changed.headers["ETag"] != etag
     assert changed.headers["Cache-Control"] == "no-cache"
     fresh = await copy_client.get(
         f"/static/{name}", headers={"If-None-Match": changed.headers["ETag"]}
     )
     assert fresh.status == 304
-    # Pages now link the new version, which may be kept; the old one may not.
+    # The pages link the same versions: nothing else had to know.
+    html_after = await (await copy_client.get("/login")).text()
+    assert _VERSIONED.findall(html_after) == _VERSIONED.findall(html)
+
+
+async def test_an_edited_entry_gets_a_new_version(web_copy: Path, copy_client: Client) -> None:
     html = await (await copy_client.get("/login")).text()
-    assert (linked, version) not in _VERSIONED.findall(html)
-    assert (linked, changed.headers["ETag"].strip('"')) in _VERSIONED.findall(html)
+    linked = dict(_VERSIONED.findall(html))
+    old_version = linked["/static/core/main.mjs"]
+    kept = await copy_client.get(f"/static/core/main.mjs?v={old_version}")
+    assert kept.headers["Cache-Control"] == IMMUTABLE
+
+    new = edit_keeping_size_and_mtime(web_copy / "static" / "core" / "main.mjs")
+    html = await (await copy_client.get("/login")).text()
+    relinked = dict(_VERSIONED.findall(html))
+    assert relinked["/static/core/main.mjs"] == expected_etag(new).strip('"')
+    assert relinked["/static/core/main.mjs"] != old_version
+    assert {k: v for k, v in relinked.items() if k != "/static/core/main.mjs"} == {
+        k: v for k, v in linked.items() if k != "/static/core/main.mjs"
+    }
+    response = await copy_client.get(f"/static/core/main.mjs?v={relinked['/static/core/main.mjs']}")
+    assert await response.read() == new
+    assert response.headers["Cache-Control"] == IMMUTABLE
+    # A page from before the edit asks for the old version: it gets the new content, revalidated.
+    stale = await copy_client.get(f"/static/core/main.mjs?v={old_version}")
+    assert await stale.read() == new
+    assert stale.headers["Cache-Control"] == "no-cache"
