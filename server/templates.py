@@ -7,8 +7,10 @@ import base64
 import hashlib
 import mimetypes
 import os
+import re
 import stat
 from dataclasses import dataclass
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +138,80 @@ def _stamp(found: os.stat_result) -> tuple[int, int, int, int, int]:
     return (found.st_ctime_ns, found.st_mtime_ns, found.st_size, found.st_ino, found.st_dev)
 
 
+# Display filters: one form for each kind of value on every page (docs/frontend.md).
+EMPTY = "—"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DATE = re.compile(r"([0-9]{4})([-.]?)([0-9]{2})\2([0-9]{2})")
+_TIME = re.compile(r"([0-9]{2}):?([0-9]{2})(?::?([0-9]{2})(?:\.[0-9]{1,6})?)?")
+SEXES = {"F": "Female", "M": "Male", "O": "Other", "U": "Unknown"}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def dicom_date(value: object) -> str:
+    """'14 Mar 1956' from a date or datetime, a DICOM DA (YYYYMMDD) or an ISO date.
+
+    Empty is '—'; partial, invalid or other values are shown as they are.
+    """
+    if isinstance(value, date):
+        return f"{value.day} {_MONTHS[value.month - 1]} {value.year:04d}"
+    text = _text(value)
+    if not text:
+        return EMPTY
+    found = _DATE.fullmatch(text)
+    if found:
+        try:
+            return dicom_date(date(int(found[1]), int(found[3]), int(found[4])))
+        except ValueError:
+            pass
+    return text
+
+
+def dicom_time(value: object) -> str:
+    """'09:05' from a time or datetime, a DICOM TM (HHMM[SS[.F]]) or 'HH:MM[:SS]'.
+
+    Empty is '—'; an hour alone, invalid or other values are shown as they are.
+    """
+    if isinstance(value, datetime | time):
+        return f"{value.hour:02d}:{value.minute:02d}"
+    text = _text(value)
+    if not text:
+        return EMPTY
+    found = _TIME.fullmatch(text)
+    if found and int(found[1]) < 24 and int(found[2]) < 60 and int(found[3] or 0) < 61:
+        return f"{found[1]}:{found[2]}"
+    return text
+
+
+def person_name(value: object) -> str:
+    """'FAMILY, Given Middle Suffix (Prefix)' from a DICOM PN 'Family^Given^Middle^Prefix^Suffix'.
+
+    Of the '='-separated groups (alphabetic, ideographic, phonetic) the first non-empty one is
+    shown; an empty name is '—'. The family name is in capitals so that it cannot be mistaken
+    for a given name.
+    """
+    for group in _text(value).split("="):
+        parts = [part.strip() for part in group.split("^")] + [""] * 4
+        family, given, middle, prefix, suffix = parts[:5]
+        if not any((family, given, middle, prefix, suffix)):
+            continue
+        given_names = " ".join(p for p in (given, middle, suffix) if p)
+        name = ", ".join(p for p in (family.upper(), given_names) if p)
+        return " ".join(p for p in (name, f"({prefix})" if prefix else "") if p)
+    return EMPTY
+
+
+def sex(value: object) -> str:
+    """Female, Male, Other or Unknown for a DICOM/API code (F, M, O, U); '—' when empty."""
+    text = _text(value)
+    return SEXES.get(text, text) if text else EMPTY
+
+
 def create_environment(static_files: StaticFiles) -> Environment:
-    """Templates from web/templates, HTML autoescaped, with `static(name)` for versioned URLs."""
+    """Templates from web/templates, HTML autoescaped, with `static(name)` for versioned URLs
+    and the display filters dicom_date, dicom_time, person_name and sex."""
     environment = Environment(
         loader=FileSystemLoader(web_dir() / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -146,6 +220,9 @@ def create_environment(static_files: StaticFiles) -> Environment:
     )
 
     environment.globals["static"] = static_files.versioned_url
+    environment.filters.update(
+        dicom_date=dicom_date, dicom_time=dicom_time, person_name=person_name, sex=sex
+    )
     return environment
 
 

@@ -93,7 +93,7 @@ async def test_idle_reason_is_explained(client: Client, world: World) -> None:
 @pytest.mark.parametrize(
     ("username", "expected", "nav"),
     [
-        ("gp-a", ["Register a patient", "Recently registered", "Able, Alice"], ["/patients"]),
+        ("gp-a", ["Register a patient", "Recently registered", "ABLE, Alice"], ["/patients"]),
         (
             "cardio",
             ["Your specialties", "Cardiology", "No reading requests.", "reading requests"],
@@ -123,8 +123,9 @@ async def test_home_per_role(
 async def test_gp_home_shows_only_own_clinic(client: Client, world: World) -> None:
     await sign_in(client, "gp-b")
     html = await (await client.get("/")).text()
-    assert "Brown, Bella" in html
+    assert "BROWN, Bella" in html
     assert "Able" not in html
+    assert "ABLE" not in html
 
 
 async def test_admin_home_counts(client: Client, world: World) -> None:
