@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     ):
         feature_routes.setup(app)
     app.router.add_get("/api/v1/openapi.json", openapi.openapi_json)
-    static = app.router.add_static("/static/", web_dir() / "static", append_version=True)
-    assert isinstance(static, web.StaticResource)
+    static = templates.StaticFiles("/static", web_dir() / "static")
+    app.router.register_resource(static)
     app[keys.TEMPLATES] = templates.create_environment(static)
     return app

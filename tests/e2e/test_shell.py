@@ -32,7 +32,7 @@ async def test_gp_registers_a_patient_and_finds_it(browser: Browser) -> None:
     await browser.sign_in("gp.river")
     await expect(page.get_by_role("heading", name="Good to see you, Dr Gita River")).to_be_visible()
     recent = page.get_by_role("region", name="Recently registered")
-    await expect(recent.get_by_role("link", name="Okafor, Grace")).to_be_visible()
+    await expect(recent.get_by_role("link", name="OKAFOR, Grace", exact=True)).to_be_visible()
     await expect(page.get_by_text("Moreau")).to_have_count(0)  # Hilltop's patient
     publish_screenshot(await browser.screenshot("gp-home", full_page=False), "gp-home.png")
 
@@ -55,14 +55,18 @@ async def test_gp_registers_a_patient_and_finds_it(browser: Browser) -> None:
     await page.get_by_label("Identifier").fill(identifier)
     await page.get_by_role("button", name="Register patient").click()
     await expect(page.get_by_role("status").filter(has_text="Patient registered.")).to_be_visible()
-    await expect(page.get_by_role("heading", name="Achterberg, Wilhelmina")).to_be_visible()
+    heading = page.get_by_role("heading", name="ACHTERBERG, Wilhelmina", exact=True)
+    await expect(heading).to_be_visible()
+    details = page.get_by_role("region", name="Details")
+    await expect(details.get_by_text("4 Jul 1961", exact=True)).to_be_visible()
+    await expect(details.get_by_text("Female", exact=True)).to_be_visible()
     await browser.screenshot("gp-patient")
 
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Patients").click()
     await page.get_by_role("searchbox", name="Name or identifier").fill("achter")
     await page.get_by_role("button", name="Search").click()
     await expect(page.get_by_text("1 patient matching “achter”")).to_be_visible()
-    await page.get_by_role("link", name="Achterberg, Wilhelmina").click()
+    await page.get_by_role("link", name="ACHTERBERG, Wilhelmina", exact=True).click()
     await expect(page.get_by_text(identifier).first).to_be_visible()
 
     # Narrow phone: the table becomes labelled stacks and nothing scrolls sideways.
@@ -168,7 +172,8 @@ async def test_fetch_helper_sends_the_csrf_token(browser: Browser) -> None:
     page = browser.page
     await browser.sign_in("gp.river")
     script = """async ([useHelper, identifier]) => {
-        const send = useHelper ? Doorstep.fetch : window.fetch.bind(window);
+        const { apiFetch } = await import("/static/core/fetch.mjs");
+        const send = useHelper ? apiFetch : window.fetch.bind(window);
         const response = await send("/api/v1/patients", {
             method: "POST",
             headers: {"Content-Type": "application/json"},

@@ -35,7 +35,8 @@ async def test_gp_uploads_and_finds_the_study(browser: Browser) -> None:
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Upload").click()
     await expect(page.get_by_role("heading", name="Upload images and ECGs")).to_be_visible()
     patient = page.get_by_label("Patient", exact=True)
-    okafor = await patient.locator("option", has_text="Okafor, Grace").get_attribute("value")
+    option = patient.locator("option", has_text="OKAFOR, Grace · RC-0001 · born 14 Mar 1956")
+    okafor = await option.get_attribute("value")
     assert okafor
     await patient.select_option(okafor)
     await page.get_by_label("Photo description").fill("Skin lesion, left forearm")
@@ -78,7 +79,8 @@ async def test_gp_uploads_and_finds_the_study(browser: Browser) -> None:
     publish_screenshot(await browser.screenshot("gp-studies"), "gp-studies.png")
 
     await study.click()
-    await expect(page.get_by_role("heading", name="CompressedSamples, CT1")).to_be_visible()
+    heading = page.get_by_role("heading", name="COMPRESSEDSAMPLES, CT1", exact=True)
+    await expect(heading).to_be_visible()
     await expect(page.get_by_text("1 in 1 series")).to_be_visible()
     await expect(page.get_by_role("cell", name="CT", exact=True)).to_be_visible()
     await browser.screenshot("gp-study-detail")

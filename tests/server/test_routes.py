@@ -60,6 +60,6 @@ async def test_public_routes_answer_without_credentials(client: Client, world: W
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     assert (await client.get("/login")).status == 200
-    css = await client.get("/static/doorstep.css")
+    css = await client.get("/static/core/base.css")
     assert css.status == 200
     assert css.content_type == "text/css"

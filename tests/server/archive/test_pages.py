@@ -76,7 +76,7 @@ async def test_list_and_detail(client: Client, world: World) -> None:
     assert "1 study" in html
     assert "Doe, Jane" in html
     assert "P-0001" in html
-    assert "2024-01-31" in html
+    assert "31 Jan 2024" in html
     assert "CT, SR" in html
     assert "Chest &lt;b&gt;CT&lt;/b&gt;" in html
     assert "Other" not in html
@@ -96,7 +96,11 @@ async def test_list_and_detail(client: Client, world: World) -> None:
     detail = await client.get(f"/studies/{STUDY_UID}")
     assert detail.status == 200
     html = await detail.text()
-    assert "<h1>Doe, Jane</h1>" in html
+    assert "<h1>DOE, Jane</h1>" in html
+    assert "<title>Study of DOE, Jane · Doorstep</title>" in html
+    assert "<dd>31 Jan 2024</dd>" in html
+    assert "<div><dt>Date of birth</dt><dd>—</dd></div>" in html  # none in the instances
+    assert "<div><dt>Sex</dt><dd>—</dd></div>" in html
     assert "3 in 2 series" in html
     assert "Series 3" in html
     assert "Series 2" in html
@@ -112,5 +116,6 @@ async def test_another_clinics_study_is_not_found(client: Client, world: World) 
     assert response.status == 404
     assert STUDY_UID in await response.text()
     assert "Doe" not in await response.text()
+    assert "DOE" not in await response.text()
     assert (await client.get("/studies/1..2")).status == 404
     assert (await client.get("/studies/1.2.3.4")).status == 404

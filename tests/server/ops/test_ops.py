@@ -34,7 +34,7 @@ async def test_metrics_need_an_admin_and_count_requests(client: Client, world: W
 
 
 async def test_security_headers_on_pages_api_and_static(client: Client, world: World) -> None:
-    for path in ("/login", "/api/v1/me", "/static/doorstep.css"):
+    for path in ("/login", "/api/v1/me", "/static/core/base.css"):
         response = await client.get(path, headers=world.auth("gp-a"))
         headers = response.headers
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path

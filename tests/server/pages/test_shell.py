@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 import pytest
@@ -92,7 +93,7 @@ async def test_idle_reason_is_explained(client: Client, world: World) -> None:
 @pytest.mark.parametrize(
     ("username", "expected", "nav"),
     [
-        ("gp-a", ["Register a patient", "Recently registered", "Able, Alice"], ["/patients"]),
+        ("gp-a", ["Register a patient", "Recently registered", "ABLE, Alice"], ["/patients"]),
         (
             "cardio",
             ["Your specialties", "Cardiology", "No reading requests.", "reading requests"],
@@ -122,8 +123,9 @@ async def test_home_per_role(
 async def test_gp_home_shows_only_own_clinic(client: Client, world: World) -> None:
     await sign_in(client, "gp-b")
     html = await (await client.get("/")).text()
-    assert "Brown, Bella" in html
+    assert "BROWN, Bella" in html
     assert "Able" not in html
+    assert "ABLE" not in html
 
 
 async def test_admin_home_counts(client: Client, world: World) -> None:
@@ -155,9 +157,29 @@ async def test_pages_have_no_inline_script_or_style(client: Client, world: World
 
 async def test_static_assets_are_served(client: Client, world: World) -> None:
     html = await (await client.get("/login")).text()
-    for name in ("doorstep.css", "doorstep.js"):
+    for name in ("core/base.css", "shell/shell.css"):
         href = re.search(rf'"(/static/{name}\?v=[^"]+)"', html)
         assert href is not None
         response = await client.get(href.group(1))
         assert response.status == 200
         assert len(await response.read()) > 1000
+    # The one module entry is small; the modules it imports (transitively) are the code.
+    entry = re.search(r'<script type="module" src="(/static/core/main\.mjs\?v=[^"]+)">', html)
+    assert entry is not None
+    pending, seen, size = [entry.group(1)], set(), 0
+    while pending:
+        url = pending.pop()
+        response = await client.get(url)
+        assert response.status == 200, url
+        assert response.content_type == "text/javascript", url
+        text = await response.text()
+        size += len(text)
+        text = re.sub(r"/\*.*?\*/|^\s*//.*$", "", text, flags=re.S | re.M)
+        base = url.split("?")[0].rsplit("/", 1)[0]
+        for found in re.findall(r'(?:from|import)\s*\(?\s*"(\.{1,2}/[^"]+)"', text):
+            target = posixpath.normpath(f"{base}/{found}")
+            if target not in seen:
+                seen.add(target)
+                pending.append(target)
+    assert len(seen) >= 5
+    assert size > 1000

@@ -24,15 +24,17 @@ GOOD = {
 async def test_list_and_search(client: Client, world: World) -> None:
     await sign_in(client, "gp-a")
     html = await (await client.get("/patients")).text()
-    assert "Able, Alice" in html
-    assert "Able, Arthur" in html
+    assert "ABLE, Alice" in html
+    assert "ABLE, Arthur" in html
+    assert "1 Jan 1970" in html
+    assert "Female" in html
     assert "Bella" not in html
     html = await (await client.get("/patients", params={"q": "arth"})).text()
-    assert "Able, Arthur" in html
+    assert "ABLE, Arthur" in html
     assert "Alice" not in html
     assert "1 patient matching" in html
     html = await (await client.get("/patients", params={"q": "A-1"})).text()
-    assert "Able, Alice" in html
+    assert "ABLE, Alice" in html
     assert "Arthur" not in html
     html = await (await client.get("/patients", params={"q": "nobody"})).text()
     assert "No patient matches" in html
@@ -57,9 +59,10 @@ async def test_register_through_the_form(client: Client, world: World) -> None:
     assert location.endswith("?registered=1")
     html = await (await client.get(location)).text()
     assert "Patient registered." in html
-    assert "Okafor, Grace" in html
+    assert "<h1>OKAFOR, Grace</h1>" in html
     assert "RC-0099" in html
-    assert "1956-03-14" in html
+    assert "<dd>14 Mar 1956</dd>" in html
+    assert "<dd>Female</dd>" in html
     # Stored in DICOM PN form and found by the API like any other patient.
     found = await client.get("/api/v1/patients", params={"q": "RC-0099"})
     assert [p["name"] for p in await found.json()] == ["Okafor^Grace"]
@@ -128,6 +131,7 @@ async def test_other_clinics_patient_is_not_found(client: Client, world: World) 
     html = await response.text()
     assert "Not found" in html
     assert "Brown" not in html
+    assert "BROWN" not in html
     assert (await client.get("/patients/999999")).status == 404
     outcomes = [o for a, _, o in await audit_actions(client.app, "patient.read")]
     assert outcomes == ["denied", "failure"]
@@ -143,7 +147,11 @@ async def test_names_are_escaped(client: Client, world: World) -> None:
     for path in (location, "/patients?q=script", "/"):
         html = await (await client.get(path)).text()
         assert evil not in html, path
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+        assert evil.upper() not in html, path
+        # The family name in capitals (person_name), escaped after the filter.
+        assert "&lt;SCRIPT&gt;ALERT(1)&lt;/SCRIPT&gt;, X" in html, path
+    html = await (await client.get(location)).text()
+    assert "<dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in html  # the family name field
     # The search box echoes the query escaped too.
     html = await (await client.get("/patients", params={"q": '"><img src=x>'})).text()
     assert '"><img src=x>' not in html

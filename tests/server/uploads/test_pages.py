@@ -104,13 +104,15 @@ async def test_page_offers_the_clinics_patients(client: Client, world: World) ->
     response = await client.get("/upload", params={"patient": str(world.patients["arthur"])})
     html = await response.text()
     assert response.status == 200
-    assert "Able, Alice" in html
+    assert "ABLE, Alice · A-1 · born 1 Jan 1970" in html
     assert f'<option value="{world.patients["arthur"]}" selected>' in html
     assert "Brown" not in html
+    assert "BROWN" not in html
     assert "webkitdirectory" in html
     other = await client.get("/upload", params={"patient": str(world.patients["bella"])})
     assert "Brown" not in await other.text()
-    assert "upload.js" in html
+    assert "BROWN" not in await other.text()
+    assert 'data-module="upload"' in html
     assert " style=" not in html
     assert " onclick=" not in html
 

@@ -1,0 +1,1 @@
+"""Browser code and static files: the cache rule, the module rule, the components."""

@@ -1,0 +1,50 @@
+"""The main pages of every role, rendered by the real application, for checks across pages."""
+
+from __future__ import annotations
+
+from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
+from tests.server.dicomweb.helpers import stow
+from tests.server.pages.helpers import Client, post_form, sign_in
+from tests.support import World
+
+
+async def main_pages(client: Client, world: World) -> dict[str, str]:
+    """'role path' -> HTML of each role's pages (with a stored study and an enrolled device)."""
+    stored = await stow(client, world, "gp-a", [part10(dataset())])
+    assert stored.status == 200, await stored.text()
+    pages: dict[str, str] = {}
+    client.session.cookie_jar.clear()
+    pages["anonymous /login"] = await (await client.get("/login")).text()
+    paths = {
+        "gp-a": [
+            "/",
+            "/patients",
+            "/patients/new",
+            f"/patients/{world.patients['alice']}",
+            "/upload",
+            "/studies",
+            f"/studies/{STUDY_UID}",
+        ],
+        "cardio": ["/", "/patients"],
+        "kiosk": ["/", "/patients"],
+        "admin": ["/", "/admin/organisations", "/admin/users", "/admin/devices"],
+    }
+    for username, user_paths in paths.items():
+        client.session.cookie_jar.clear()
+        csrf = await sign_in(client, username)
+        for path in user_paths:
+            pages[f"{username} {path}"] = await (await client.get(path)).text()
+        if username == "gp-a":
+            status, html, _ = await post_form(client, "/patients/new", csrf, {"family": ""})
+            assert status == 422
+            pages["gp-a POST /patients/new"] = html
+        if username == "admin":
+            status, html, _ = await post_form(
+                client,
+                "/admin/devices",
+                csrf,
+                {"username": "kiosk.css", "org_id": str(world.orgs["corner"]), "expires_days": "3"},
+            )
+            assert status == 201
+            pages["admin POST /admin/devices"] = html
+    return pages

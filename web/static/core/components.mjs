@@ -1,0 +1,16 @@
+/*
+ * Every component by its data-module name. A class is loaded with every page; a big feature
+ * (viewers, the call) registers { load: () => import("../feature/x.mjs") } instead and is fetched
+ * only by pages that use it (its controls should stay inert until it has started).
+ */
+import CopyButton from "../shell/copy-button.mjs";
+import ErrorSummary from "../shell/error-summary.mjs";
+import IdleLogoff from "../shell/idle-logoff.mjs";
+import Upload from "../uploads/upload.mjs";
+
+export const components = new Map([
+  [CopyButton.moduleName, CopyButton],
+  [ErrorSummary.moduleName, ErrorSummary],
+  [IdleLogoff.moduleName, IdleLogoff],
+  [Upload.moduleName, Upload],
+]);
