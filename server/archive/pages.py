@@ -26,9 +26,11 @@ class StudyRow:
     """A study as the browser lists it."""
 
     study_uid: str
-    patient_name: str
+    patient_name: str | None
+    """As stored (DICOM PN); the template shows it with `person_name`."""
     patient_id: str
-    date: str
+    date: str | None
+    """As stored (DICOM DA); the template shows it with `dicom_date`."""
     description: str
     modalities: str
     series: int
@@ -46,22 +48,6 @@ class SeriesRow:
     description: str
     instances: int
     thumbnail: str | None
-
-
-def display_name(name: str | None) -> str:
-    """A DICOM PN (Family^Given^Middle) as 'Family, Given Middle'."""
-    if not name:
-        return "—"
-    family, _, rest = name.split("=", 1)[0].partition("^")
-    given = " ".join(p for p in rest.split("^")[:2] if p)
-    return f"{family}, {given}" if given else family
-
-
-def display_date(value: str | None) -> str:
-    """A DICOM DA (YYYYMMDD) as YYYY-MM-DD."""
-    if value and len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value or "—"
 
 
 def thumbnail_url(study_uid: str, series_uid: str, sop_instance_uid: str) -> str:
@@ -89,9 +75,9 @@ async def study_list(request: web.Request) -> web.StreamResponse:
         rows.append(
             StudyRow(
                 study_uid=study.study_uid,
-                patient_name=display_name(study.patient_name),
+                patient_name=study.patient_name,
                 patient_id=study.patient_id or "—",
-                date=display_date(study.study_date),
+                date=study.study_date,
                 description=study.study_description or "",
                 modalities=", ".join(match.modalities) or "—",
                 series=match.number_of_series,
@@ -143,9 +129,6 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         request,
         "studies/detail.html",
         study=study,
-        patient_name=display_name(study.patient_name),
-        date=display_date(study.study_date),
-        birth_date=display_date(study.patient_birth_date),
         series=series,
         instances=sum(s.instances for s in series),
     )

@@ -74,7 +74,7 @@ async def test_gp_uploads_and_finds_the_study(browser: Browser) -> None:
     await expect(page.get_by_role("heading", name="Studies")).to_be_visible()
     study = page.get_by_role("link", name="CompressedSamples, CT1")
     await expect(study).to_be_visible()
-    await expect(page.get_by_role("link", name="Okafor, Grace")).to_be_visible()
+    await expect(page.get_by_role("link", name="OKAFOR, Grace")).to_be_visible()
     await expect(page.get_by_role("cell", name="Skin lesion, left forearm")).to_be_visible()
     publish_screenshot(await browser.screenshot("gp-studies"), "gp-studies.png")
 

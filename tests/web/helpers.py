@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
+from tests.forms import Client, post_form, sign_in
 from tests.server.dicomweb.helpers import stow
-from tests.server.pages.helpers import Client, post_form, sign_in
 from tests.support import World
 
 
@@ -27,7 +27,13 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
         ],
         "cardio": ["/", "/patients"],
         "kiosk": ["/", "/patients"],
-        "admin": ["/", "/admin/organisations", "/admin/users", "/admin/devices"],
+        "admin": [
+            "/",
+            "/admin/organisations",
+            "/admin/users",
+            "/admin/devices",
+            "/admin/break-glass",
+        ],
     }
     for username, user_paths in paths.items():
         client.session.cookie_jar.clear()

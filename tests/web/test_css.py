@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from server.resources import web_dir
-from tests.server.pages.helpers import Client
+from server.package_data import web_dir
+from tests.forms import Client
 from tests.support import World
 from tests.web.helpers import main_pages
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from server.resources import web_dir
+from server.package_data import web_dir
 
 STATIC = web_dir() / "static"
 TEMPLATES = web_dir() / "templates"

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import server.app
 from server.app import create_app
-from server.resources import web_dir
+from server.package_data import web_dir
 from server.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
