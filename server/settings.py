@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_instance_bytes: int = 512 * 1024 * 1024
     max_stow_bytes: int = 4 * 1024 * 1024 * 1024
     max_stow_parts: int = 2000
+    max_uploads_per_user: int = Field(default=3, ge=1)
+    """Uploads (STOW-RS requests, zips, photos) one user may have under way per process."""
     """Instances one STOW-RS request may carry; more refuse the request (413)."""
     max_inflated_bytes: int = 256 * 1024 * 1024
     archive_conflict: Literal["reject", "replace"] = "reject"

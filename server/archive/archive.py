@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -11,7 +13,11 @@ from server.archive.storage import BlobStorage
 from server.archive.storing import ConflictPolicy, Items, StoreResult
 from server.audit.service import Recorder
 from server.db import WriteGroup
+from server.errors import TooManyRequests
 from server.settings import Settings
+
+UPLOAD_RETRY_AFTER = 10
+"""Seconds a user at their upload limit is asked to wait (Retry-After)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +34,8 @@ class Archive:
     conflict: ConflictPolicy = "reject"
     max_instance_bytes: int | None = None
     max_inflated_bytes: int
+    max_uploads_per_user: int = 3
+    _uploads: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def configured(
@@ -46,7 +54,29 @@ class Archive:
             conflict=settings.archive_conflict,
             max_instance_bytes=settings.max_instance_bytes,
             max_inflated_bytes=settings.max_inflated_bytes,
+            max_uploads_per_user=settings.max_uploads_per_user,
         )
+
+    @asynccontextmanager
+    async def upload_slot(self, user_id: int) -> AsyncIterator[None]:
+        """One of a user's concurrent uploads (STOW-RS, zip, photo) in this process.
+
+        A user with max_uploads_per_user uploads under way is asked to wait (429), so
+        that one account cannot fill the server's memory, disk bandwidth and workers.
+        """
+        if self._uploads.get(user_id, 0) >= self.max_uploads_per_user:
+            raise TooManyRequests(
+                f"You already have {self.max_uploads_per_user} uploads in progress; "
+                "send the next when one has finished.",
+                retry_after=UPLOAD_RETRY_AFTER,
+            )
+        self._uploads[user_id] = self._uploads.get(user_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._uploads.pop(user_id) - 1
+            if left:
+                self._uploads[user_id] = left
 
     async def store(
         self,

@@ -18,24 +18,26 @@ from server.errors import MalformedInput
 @allow(*ROLES)
 async def store_instances(request: web.Request) -> web.StreamResponse:
     """POST /dicom-web/studies[/{study}]: 200 all stored, 202 some failed, 409 none stored."""
-    settings = request.app[keys.SETTINGS]
+    settings, archive = request.app[keys.SETTINGS], request.app[keys.ARCHIVE]
     study_uid = optional_uid(request, "study")
     boundary = multipart.stow_boundary(request, max_total_bytes=settings.max_stow_bytes)
-    parts = multipart.dicom_parts(
-        request.content,
-        boundary,
-        max_part_bytes=settings.max_instance_bytes,
-        max_total_bytes=settings.max_stow_bytes,
-        max_parts=settings.max_stow_parts,
-        open_spool=request.app[keys.ARCHIVE].storage.spool,
-    )
-    results = await request.app[keys.ARCHIVE].store(
-        audit=recorder(request),
-        org_id=principal(request).org_id,
-        items=parts,
-        source="stow-rs",
-        study_uid=study_uid,
-    )
+    caller = principal(request)
+    async with archive.upload_slot(caller.user_id):
+        parts = multipart.dicom_parts(
+            request.content,
+            boundary,
+            max_part_bytes=settings.max_instance_bytes,
+            max_total_bytes=settings.max_stow_bytes,
+            max_parts=settings.max_stow_parts,
+            open_spool=archive.storage.spool,
+        )
+        results = await archive.store(
+            audit=recorder(request),
+            org_id=caller.org_id,
+            items=parts,
+            source="stow-rs",
+            study_uid=study_uid,
+        )
     if not results:
         raise MalformedInput("The request holds no application/dicom parts.")
     stored = sum(1 for r in results if r.ok)

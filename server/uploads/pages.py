@@ -168,14 +168,16 @@ async def upload_zip(request: web.Request) -> web.StreamResponse:
             raise UnsupportedMediaType("Send the zip archive as application/zip.")
         chosen = request.query.get("patient", "")
         patient = await lookup.visible_patient(request, _patient_id(chosen)) if chosen else None
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-            await _spool(request, spool)
-            results = await uploads.store_zip(
-                store=request.app[keys.ARCHIVE],
-                audit=recorder(request),
-                caller=principal(request),
-                spool=spool,
-            )
+        archive = request.app[keys.ARCHIVE]
+        async with archive.upload_slot(principal(request).user_id):
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+                await _spool(request, spool)
+                results = await uploads.store_zip(
+                    store=archive,
+                    audit=recorder(request),
+                    caller=principal(request),
+                    spool=spool,
+                )
         if patient is not None:
             await _link(request, patient, (r.study_uid for r in results if r.ok), "upload-zip")
         return results
@@ -222,23 +224,29 @@ async def upload_photo(request: web.Request) -> web.StreamResponse:
     """POST /upload/photo: a JPEG/PNG of a patient, stored as a Secondary Capture instance."""
 
     async def work() -> list[FileResult]:
-        fields, image, filename = await _photo_form(request)
-        if not fields.get("patient"):
-            raise InvalidInput("Choose the patient the photo belongs to.")
-        if sniff(image) is None:
-            raise UnsupportedMediaType(f"{label(filename)} is not a JPEG or PNG image.")
-        patient = await lookup.visible_patient(request, _patient_id(fields["patient"]))
-        found = await uploads.store_photo(
-            store=request.app[keys.ARCHIVE],
-            audit=recorder(request),
-            caller=principal(request),
-            patient=patient,
-            image=image,
-            filename=filename,
-            description=fields.get("description", ""),
-        )
-        if found.ok:
-            await _link(request, patient, [found.study_uid], "upload-photo")
-        return [found]
+        async with request.app[keys.ARCHIVE].upload_slot(principal(request).user_id):
+            return await _photo(request)
 
     return await _answering_json(work)
+
+
+async def _photo(request: web.Request) -> list[FileResult]:
+    """Read the photo form, store the photo for its patient and link the study."""
+    fields, image, filename = await _photo_form(request)
+    if not fields.get("patient"):
+        raise InvalidInput("Choose the patient the photo belongs to.")
+    if sniff(image) is None:
+        raise UnsupportedMediaType(f"{label(filename)} is not a JPEG or PNG image.")
+    patient = await lookup.visible_patient(request, _patient_id(fields["patient"]))
+    found = await uploads.store_photo(
+        store=request.app[keys.ARCHIVE],
+        audit=recorder(request),
+        caller=principal(request),
+        patient=patient,
+        image=image,
+        filename=filename,
+        description=fields.get("description", ""),
+    )
+    if found.ok:
+        await _link(request, patient, [found.study_uid], "upload-photo")
+    return [found]
