@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
@@ -572,4 +572,26 @@ def _sha256(data: Buffer, neutralised: bool) -> str:
     digest = hashlib.sha256(_ZERO_PREAMBLE if neutralised else data[:PREAMBLE_LENGTH])
     with memoryview(data) as view, view[PREAMBLE_LENGTH:] as rest:
         digest.update(rest)
+    return digest.hexdigest()
+
+
+DATA_SET_WINDOW = 1024 * 1024
+"""Bytes read to find where a stored file's File Meta Information ends."""
+
+
+def data_set_sha256(stream: BinaryIO) -> str | None:
+    """SHA-256 of a Part 10 file's data set: everything after its File Meta Information.
+
+    Two files of one instance written by different applications differ in group 0002
+    (implementation, source AE title) but not here. None when the meta cannot be read.
+    """
+    head = stream.read(DATA_SET_WINDOW)
+    try:
+        _check_prefix(head)
+        layout = walk_file_meta(head, DATASET_OFFSET, max_element_length=len(head))
+    except IngestError:
+        return None
+    digest = hashlib.sha256(memoryview(head)[layout.end :])
+    while chunk := stream.read(_DIGEST_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()

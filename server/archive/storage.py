@@ -112,8 +112,8 @@ class BlobStorage(Protocol):
         """A new staging file for an instance received in pieces (see `stage_spooled`)."""
         ...
 
-    def spooled_path(self, token: str) -> Path:
-        """Where a spooled instance is, to read it in place."""
+    def staging_path(self, token: str) -> Path:
+        """Where a staged or spooled file is, to read it in place."""
         ...
 
     def stage_spooled(
@@ -328,8 +328,8 @@ class LocalBlobStorage:
         token = secrets.token_hex(16)
         return Spool(self._staging / token, token)
 
-    def spooled_path(self, token: str) -> Path:
-        """Where a spooled instance is, to read it in place."""
+    def staging_path(self, token: str) -> Path:
+        """Where a staged or spooled file is, to read it in place."""
         if not _TOKEN.fullmatch(token):
             raise ValueError("not a staging token")
         return self._staging / token
@@ -339,7 +339,7 @@ class LocalBlobStorage:
     ) -> StagedBlob:
         """Stage a spooled instance where it is: zero its preamble if asked, fsync it."""
         checked_digest(sha256)
-        fd = os.open(self.spooled_path(spooled.token), os.O_WRONLY)
+        fd = os.open(self.staging_path(spooled.token), os.O_WRONLY)
         try:
             if zero_preamble:
                 os.pwrite(fd, bytes(_PREAMBLE_LENGTH), 0)
@@ -350,7 +350,7 @@ class LocalBlobStorage:
 
     def abandon_spooled(self, spooled: SpooledInstance) -> None:
         """Remove a spooled instance that will not be stored."""
-        self.spooled_path(spooled.token).unlink(missing_ok=True)
+        self.staging_path(spooled.token).unlink(missing_ok=True)
 
     def publish(self, blobs: Sequence[StagedBlob]) -> None:
         """Rename staged blobs into place, then make the renames durable (see the module)."""

@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from dicom_tools.errors import IngestError
-from dicom_tools.ingest import InstanceInfo, PreparedInstance, inspect_part10, prepare_part10
+from dicom_tools.ingest import (
+    InstanceInfo,
+    PreparedInstance,
+    data_set_sha256,
+    inspect_part10,
+    prepare_part10,
+)
 from server.archive import matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, SpooledInstance, StagedBlob
@@ -188,7 +194,7 @@ def _prepare_and_stage(
     info: InstanceInfo | None = None
     try:
         if isinstance(data, SpooledInstance):
-            path = storage.spooled_path(data.token)
+            path = storage.staging_path(data.token)
             info = inspect_part10(path, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
         else:
             prepared = prepare_part10(
@@ -259,6 +265,8 @@ async def _index(
     async with archive.session_maker() as session:
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
+    if any(p.action in ("conflict", "replace") for p in plans):
+        await asyncio.to_thread(_same_data_sets, storage, plans)
     new_bytes = [p for p in plans if p.action in _WRITES]
     try:
         if new_bytes:
@@ -276,6 +284,24 @@ async def _index(
         return results
 
     return await archive.write_group.run(index)
+
+
+def _same_data_sets(storage: BlobStorage, plans: list[_Plan]) -> None:
+    """Different bytes under a known UID but the same data set are the same instance again.
+
+    A modality re-sending what a GP uploaded writes its own File Meta Information (group
+    0002: implementation, source AE title), so its file differs while its data set does
+    not; that is a duplicate, not a conflict (runs in a worker thread).
+    """
+    for plan in plans:
+        if plan.action not in ("conflict", "replace") or plan.indexed_sha256 is None:
+            continue
+        with storage.open(plan.indexed_sha256) as stored:
+            before = data_set_sha256(stored)
+        with storage.staging_path(plan.staged.blob.token).open("rb") as received:
+            now = data_set_sha256(received)
+        if before is not None and before == now:
+            plan.action = "duplicate"
 
 
 def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:

@@ -82,3 +82,18 @@ async def test_a_disk_failure_has_the_same_status_over_stow_rs_and_c_store(
     dimse_code = await asyncio.to_thread(_c_store, listener, ORIGINAL)
     assert (stow_code, dimse_code) == (code, code), comment
     assert await stored(listener, world.orgs["clinic-a"]) == {}
+
+
+async def test_a_modality_resending_an_uploaded_instance_is_a_duplicate_not_a_conflict(
+    listener: Listener, client: Client, world: World
+) -> None:
+    """The GP uploads a file; the modality sends the same data set with its own group 0002."""
+    response = await stow(client, world, "gp-a", [ORIGINAL])
+    assert response.status == 200
+    [first] = (await stored(listener, world.orgs["clinic-a"])).values()
+    assert await asyncio.to_thread(_c_store, listener, ORIGINAL) == 0x0000
+    [after] = (await stored(listener, world.orgs["clinic-a"])).values()
+    assert after.sha256 == first.sha256  # the first file is kept as it was
+    # A different data set under the same SOP Instance UID is still a conflict.
+    changed = part10(dataset(replace={0x00100010: b"Someone^Else"}))
+    assert await asyncio.to_thread(_c_store, listener, changed) == 0x0111
