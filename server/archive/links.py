@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.archive.models import Study
-from server.archive.service import visible_studies
-from server.audit.service import Recorder
+from server.archive.queries import visible_studies
+from server.audit.service import FAILURE, Recorder
 from server.identity import Principal
 from server.patients.models import Patient
 
@@ -58,3 +58,51 @@ async def studies_of_patient(
             .order_by(Study.study_date.desc(), Study.id.desc())
         )
     ).all()
+
+
+async def link_by_identifier(
+    *, session: AsyncSession, audit: Recorder, org_id: int, study_uids: Iterable[str], source: str
+) -> list[str]:
+    """Link newly stored, unlinked studies to the clinic's patient whose identifier they carry.
+
+    Whatever the route (DIMSE, STOW-RS, upload), a study whose Patient ID is a registered
+    patient's identifier in the same organisation is linked, unless its Patient's Birth
+    Date contradicts the registration: that is audited as a refused link for a person to
+    resolve, never linked silently.
+    """
+    rows = await session.execute(
+        select(Study, Patient)
+        .join(Patient, and_(Patient.org_id == Study.org_id, Patient.identifier == Study.patient_id))
+        .where(
+            Study.org_id == org_id,
+            Study.study_uid.in_(sorted(set(study_uids))),
+            Study.linked_patient_id.is_(None),
+        )
+        .order_by(Study.study_uid)
+    )
+    linked = []
+    for study, patient in rows:
+        born = patient.birth_date.strftime("%Y%m%d")
+        details = {"patient_id": patient.id, "source": source, "by": "identifier"}
+        if study.patient_birth_date and study.patient_birth_date != born:
+            await audit.record(
+                session,
+                action="study.patient_link",
+                outcome=FAILURE,
+                object_type="study",
+                object_id=study.study_uid,
+                org_id=org_id,
+                details={**details, "reason": "birth date differs from the registration"},
+            )
+            continue
+        study.linked_patient_id = patient.id
+        await audit.record(
+            session,
+            action="study.patient_link",
+            object_type="study",
+            object_id=study.study_uid,
+            org_id=org_id,
+            details=details,
+        )
+        linked.append(study.study_uid)
+    return linked

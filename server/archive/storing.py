@@ -30,7 +30,7 @@ from dicom_tools.ingest import (
     inspect_part10,
     prepare_part10,
 )
-from server.archive import matching
+from server.archive import links, matching
 from server.archive.models import Instance, Series, Study, name_key
 from server.archive.storage import BlobStorage, SpooledInstance, StagedBlob
 from server.audit.service import FAILURE, SUCCESS, Recorder
@@ -281,6 +281,13 @@ async def _index(
             await _write_index(session, org_id, source, conflict, attempt)
         results = _results(received, attempt)
         await _record_store(session, audit, org_id, source, conflict, attempt, results)
+        await links.link_by_identifier(
+            session=session,
+            audit=audit,
+            org_id=org_id,
+            study_uids={r.study_uid for r in results if r.ok and r.study_uid},
+            source=source,
+        )
         return results
 
     return await archive.write_group.run(index)
