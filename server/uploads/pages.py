@@ -56,13 +56,17 @@ def _json_error(error: DomainError) -> web.Response:
     )
 
 
-async def _answering_json(work: Callable[[], Awaitable[list[FileResult]]]) -> web.Response:
+Uploaded = tuple[list[FileResult], list[dict[str, object]]]
+"""An upload's per-file results and the studies left unlinked for naming someone else."""
+
+
+async def _answering_json(work: Callable[[], Awaitable[Uploaded]]) -> web.Response:
     """Run an upload; results or the documented error body, as JSON, never an HTML page."""
     try:
-        results = await work()
+        results, mismatches = await work()
     except DomainError as error:
         return _json_error(error)
-    return web.json_response({"results": [asdict(r) for r in results]})
+    return web.json_response({"results": [asdict(r) for r in results], "mismatches": mismatches})
 
 
 @allow(Role.GP, page=True)
@@ -103,9 +107,14 @@ def _patient_id(value: str) -> int:
 
 
 async def _link(
-    request: web.Request, patient: Patient, study_uids: Iterable[str | None], source: str
-) -> list[str]:
-    """Link visible uploaded studies to the patient; returns the studies linked."""
+    request: web.Request,
+    patient: Patient,
+    study_uids: Iterable[str | None],
+    source: str,
+    *,
+    confirmed: bool = False,
+) -> links.LinkResult:
+    """Link visible uploaded studies to the patient; those naming someone else wait."""
     async with db(request) as session:
         return await links.link_patient(
             session=session,
@@ -114,12 +123,29 @@ async def _link(
             patient=patient,
             study_uids=[uid for uid in study_uids if uid],
             source=source,
+            confirmed=confirmed,
         )
+
+
+def _mismatches(patient: Patient, result: links.LinkResult) -> list[dict[str, object]]:
+    """The studies left unlinked, as the page shows them to be confirmed or sent elsewhere."""
+    return [
+        {
+            "patient": patient.id,
+            "study_uid": m.study_uid,
+            "differences": [asdict(d) for d in m.differences],
+        }
+        for m in result.mismatches
+    ]
 
 
 @allow(Role.GP, page=True)
 async def upload_link(request: web.Request) -> web.StreamResponse:
-    """POST /upload/link: JSON {patient, studies}; records which patient uploaded studies show."""
+    """POST /upload/link: JSON {patient, studies, confirm?}: the patient uploaded studies show.
+
+    Studies whose files name someone else are left unlinked and listed as mismatches,
+    unless confirm is true: then they are linked, and the link records who confirmed.
+    """
     try:
         if request.content_type != "application/json":
             raise UnsupportedMediaType("Send the link as application/json.")
@@ -130,6 +156,9 @@ async def upload_link(request: web.Request) -> web.StreamResponse:
         if not isinstance(body, dict):
             raise MalformedInput("The link must be a JSON object.")
         patient_id, studies = body.get("patient"), body.get("studies")
+        confirm = body.get("confirm", False)
+        if not isinstance(confirm, bool):
+            raise InvalidInput("confirm must be true or false.")
         if not isinstance(patient_id, int) or isinstance(patient_id, bool):
             raise InvalidInput("Choose one of your patients.")
         if (
@@ -139,10 +168,16 @@ async def upload_link(request: web.Request) -> web.StreamResponse:
         ):
             raise InvalidInput(f"Send at most {MAX_LINKED_STUDIES} Study Instance UIDs.")
         patient = await lookup.visible_patient(request, patient_id)
-        linked = await _link(request, patient, studies, "stow-rs")
+        result = await _link(request, patient, studies, "stow-rs", confirmed=confirm)
     except DomainError as error:
         return _json_error(error)
-    return web.json_response({"patient": patient.id, "linked": linked})
+    return web.json_response(
+        {
+            "patient": patient.id,
+            "linked": result.linked,
+            "mismatches": _mismatches(patient, result),
+        }
+    )
 
 
 async def _spool(request: web.Request, spool: IO[bytes]) -> None:
@@ -163,7 +198,7 @@ async def _spool(request: web.Request, spool: IO[bytes]) -> None:
 async def upload_zip(request: web.Request) -> web.StreamResponse:
     """POST /upload/zip[?patient=ID]: store each DICOM member of an application/zip body."""
 
-    async def work() -> list[FileResult]:
+    async def work() -> Uploaded:
         if request.content_type not in ZIP_TYPES:
             raise UnsupportedMediaType("Send the zip archive as application/zip.")
         chosen = request.query.get("patient", "")
@@ -178,9 +213,10 @@ async def upload_zip(request: web.Request) -> web.StreamResponse:
                     caller=principal(request),
                     spool=spool,
                 )
-        if patient is not None:
-            await _link(request, patient, (r.study_uid for r in results if r.ok), "upload-zip")
-        return results
+        if patient is None:
+            return results, []
+        linked = await _link(request, patient, (r.study_uid for r in results if r.ok), "upload-zip")
+        return results, _mismatches(patient, linked)
 
     return await _answering_json(work)
 
@@ -223,9 +259,9 @@ async def _photo_form(request: web.Request) -> tuple[dict[str, str], bytes, str]
 async def upload_photo(request: web.Request) -> web.StreamResponse:
     """POST /upload/photo: a JPEG/PNG of a patient, stored as a Secondary Capture instance."""
 
-    async def work() -> list[FileResult]:
+    async def work() -> Uploaded:
         async with request.app[keys.ARCHIVE].upload_slot(principal(request).user_id):
-            return await _photo(request)
+            return await _photo(request), []
 
     return await _answering_json(work)
 

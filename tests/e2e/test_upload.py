@@ -47,6 +47,17 @@ async def test_gp_uploads_and_finds_the_study(browser: Browser) -> None:
     ct = files.get_by_role("listitem").filter(has_text="CT_small.dcm")
     await expect(ct.locator(".upload-outcome")).to_have_text("stored")
     await expect(page.locator("#upload-overall-text")).to_have_text("100% · 1 of 1 files")
+    # CT_small names CompressedSamples^CT1, not Mrs Okafor: it waits for a person to confirm.
+    check = page.get_by_role("region", name="Check the patient")
+    await expect(check).to_be_visible()
+    await expect(check).to_contain_text("OKAFOR, Grace")
+    differences = check.get_by_role("row")
+    await expect(differences.filter(has_text="Name")).to_contain_text("COMPRESSEDSAMPLES, CT1")
+    await expect(differences.filter(has_text="Patient ID")).to_contain_text("RC-0001")
+    await browser.screenshot("gp-upload-check-patient")
+    await check.get_by_role("button", name="Link to the chosen patient").click()
+    await expect(check).to_be_hidden()
+    await expect(page.locator("#upload-notice")).to_have_text("Linked 1 study to the patient.")
     await chooser.set_input_files(
         [
             {"name": "lesion.png", "mimeType": "image/png", "buffer": _png()},

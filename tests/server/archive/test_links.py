@@ -14,7 +14,7 @@ from tests.support import Client, World, audit_events, store
 
 def instance(**replace: bytes) -> bytes:
     """A study of Alice (identifier A-1, born 1970-01-01) unless told otherwise."""
-    values = {0x00100020: replace.get("patient_id", b"A-1")}
+    values = {0x00100020: replace.get("patient_id", b"A-1"), 0x00100010: b"Able^Alice"}
     extra = {0x00100030: ("DA", replace.get("birth_date", b"19700101"))}
     return part10(dataset(replace=values, extra=extra))
 

@@ -29,10 +29,15 @@ from tests.support import Client, World, audit_events
 SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
 
 
-def instance(n: int = 1) -> bytes:
-    """A small valid CT instance; n picks the SOP Instance UID."""
+ALICE = {0x00100010: b"Able^Alice"}  # as registered; her birth date and no Patient ID
+
+
+def instance(n: int = 1, *, patient: dict[int, bytes] | None = None) -> bytes:
+    """A small valid CT instance of Alice (name, birth date; no ID); n picks the SOP UID."""
     uid = f"{SOP_INSTANCE_UID}.{n}"
-    return part10(dataset(replace={0x00080018: uid.encode()}), sop_instance_uid=uid)
+    replace = {0x00080018: uid.encode(), **(ALICE if patient is None else patient)}
+    body = dataset(replace=replace, omit=(0x00100020,), extra={0x00100030: ("DA", b"19700101")})
+    return part10(body, sop_instance_uid=uid)
 
 
 def zipped(members: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -248,8 +253,11 @@ async def test_photo_becomes_a_secondary_capture(
     assert ds.Modality == "XC"
     assert ds.file_meta.TransferSyntaxUID == (syntax or "1.2.840.10008.1.2.1")
     assert ds.pixel_array.shape == (30, 40, 3)
-    assert await links(client) == [
-        (study, {"patient_id": world.patients["alice"], "source": "upload-photo"})
+    assert await links(client) == [  # linked on arrival by the identifier it carries
+        (
+            study,
+            {"patient_id": world.patients["alice"], "source": "upload-photo", "by": "identifier"},
+        )
     ]
     # Another clinic neither sees the study nor can attach photos to this clinic's patient.
     client.session.cookie_jar.clear()
@@ -298,7 +306,7 @@ async def test_link_stow_studies_to_a_patient(client: Client, world: World) -> N
         headers=headers,
     )
     assert response.status == 200
-    assert await response.json() == {"patient": alice, "linked": [STUDY_UID]}
+    assert await response.json() == {"patient": alice, "linked": [STUDY_UID], "mismatches": []}
     bad = await client.post(
         "/upload/link", json={"patient": alice, "studies": ["../x"]}, headers=headers
     )
@@ -405,3 +413,74 @@ async def test_malformed_photo_forms_get_a_4xx(
     )
     assert 400 <= response.status < 500, await response.text()
     assert "error" in await response.json()
+
+
+async def test_files_naming_someone_else_are_linked_only_when_confirmed(
+    client: Client, world: World
+) -> None:
+    jane = {0x00100010: b"Doe^Jane"}
+    body, content_type = multipart([instance(patient=jane)])
+    stored = await client.post(
+        "/dicom-web/studies",
+        data=body,
+        headers={**world.auth("gp-a"), "Content-Type": content_type},
+    )
+    assert stored.status == 200
+    csrf = await sign_in(client, "gp-a")
+    alice = world.patients["alice"]
+    asked = await client.post(
+        "/upload/link",
+        json={"patient": alice, "studies": [STUDY_UID]},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert asked.status == 200
+    assert await asked.json() == {
+        "patient": alice,
+        "linked": [],
+        "mismatches": [
+            {
+                "patient": alice,
+                "study_uid": STUDY_UID,
+                "differences": [
+                    {"attribute": "PatientName", "in_files": "Doe^Jane", "registered": "Able^Alice"}
+                ],
+            }
+        ],
+    }
+    assert await links(client) == []
+    confirmed = await client.post(
+        "/upload/link",
+        json={"patient": alice, "studies": [STUDY_UID], "confirm": True},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert (await confirmed.json())["linked"] == [STUDY_UID]
+    [(linked_uid, details)] = await links(client)
+    assert linked_uid == STUDY_UID
+    assert details["confirmed_differences"][0]["in_files"] == "Doe^Jane"
+    [event] = await audit_events(client.app, "study.patient_link")
+    assert event.actor == "gp-a"  # who confirmed
+    bad = await client.post(
+        "/upload/link",
+        json={"patient": alice, "studies": [STUDY_UID], "confirm": "yes"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert bad.status == 422
+
+
+async def test_a_zip_naming_someone_else_reports_the_mismatch_and_links_nothing(
+    client: Client, world: World
+) -> None:
+    csrf = await sign_in(client, "gp-a")
+    # Doe^Jane, ID P-0001, born 1999: nothing of it is Alice's.
+    jane = part10(dataset(extra={0x00100030: ("DA", b"19991231")}))
+    body = zipped([("a.dcm", jane)])
+    status, answer = await post_zip(client, csrf, body, patient=world.patients["alice"])
+    assert status == 200
+    assert [r["outcome"] for r in answer["results"]] == ["stored"]
+    [mismatch] = answer["mismatches"]
+    assert {d["attribute"] for d in mismatch["differences"]} == {
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+    }
+    assert await links(client) == []

@@ -1,6 +1,7 @@
 /* The upload page: DICOM files to STOW-RS, zips and photos to /upload/*, with per-file progress. */
 import { fetchJson } from "../core/fetch.mjs";
 import { droppedFiles, isWanted, kindOf, pathOf } from "./files.mjs";
+import { MismatchPanel } from "./mismatch.mjs";
 import { errorMessage, send, stowBody } from "./send.mjs";
 
 const PARALLEL = 3;
@@ -47,6 +48,7 @@ export default class Upload {
   #running = 0;
   #seenInstances = new Set();
   #linkStudies = new Set();
+  #mismatches = new MismatchPanel();
 
   constructor(root) {
     this.#maxPhotoMb = parseInt(root.getAttribute("data-max-photo-mb") || "0", 10);
@@ -144,6 +146,7 @@ export default class Upload {
         (response) => {
           if (response.status === 200 && response.json && response.json.results) {
             this.#showMembers(item, response.json.results);
+            this.#mismatches.show(response.json.mismatches);
           } else {
             this.#setOutcome(item, "rejected", errorMessage(response));
           }
@@ -278,7 +281,9 @@ export default class Upload {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ patient: parseInt(this.#chosenPatient(), 10), studies }),
-    }).catch(() => this.#showNotice(NOT_LINKED));
+    })
+      .then((answer) => this.#mismatches.show(answer.mismatches))
+      .catch(() => this.#showNotice(NOT_LINKED));
   }
 
   #showNotice(text) {
