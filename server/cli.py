@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server import db, logs
-from server.accounts import administration
+from server.accounts import administration, dicom_peers
 from server.accounts import service as accounts
 from server.app import create_app
 from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_orphans
@@ -163,20 +163,55 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _peer_summary(networks: Sequence[str]) -> str:
+    return ", ".join(networks) if networks else "none (loopback peers only)"
+
+
 def cmd_org_add(settings: Settings, args: argparse.Namespace) -> int:
     """Create an organisation."""
 
-    async def work(session: AsyncSession) -> int:
+    async def work(session: AsyncSession) -> tuple[int, list[str]]:
         org = await administration.create_organisation(
             session=session,
             audit=_operator(settings),
             name=args.name,
             kind=OrgKind(args.kind),
             ae_title=args.ae_title,
+            dicom_peers=args.dicom_peer or (),
+            dicom_cert_sha256=args.dicom_cert_sha256,
         )
-        return org.id
+        return org.id, await dicom_peers.networks_of(session=session, org_id=org.id)
 
-    print(f"organisation {args.name!r} created (id {_with_session(settings, work)})")
+    org_id, networks = _with_session(settings, work)
+    print(f"organisation {args.name!r} created (id {org_id})")
+    if args.ae_title:
+        print(f"DICOM peers of {args.ae_title}: {_peer_summary(networks)}")
+    return 0
+
+
+def cmd_org_update(settings: Settings, args: argparse.Namespace) -> int:
+    """Change an organisation's AE title, DICOM peers or pinned client certificate."""
+
+    async def work(session: AsyncSession) -> tuple[bool, str | None, list[str], str | None]:
+        org = await accounts.get_org_by_name(session=session, name=args.name)
+        change = await administration.update_organisation(
+            session=session,
+            audit=_operator(settings),
+            org=org,
+            ae_title=args.ae_title,
+            add_dicom_peers=args.dicom_peer or (),
+            clear_dicom_peers=args.clear_dicom_peers,
+            dicom_cert_sha256=args.dicom_cert_sha256,
+            clear_dicom_cert=args.clear_dicom_cert,
+        )
+        networks = await dicom_peers.networks_of(session=session, org_id=org.id)
+        return bool(change.changes), org.ae_title, networks, org.dicom_cert_sha256
+
+    changed, ae_title, networks, cert = _with_session(settings, work)
+    print(f"organisation {args.name!r} {'updated' if changed else 'unchanged'}")
+    print(f"AE title: {ae_title or 'none'}")
+    print(f"DICOM peers: {_peer_summary(networks)}")
+    print(f"DICOM client certificate: {f'SHA-256 {cert}' if cert else 'none pinned'}")
     return 0
 
 
@@ -312,6 +347,22 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return doctor.run(settings)
 
 
+def _dicom_peer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dicom-peer",
+        action="append",
+        metavar="HOST_OR_CIDR",
+        help="an IP address or network (CIDR) the organisation's DICOM devices connect from "
+        "(repeatable; host names are refused); without any, only loopback peers are admitted",
+    )
+    parser.add_argument(
+        "--dicom-cert-sha256",
+        metavar="HEX",
+        help="SHA-256 fingerprint of the DICOM TLS client certificate that admits the "
+        "organisation's AE title from any address",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="doorstep", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -340,11 +391,33 @@ def _parser() -> argparse.ArgumentParser:
     org = commands.add_parser("org", help="Organisations.").add_subparsers(
         dest="org_command", required=True, metavar="COMMAND"
     )
-    org_add = org.add_parser("add", help="Create an organisation.")
+    org_add = org.add_parser(
+        "add", help="Create an organisation.", description="Create an organisation."
+    )
     org_add.add_argument("name")
     org_add.add_argument("--kind", required=True, choices=[k.value for k in OrgKind])
     org_add.add_argument("--ae-title", help="DICOM calling AE title of the organisation's devices")
+    _dicom_peer_options(org_add)
     org_add.set_defaults(handler=cmd_org_add)
+    org_update = org.add_parser(
+        "update",
+        help="Change an organisation's AE title, DICOM peers or client certificate.",
+        description="Change an organisation's AE title, DICOM peers or pinned client "
+        "certificate. --dicom-peer adds to the list; with --clear-dicom-peers the list "
+        "becomes exactly the peers given (none: loopback peers only).",
+    )
+    org_update.add_argument("name")
+    org_update.add_argument("--ae-title", help="new DICOM calling AE title")
+    _dicom_peer_options(org_update)
+    org_update.add_argument(
+        "--clear-dicom-peers",
+        action="store_true",
+        help="empty the list first (then only loopback peers are admitted, or those given)",
+    )
+    org_update.add_argument(
+        "--clear-dicom-cert", action="store_true", help="unpin the DICOM TLS client certificate"
+    )
+    org_update.set_defaults(handler=cmd_org_update)
 
     user = commands.add_parser("user", help="Users.").add_subparsers(
         dest="user_command", required=True, metavar="COMMAND"

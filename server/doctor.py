@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import ipaddress
 import os
 import shutil
 import sys
@@ -59,6 +60,47 @@ def _secret_key(settings: Settings, data_dir: Path) -> tuple[str, str, str]:
     return OK, "secret key", f"from {path}"
 
 
+def _loopback_only(host: str) -> bool:
+    """Whether a listen address is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name (or "" / a wildcard): assume other machines reach it
+
+
+def _dicom(settings: Settings) -> list[tuple[str, str, str]]:
+    """The DIMSE listener: who can reach it, and whether it speaks TLS."""
+    if settings.dicom_port == 0:
+        return [(OK, "dicom", "DIMSE listener disabled (--dicom-port 0)")]
+    where = f"{settings.host}:{settings.dicom_port}"
+    paths = (settings.dicom_tls_cert, settings.dicom_tls_key, settings.dicom_tls_ca)
+    if any(p is not None for p in paths):
+        if not settings.dicom_tls_enabled:
+            return [(FAIL, "dicom tls", "set both DOORSTEP_DICOM_TLS_CERT and _KEY (or neither)")]
+        missing = [str(p) for p in paths if p is not None and not p.is_file()]
+        if missing:
+            return [(FAIL, "dicom tls", f"missing files: {', '.join(missing)}")]
+        clients = (
+            "client certificates required"
+            if settings.dicom_tls_ca is not None
+            else "no client certificates (DOORSTEP_DICOM_TLS_CA unset): peers by address only"
+        )
+        return [(OK, "dicom tls", f"DIMSE on {where} over TLS, {clients}")]
+    if _loopback_only(settings.host):
+        return [(OK, "dicom", f"DIMSE on {where}, loopback only, plain TCP")]
+    return [
+        (
+            WARN,
+            "dicom",
+            f"DIMSE on {where} is reachable beyond loopback without TLS: patient data "
+            "crosses the network in clear and peers are known only by address; set "
+            "DOORSTEP_DICOM_TLS_CERT/_KEY/_CA (docs/operations.md, DICOM peers)",
+        )
+    ]
+
+
 def engine_name(settings: Settings) -> str:
     """Backend name without credentials."""
     return "SQLite" if settings.is_sqlite else "PostgreSQL"
@@ -102,6 +144,7 @@ def checks(settings: Settings) -> list[tuple[str, str, str]]:
         )
     else:
         results.append((WARN, "tls", "off: browsers allow cameras only on localhost without HTTPS"))
+    results.extend(_dicom(settings))
     if not settings.turn_urls:
         results.append((WARN, "turn", "no TURN server: consults across strict NATs will fail"))
     for tool, purpose in _TOOLS.items():

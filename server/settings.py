@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     """Calling AE titles no organisation claims: reject the association, or accept it for
     C-ECHO only (C-STORE and C-FIND are then refused as not authorised)."""
     dimse_max_find_results: int = 1000
+    dicom_tls_cert: Path | None = None
+    """PEM certificate chain of the DIMSE listener; with dicom_tls_key it speaks DICOM TLS."""
+    dicom_tls_key: Path | None = None
+    dicom_tls_ca: Path | None = None
+    """PEM CA certificates that DIMSE client certificates must chain to; when set, every
+    peer must present one (PS3.15 B.1), and a certificate pinned to an organisation admits
+    that organisation's AE title from any address."""
 
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -75,6 +82,11 @@ class Settings(BaseSettings):
     def tls_enabled(self) -> bool:
         """True when the HTTP listener serves HTTPS."""
         return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def dicom_tls_enabled(self) -> bool:
+        """True when the DIMSE listener speaks DICOM TLS."""
+        return self.dicom_tls_cert is not None and self.dicom_tls_key is not None
 
     @property
     def secret_key_source(self) -> str:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.access import allow
-from server.accounts import administration, passwords
+from server.accounts import administration, dicom_peers, passwords
 from server.accounts import service as accounts
 from server.accounts.models import Organisation
 from server.context import db, principal, recorder
@@ -68,6 +68,7 @@ async def _organisations_page(
             "admin/organisations.html",
             status=status,
             orgs=orgs,
+            dicom_peers=await dicom_peers.networks_by_org(session=session),
             kinds=KIND_LABELS,
             error=error,
             values=values or {},

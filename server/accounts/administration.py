@@ -7,12 +7,14 @@ user, a revoked token) are announced after the commit through AccountChanges.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts import dicom_peers as peers
 from server.accounts import service
 from server.accounts.changes import AccountChanges
 from server.accounts.models import ApiToken, Organisation, User
@@ -25,19 +27,108 @@ DEVICE_ORG_KINDS = (OrgKind.CORNER, OrgKind.CLINIC)
 
 
 async def create_organisation(
-    *, session: AsyncSession, audit: Recorder, name: str, kind: OrgKind, ae_title: str | None
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    name: str,
+    kind: OrgKind,
+    ae_title: str | None,
+    dicom_peers: Sequence[str] = (),
+    dicom_cert_sha256: str | None = None,
 ) -> Organisation:
-    """Create an organisation, audited as org.create."""
-    org = await service.add_org(session=session, name=name, kind=kind, ae_title=ae_title)
+    """Create an organisation (with its DICOM peer networks), audited as org.create."""
+    org = await service.add_org(
+        session=session,
+        name=name,
+        kind=kind,
+        ae_title=ae_title,
+        dicom_peers=dicom_peers,
+        dicom_cert_sha256=dicom_cert_sha256,
+    )
+    details: dict[str, object] = {
+        "name": org.name,
+        "kind": org.kind.value,
+        "ae_title": org.ae_title,
+    }
+    if networks := await peers.networks_of(session=session, org_id=org.id):
+        details["dicom_peers"] = networks
+    if org.dicom_cert_sha256:
+        details["dicom_cert_sha256"] = org.dicom_cert_sha256
     await audit.record(
         session,
         action="org.create",
         object_type="organisation",
         object_id=org.id,
         org_id=org.id,
-        details={"name": org.name, "kind": org.kind.value, "ae_title": org.ae_title},
+        details=details,
     )
     return org
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationChange:
+    """What an update changed, field by field: (old, new)."""
+
+    org: Organisation
+    changes: dict[str, tuple[object, object]]
+
+
+async def update_organisation(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    org: Organisation,
+    ae_title: str | None = None,
+    add_dicom_peers: Sequence[str] = (),
+    clear_dicom_peers: bool = False,
+    dicom_cert_sha256: str | None = None,
+    clear_dicom_cert: bool = False,
+) -> OrganisationChange:
+    """Change an organisation's AE title, DICOM peers or pinned certificate; audited as org.update.
+
+    None and empty mean "unchanged"; clearing the peers first and then adding sets the list.
+    Only a real change is audited.
+    """
+    if not (
+        ae_title or add_dicom_peers or clear_dicom_peers or dicom_cert_sha256 or clear_dicom_cert
+    ):
+        raise InvalidInput("Nothing to change: give an AE title, DICOM peers or a certificate.")
+    if dicom_cert_sha256 and clear_dicom_cert:
+        raise InvalidInput("Either pin a certificate or clear it, not both.")
+    added = peers.parse_networks(add_dicom_peers)
+    changes: dict[str, tuple[object, object]] = {}
+    if ae_title and ae_title != org.ae_title:
+        old_title = org.ae_title
+        await service.set_org_ae_title(session=session, org=org, ae_title=ae_title)
+        changes["ae_title"] = (old_title, org.ae_title)
+    before = await peers.networks_of(session=session, org_id=org.id)
+    after = sorted(
+        dict.fromkeys([*([] if clear_dicom_peers else before), *added]), key=peers.sort_key
+    )
+    if after != before:
+        await peers.set_networks(session=session, org_id=org.id, networks=after)
+        changes["dicom_peers"] = (before, after)
+    if dicom_cert_sha256 or clear_dicom_cert:
+        old_cert = org.dicom_cert_sha256
+        await service.set_org_dicom_cert(
+            session=session, org=org, cert_sha256=dicom_cert_sha256 or None
+        )
+        if org.dicom_cert_sha256 != old_cert:
+            changes["dicom_cert_sha256"] = (old_cert, org.dicom_cert_sha256)
+    if changes:
+        await audit.record(
+            session,
+            action="org.update",
+            object_type="organisation",
+            object_id=org.id,
+            org_id=org.id,
+            details={
+                "name": org.name,
+                **{f"old_{k}": old for k, (old, _) in changes.items()},
+                **{f"new_{k}": new for k, (_, new) in changes.items()},
+            },
+        )
+    return OrganisationChange(org=org, changes=changes)
 
 
 async def create_user(

@@ -28,7 +28,21 @@ class Organisation(Base):
         )
     )
     ae_title: Mapped[str | None] = mapped_column(String(16), unique=True)
+    dicom_cert_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    """SHA-256 (hex) of the DICOM TLS client certificate pinned to this organisation."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OrganisationDicomPeer(Base):
+    """A network its DICOM peers connect from (an address is a /32 or /128 network)."""
+
+    __tablename__ = "organisation_dicom_peers"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Normalised by ipaddress.ip_network(strict=False), e.g. 192.168.1.0/24 or 2001:db8::/64."""
 
 
 class User(Base):

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from server.accounts import dicom_peers as peers
 from server.accounts import passwords
 from server.accounts.models import (
     ApiToken,
@@ -50,14 +51,21 @@ def secret_hash(secret: str) -> str:
 
 
 async def add_org(
-    *, session: AsyncSession, name: str, kind: OrgKind, ae_title: str | None = None
+    *,
+    session: AsyncSession,
+    name: str,
+    kind: OrgKind,
+    ae_title: str | None = None,
+    dicom_peers: Sequence[str] = (),
+    dicom_cert_sha256: str | None = None,
 ) -> Organisation:
-    """Create an organisation; names and AE titles are unique."""
+    """Create an organisation; names, AE titles and pinned certificates are unique."""
     name = name.strip()
     if not name or len(name) > 128:
         raise InvalidInput("Organisation name must be 1 to 128 characters.")
-    if ae_title is not None and not AE_TITLE_RE.fullmatch(ae_title):
-        raise InvalidInput("AE title must be 1 to 16 of A-Z, 0-9, space, _ . -")
+    _check_ae_title(ae_title)
+    networks = peers.parse_networks(dicom_peers)
+    cert = peers.parse_fingerprint(dicom_cert_sha256) if dicom_cert_sha256 else None
     clash = await session.scalar(
         select(Organisation).where(
             or_(Organisation.name == name, Organisation.ae_title == ae_title)
@@ -67,10 +75,44 @@ async def add_org(
     )
     if clash is not None:
         raise Conflict(f"An organisation named {clash.name!r} or with that AE title exists.")
-    org = Organisation(name=name, kind=kind, ae_title=ae_title)
+    if cert is not None:
+        await peers.check_certificate_free(session=session, cert_sha256=cert, org_id=None)
+    org = Organisation(name=name, kind=kind, ae_title=ae_title, dicom_cert_sha256=cert)
     session.add(org)
     await session.flush()
+    if networks:
+        await peers.set_networks(session=session, org_id=org.id, networks=networks)
     return org
+
+
+def _check_ae_title(ae_title: str | None) -> None:
+    if ae_title is not None and not AE_TITLE_RE.fullmatch(ae_title):
+        raise InvalidInput("AE title must be 1 to 16 of A-Z, 0-9, space, _ . -")
+
+
+async def set_org_ae_title(*, session: AsyncSession, org: Organisation, ae_title: str) -> None:
+    """Give an organisation another calling AE title (unique)."""
+    _check_ae_title(ae_title)
+    clash = await session.scalar(
+        select(Organisation.name).where(
+            Organisation.ae_title == ae_title, Organisation.id != org.id
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"The AE title {ae_title!r} belongs to {clash!r}.")
+    org.ae_title = ae_title
+    await session.flush()
+
+
+async def set_org_dicom_cert(
+    *, session: AsyncSession, org: Organisation, cert_sha256: str | None
+) -> None:
+    """Pin a DICOM TLS client certificate (its SHA-256) to an organisation, or unpin it."""
+    cert = peers.parse_fingerprint(cert_sha256) if cert_sha256 else None
+    if cert is not None:
+        await peers.check_certificate_free(session=session, cert_sha256=cert, org_id=org.id)
+    org.dicom_cert_sha256 = cert
+    await session.flush()
 
 
 async def list_orgs(*, session: AsyncSession) -> Sequence[Organisation]:

@@ -11,6 +11,7 @@ from aiohttp import web
 from pynetdicom import AE, evt
 
 from server import keys
+from server.dimse import tls
 from server.dimse.association import handle_assoc_request
 from server.dimse.contexts import supported_contexts
 from server.dimse.query import handle_find
@@ -18,6 +19,7 @@ from server.dimse.scp import Scp
 from server.dimse.storage import handle_store
 from server.dimse.transport import handle_conn_open, handle_pdu_sent
 from server.dimse.verification import handle_echo
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +63,32 @@ async def dimse_server(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
     )
     ae = create_ae(scp)
+    ssl_context = tls.server_context(settings)
     server = await asyncio.to_thread(
-        ae.start_server,
+        tls.start_server,
+        ae,
         (settings.host, settings.dicom_port),
-        block=False,
-        evt_handlers=event_handlers(scp),
+        event_handlers(scp),
+        ssl_context,
     )
-    assert server is not None  # a non-blocking start returns the running server
     log.info(
-        "DICOM SCP %s listening on %s:%d", settings.ae_title, settings.host, settings.dicom_port
+        "DICOM SCP %s listening on %s:%d (%s)",
+        settings.ae_title,
+        settings.host,
+        settings.dicom_port,
+        _transport(settings),
     )
     try:
         yield
     finally:
         await asyncio.to_thread(server.shutdown)
         await asyncio.to_thread(_abort_associations, ae)
+
+
+def _transport(settings: Settings) -> str:
+    if not settings.dicom_tls_enabled:
+        return "plain TCP"
+    return "TLS, client certificates required" if settings.dicom_tls_ca else "TLS"
 
 
 def _abort_associations(ae: AE) -> None:

@@ -22,7 +22,7 @@ from server.archive.storage import LocalBlobStorage
 from server.package_data import migrations_dir
 from server.settings import Settings
 from tests.dicom_tools.part10 import dataset, part10
-from tests.support import World, store
+from tests.support import World, audit_events, store
 
 COMMANDS = [
     [],
@@ -32,6 +32,7 @@ COMMANDS = [
     ["db", "upgrade"],
     ["org"],
     ["org", "add"],
+    ["org", "update"],
     ["user"],
     ["user", "add"],
     ["token"],
@@ -134,6 +135,14 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
             "Unknown specialty",
         ),
         (["user", "add", "gp-y", "--org", "nowhere", "--role", "gp"], "No organisation"),
+        (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "10.0.0.300"], "not an IP"),
+        (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "ct.lan"], "host names"),
+        (["org", "update", "clinic-a", "--dicom-peer", "10.0.0.0/33"], "not an IP address"),
+        (["org", "update", "clinic-a", "--dicom-peer", "fe80::1%eth0"], "zone"),
+        (["org", "update", "clinic-a"], "Nothing to change"),
+        (["org", "update", "nowhere", "--dicom-peer", "10.0.0.1"], "No organisation"),
+        (["org", "update", "clinic-a", "--ae-title", "a*"], "AE title"),
+        (["org", "update", "clinic-a", "--dicom-cert-sha256", "abc"], "64 hex digits"),
         (["token", "create", "ghost"], "No user"),
         (["token", "create", "gp-a", "--expires-days", "0"], "lifetime"),
     ]
@@ -142,6 +151,86 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+async def test_operator_lists_and_changes_an_organisations_dicom_peers(
+    settings: Settings, world: World
+) -> None:
+    added = doorstep(
+        settings,
+        *("org", "add", "Lakeside Clinic", "--kind", "clinic", "--ae-title", "LAKESIDE"),
+        *("--dicom-peer", "192.168.1.5/24", "--dicom-peer", "::ffff:10.1.2.3"),
+        *("--dicom-peer", "2001:DB8::1", "--dicom-peer", "192.168.1.0/24"),
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.splitlines()[-1] == (
+        "DICOM peers of LAKESIDE: 10.1.2.3/32, 192.168.1.0/24, 2001:db8::1/128"
+    )
+
+    def update(*args: str) -> list[str]:
+        result = doorstep(settings, "org", "update", "Lakeside Clinic", *args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    assert update("--dicom-peer", "10.9.9.9")[2] == (
+        "DICOM peers: 10.1.2.3/32, 10.9.9.9/32, 192.168.1.0/24, 2001:db8::1/128"
+    )
+    assert update("--dicom-peer", "10.9.9.9")[0] == "organisation 'Lakeside Clinic' unchanged"
+    assert update("--clear-dicom-peers", "--dicom-peer", "172.16.0.0/12")[2] == (
+        "DICOM peers: 172.16.0.0/12"
+    )
+    assert update("--clear-dicom-peers")[2] == "DICOM peers: none (loopback peers only)"
+    fingerprint = ":".join(["AB"] * 32)
+    assert update(
+        "--ae-title", "LAKE2", "--dicom-cert-sha256", f"SHA256 Fingerprint={fingerprint}"
+    )[1:] == [
+        "AE title: LAKE2",
+        "DICOM peers: none (loopback peers only)",
+        f"DICOM client certificate: SHA-256 {'ab' * 32}",
+    ]
+    taken = doorstep(settings, "org", "update", "clinic-a", "--dicom-cert-sha256", "ab" * 32)
+    assert (taken.returncode, "pinned to 'Lakeside Clinic'" in taken.stderr) == (2, True)
+    assert update("--clear-dicom-cert")[3] == "DICOM client certificate: none pinned"
+
+    async with TestClient(TestServer(create_app(settings))) as client:
+        created = await audit_events(client.app, "org.create")
+        updates = await audit_events(client.app, "org.update")
+    assert json.loads(created[-1].details)["dicom_peers"] == [
+        "10.1.2.3/32",
+        "192.168.1.0/24",
+        "2001:db8::1/128",
+    ]
+    assert [json.loads(e.details) for e in updates] == [
+        {
+            "name": "Lakeside Clinic",
+            "old_dicom_peers": ["10.1.2.3/32", "192.168.1.0/24", "2001:db8::1/128"],
+            "new_dicom_peers": ["10.1.2.3/32", "10.9.9.9/32", "192.168.1.0/24", "2001:db8::1/128"],
+        },
+        {
+            "name": "Lakeside Clinic",
+            "old_dicom_peers": ["10.1.2.3/32", "10.9.9.9/32", "192.168.1.0/24", "2001:db8::1/128"],
+            "new_dicom_peers": ["172.16.0.0/12"],
+        },
+        {
+            "name": "Lakeside Clinic",
+            "old_dicom_peers": ["172.16.0.0/12"],
+            "new_dicom_peers": [],
+        },
+        {
+            "name": "Lakeside Clinic",
+            "old_ae_title": "LAKESIDE",
+            "new_ae_title": "LAKE2",
+            "old_dicom_cert_sha256": None,
+            "new_dicom_cert_sha256": "ab" * 32,
+        },
+        {
+            "name": "Lakeside Clinic",
+            "old_dicom_cert_sha256": "ab" * 32,
+            "new_dicom_cert_sha256": None,
+        },
+    ]
+    assert {e.actor.split(":")[0] for e in updates} == {"cli"}
+    assert doorstep(settings, "audit", "verify").returncode == 0
 
 
 async def test_audit_verify_fails_on_a_tampered_log(settings: Settings, world: World) -> None:

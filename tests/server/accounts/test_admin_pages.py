@@ -6,6 +6,10 @@ import re
 
 import pytest
 
+from server import keys
+from server.accounts import administration
+from server.accounts import service as accounts
+from server.identity import Actor
 from tests.forms import csrf_meta, post_form, sign_in
 from tests.support import PASSWORD, Client, World, audit_actions
 
@@ -75,6 +79,35 @@ async def test_create_organisation(client: Client, world: World) -> None:
     assert status == 422
     assert "Choose the kind" in html
     assert len(await audit_actions(client.app, "org.create")) == 1
+
+
+async def test_the_organisations_page_lists_dicom_peers(client: Client, world: World) -> None:
+    recorder = client.app[keys.AUDIT].recorder(Actor(user_id=None, username="test", org_id=None))
+    async with client.app[keys.SESSIONMAKER]() as session, session.begin():
+        clinic_a = await accounts.get_org_by_name(session=session, name="clinic-a")
+        await administration.update_organisation(
+            session=session,
+            audit=recorder,
+            org=clinic_a,
+            ae_title="CLINIC_A",
+            add_dicom_peers=["192.0.2.0/24", "2001:db8::7"],
+            dicom_cert_sha256="ab" * 32,
+        )
+        clinic_b = await accounts.get_org_by_name(session=session, name="clinic-b")
+        await administration.update_organisation(
+            session=session, audit=recorder, org=clinic_b, ae_title="CLINIC_B"
+        )
+    await sign_in(client, "admin")
+    html = await (await client.get("/admin/organisations")).text()
+    row_a = html[html.index(">clinic-a<") : html.index("</tr>", html.index(">clinic-a<"))]
+    assert "<code>192.0.2.0/24</code>, <code>2001:db8::7/128</code>" in row_a
+    assert "TLS certificate abababababababab…" in row_a
+    row_b = html[html.index(">clinic-b<") : html.index("</tr>", html.index(">clinic-b<"))]
+    assert "loopback only" in row_b
+    assert [action for action, _, _ in await audit_actions(client.app, "org.")] == [
+        "org.update",
+        "org.update",
+    ]
 
 
 async def test_create_user_and_sign_in(client: Client, world: World) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import ipaddress
+import socket
+import ssl
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,15 +15,19 @@ from pathlib import Path
 from aiohttp import web
 from pydicom.data import get_testdata_file
 from pydicom.filereader import read_dataset, read_preamble
+from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.association import Association
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server import keys
+from server.accounts import dicom_peers
+from server.accounts.models import Organisation
 from server.archive.models import Instance
 from tests.support import require_tool
 
 AE_TITLES = {"clinic-a": "CLINIC_A", "clinic-b": "CLINIC_B"}
+VERIFICATION = "1.2.840.10008.1.1"
 
 
 @dataclass(frozen=True)
@@ -90,3 +97,72 @@ def associate(listener: Listener, ae: AE) -> Association:
     assoc = ae.associate(listener.host, listener.port, ae_title=listener.ae_title)
     assert assoc.is_established
     return assoc
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How an association request ended, as the SCU saw it."""
+
+    established: bool
+    rejected: bool
+    rejection: tuple[int, int, int] | None  # (result, source, diagnostic) of A-ASSOCIATE-RJ
+    echo: int | None  # C-ECHO status when established
+
+
+def attempt(
+    listener: Listener,
+    calling: str,
+    *,
+    bind: str = "",
+    called: str | None = None,
+    host: str | None = None,
+    tls_args: tuple[ssl.SSLContext, str] | None = None,
+) -> Attempt:
+    """Request an association from a source address and C-ECHO when admitted (worker thread)."""
+    ae = scu(calling, [(VERIFICATION, ExplicitVRLittleEndian)])
+    ae.acse_timeout = ae.connection_timeout = ae.network_timeout = 10
+    assoc = ae.associate(
+        host or listener.host,
+        listener.port,
+        ae_title=called or listener.ae_title,
+        bind_address=(bind, 0),
+        tls_args=tls_args,
+    )
+    rejection = None
+    if assoc.is_rejected:
+        primitive = assoc.acceptor.primitive
+        rejection = (primitive.result, primitive.result_source, primitive.diagnostic)
+    echo = None
+    established = assoc.is_established
+    if established:
+        try:
+            echo = int(assoc.send_c_echo().Status)
+        finally:
+            assoc.release()
+    return Attempt(established, assoc.is_rejected, rejection, echo)
+
+
+async def set_peers(
+    listener: Listener, org_id: int, networks: Sequence[str], cert_sha256: str | None = None
+) -> None:
+    """Give an organisation DICOM peer networks (and a pinned certificate) directly."""
+    async with listener.app[keys.SESSIONMAKER]() as session, session.begin():
+        await dicom_peers.set_networks(
+            session=session, org_id=org_id, networks=dicom_peers.parse_networks(networks)
+        )
+        await session.execute(
+            update(Organisation)
+            .where(Organisation.id == org_id)
+            .values(dicom_cert_sha256=cert_sha256)
+        )
+
+
+def outside_address() -> str | None:
+    """A non-loopback address of this machine (the kernel routes it to lo here), if any."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("198.51.100.1", 9))  # no packet is sent
+            address: str = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if ipaddress.ip_address(address).is_loopback else address
