@@ -266,7 +266,7 @@ async def _index(
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
     if any(p.action in ("conflict", "replace") for p in plans):
-        await asyncio.to_thread(_same_data_sets, storage, plans)
+        await asyncio.to_thread(_same_data_sets, storage, plans, indexed)
     new_bytes = [p for p in plans if p.action in _WRITES]
     try:
         if new_bytes:
@@ -293,7 +293,7 @@ async def _index(
     return await archive.write_group.run(index)
 
 
-def _same_data_sets(storage: BlobStorage, plans: list[_Plan]) -> None:
+def _same_data_sets(storage: BlobStorage, plans: list[_Plan], indexed: dict[str, str]) -> None:
     """Different bytes under a known UID but the same data set are the same instance again.
 
     A modality re-sending what a GP uploaded writes its own File Meta Information (group
@@ -301,12 +301,18 @@ def _same_data_sets(storage: BlobStorage, plans: list[_Plan]) -> None:
     not; that is a duplicate, not a conflict (runs in a worker thread).
     """
     for plan in plans:
-        if plan.action not in ("conflict", "replace") or plan.indexed_sha256 is None:
+        stored_sha256 = indexed.get(plan.staged.info.sop_instance_uid)
+        if plan.action not in ("conflict", "replace") or stored_sha256 is None:
             continue
-        with storage.open(plan.indexed_sha256) as stored:
-            before = data_set_sha256(stored)
-        with storage.staging_path(plan.staged.blob.token).open("rb") as received:
-            now = data_set_sha256(received)
+        if plan.indexed_sha256 != stored_sha256:
+            continue  # compared with an instance of this same request, not yet published
+        try:
+            with storage.open(stored_sha256) as stored:
+                before = data_set_sha256(stored)
+            with storage.staging_path(plan.staged.blob.token).open("rb") as received:
+                now = data_set_sha256(received)
+        except OSError:
+            continue  # unreadable: the plain digest comparison stands
         if before is not None and before == now:
             plan.action = "duplicate"
 

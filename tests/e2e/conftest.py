@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,10 +67,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"doorstep demo not ready after {READY_TIMEOUT:.0f}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """The real server (`python -m server.cli demo`) on a free port with its own data dir."""
-    data_dir = tmp_path_factory.mktemp("demo-data")
+@contextmanager
+def running_demo(data_dir: Path) -> Iterator[tuple[DemoServer, subprocess.Popen[bytes]]]:
+    """`python -m server.cli demo` on a free port with its own data dir, until the block ends."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOORSTEP_")}
     env.update(
@@ -77,6 +77,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         DOORSTEP_SECRET_KEY="e2e-secret-key-not-for-production",
         DOORSTEP_LOG_JSON="false",
     )
+    data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -98,7 +99,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, log)
-        yield DemoServer(url=url, data_dir=data_dir, log=log)
+        yield DemoServer(url=url, data_dir=data_dir, log=log), process
     finally:
         process.terminate()
         try:
@@ -106,6 +107,13 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """The real server shared by the browser tests."""
+    with running_demo(tmp_path_factory.mktemp("demo-data")) as (server, _):
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -234,6 +234,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
             DOORSTEP_SECRET_KEY="kill-9-test-secret-key-not-for-production",
             DOORSTEP_LOG_JSON="false",
             DOORSTEP_LOG_LEVEL="WARNING",
+            # Eight clients at once from one account: above the default per-user limit of 3.
+            DOORSTEP_MAX_UPLOADS_PER_USER="16",
         )
         _cli(env, "db", "upgrade")
         _cli(env, "org", "add", ORG, "--kind", "clinic")

@@ -10,9 +10,7 @@ the server's peak resident memory grows by a small fraction of what it receives.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,9 +18,8 @@ import aiohttp
 import pytest
 
 from tests.dicom_tools.part10 import PIXEL_DATA, SOP_INSTANCE_UID, dataset, part10
-from tests.e2e.conftest import REPO, _wait_ready
+from tests.e2e.conftest import running_demo
 from tests.server.dicomweb.helpers import multipart
-from tests.support import free_port
 
 INSTANCE_BYTES = 160 * 1024 * 1024
 PARALLEL = 4
@@ -44,29 +41,9 @@ def _memory(pid: int) -> tuple[int, int]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOORSTEP_")}
-    env.update(
-        DOORSTEP_DATA_DIR=str(tmp_path / "data"),
-        DOORSTEP_SECRET_KEY="memory-test-secret",
-        DOORSTEP_LOG_JSON="false",
-    )
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "demo", "--port", str(port), "--dicom-port", "0"],
-            env=env,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """A server of this test's own, so that its memory is this test's alone."""
+    with running_demo(tmp_path / "data") as (demo, process):
+        yield demo.url, process
 
 
 def _instance(number: int, size: int) -> bytes:

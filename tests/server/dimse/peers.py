@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.filereader import read_dataset, read_preamble
 from pydicom.uid import ExplicitVRLittleEndian
@@ -107,6 +108,16 @@ class Attempt:
     rejected: bool
     rejection: tuple[int, int, int] | None  # (result, source, diagnostic) of A-ASSOCIATE-RJ
     echo: int | None  # C-ECHO status when established
+
+
+def c_store(listener: Listener, data: bytes, *, calling: str = "CLINIC_A") -> int:
+    """The C-STORE status of one Part 10 file sent by a pynetdicom SCU (from a worker thread)."""
+    ds = dcmread(io.BytesIO(data))
+    assoc = associate(listener, scu(calling, [(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)]))
+    try:
+        return int(assoc.send_c_store(ds).Status)
+    finally:
+        assoc.release()
 
 
 def attempt(

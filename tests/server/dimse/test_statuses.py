@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
 import os
 
 import pytest
-from pydicom import dcmread
 
 from server import keys
 from server.archive.service import Outcome, StoreResult
@@ -16,7 +14,7 @@ from server.archive.storage import StagedBlob
 from server.dimse.storage import store_status
 from tests.dicom_tools.part10 import dataset, part10
 from tests.server.dicomweb.helpers import Client, failures, stow
-from tests.server.dimse.peers import Listener, associate, scu, stored
+from tests.server.dimse.peers import Listener, c_store, stored
 from tests.support import World
 
 ORIGINAL = part10(dataset())
@@ -46,15 +44,6 @@ def test_store_status(outcome: Outcome, reason: str | None, status: int) -> None
     assert ("ErrorComment" in found) is (status != 0x0000)
 
 
-def _c_store(listener: Listener, data: bytes) -> int:
-    ds = dcmread(io.BytesIO(data))
-    assoc = associate(listener, scu("CLINIC_A", [(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)]))
-    try:
-        return int(assoc.send_c_store(ds).Status)
-    finally:
-        assoc.release()
-
-
 @pytest.mark.parametrize(
     ("error", "code"),
     [
@@ -79,7 +68,7 @@ async def test_a_disk_failure_has_the_same_status_over_stow_rs_and_c_store(
     response = await stow(client, world, "gp-a", [ORIGINAL])
     assert response.status == 409
     ((stow_code, comment),) = failures(await response.json())
-    dimse_code = await asyncio.to_thread(_c_store, listener, ORIGINAL)
+    dimse_code = await asyncio.to_thread(c_store, listener, ORIGINAL)
     assert (stow_code, dimse_code) == (code, code), comment
     assert await stored(listener, world.orgs["clinic-a"]) == {}
 
@@ -91,9 +80,9 @@ async def test_a_modality_resending_an_uploaded_instance_is_a_duplicate_not_a_co
     response = await stow(client, world, "gp-a", [ORIGINAL])
     assert response.status == 200
     [first] = (await stored(listener, world.orgs["clinic-a"])).values()
-    assert await asyncio.to_thread(_c_store, listener, ORIGINAL) == 0x0000
+    assert await asyncio.to_thread(c_store, listener, ORIGINAL) == 0x0000
     [after] = (await stored(listener, world.orgs["clinic-a"])).values()
     assert after.sha256 == first.sha256  # the first file is kept as it was
     # A different data set under the same SOP Instance UID is still a conflict.
     changed = part10(dataset(replace={0x00100010: b"Someone^Else"}))
-    assert await asyncio.to_thread(_c_store, listener, changed) == 0x0111
+    assert await asyncio.to_thread(c_store, listener, changed) == 0x0111
