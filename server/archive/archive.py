@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.archive import storing
+from server.archive.staging import ConflictPolicy, Items, StoreResult
 from server.archive.storage import BlobStorage
-from server.archive.storing import ConflictPolicy, Items, StoreResult
 from server.audit.service import Recorder
 from server.db import WriteGroup
 from server.errors import TooManyRequests

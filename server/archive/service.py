@@ -2,7 +2,8 @@
 
 The running application's :class:`Archive` (``app[keys.ARCHIVE]``) stores;
 searching and locating live in :mod:`server.archive.queries`, storing in
-:mod:`server.archive.storing`; this module is the one interface to them.
+:mod:`server.archive.staging` (validate, stage) and :mod:`server.archive.storing`
+(publish, index); this module is the one interface to them.
 """
 
 from server.archive.archive import Archive
@@ -21,7 +22,7 @@ from server.archive.queries import (
     search_studies,
     visible_studies,
 )
-from server.archive.storing import (
+from server.archive.staging import (
     ConflictPolicy,
     Outcome,
     StoreResult,

@@ -1,4 +1,4 @@
-"""Store DICOM instances: validate, stage, publish and index them for one organisation.
+"""Store DICOM instances for one organisation: stage (`staging`), then publish and index.
 
 Storing keeps one guarantee: an instance reported as stored is on disk (staged
 and fsynced, renamed, the renames made durable) and indexed (committed) before
@@ -10,9 +10,8 @@ indexing at the same moment.
 from __future__ import annotations
 
 import asyncio
-import errno
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,17 +21,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from dicom_tools.errors import IngestError
-from dicom_tools.ingest import (
-    InstanceInfo,
-    PreparedInstance,
-    data_set_sha256,
-    inspect_part10,
-    prepare_part10,
-)
+from dicom_tools.ingest import InstanceInfo, data_set_sha256
 from server.archive import links, matching
 from server.archive.models import Instance, Series, Study, name_key
-from server.archive.storage import BlobStorage, SpooledInstance, StagedBlob
+from server.archive.staging import (
+    ConflictPolicy,
+    Items,
+    Outcome,
+    Staged,
+    StoreResult,
+    prepare_and_stage,
+    result_of,
+    stage_all,
+    storage_failure,
+)
+from server.archive.storage import BlobStorage
 from server.audit.service import FAILURE, SUCCESS, Recorder
 from server.db import Base, transaction, utcnow
 from server.errors import DomainError
@@ -40,23 +43,12 @@ from server.errors import DomainError
 if TYPE_CHECKING:
     from server.archive.archive import Archive
 
-ConflictPolicy = Literal["reject", "replace"]
-Received = bytes | SpooledInstance
-"""One received instance: its bytes, or a file it was spooled to on arrival."""
-Items = Iterable[Received] | AsyncIterable[Received]
-Outcome = Literal["stored", "duplicate", "replaced", "conflict", "rejected", "failed"]
 Action = Literal["insert", "duplicate", "replace", "conflict"]
-
-STAGING_BUDGET = 64 * 1024 * 1024
-"""Bytes of instances being validated and written at once; one larger instance still goes."""
-STAGING_THREADS = 4
-"""Instances validated and written at once (each may inflate up to max_inflated_bytes)."""
 
 MAX_AUDITED_REFUSALS = 50
 """SOP Instance UIDs named in a request's refusal event (its counts cover them all)."""
 
 _CHUNK = 200
-_OK: frozenset[Outcome] = frozenset({"stored", "duplicate", "replaced"})
 _WRITES: frozenset[Action] = frozenset({"insert", "replace"})
 _STORED: dict[Action, Outcome] = {
     "insert": "stored",
@@ -66,33 +58,9 @@ _STORED: dict[Action, Outcome] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreResult:
-    """What happened to one received instance; reason is a stable code when it failed."""
-
-    outcome: Outcome
-    sop_class_uid: str | None = None
-    sop_instance_uid: str | None = None
-    study_uid: str | None = None
-    series_uid: str | None = None
-    reason: str | None = None
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the instance is in the archive (stored now, before, or replaced)."""
-        return self.outcome in _OK
-
-
-@dataclass(frozen=True, slots=True)
-class _Staged:
-    info: InstanceInfo
-    blob: StagedBlob
-
-
 @dataclass(slots=True)
 class _Plan:
-    staged: _Staged
+    staged: Staged
     action: Action
     indexed_sha256: str | None = None
     failure: StoreResult | None = None
@@ -113,16 +81,16 @@ async def store_instances(
     """Validate, durably store and index Part 10 instances for org_id; one result per item."""
     storage = archive.storage
     prepare = partial(
-        _prepare_and_stage,
+        prepare_and_stage,
         storage,
         study_uid=study_uid,
         max_bytes=archive.max_instance_bytes,
         max_inflated_bytes=archive.max_inflated_bytes,
     )
-    staged: list[_Staged] = []
+    staged: list[Staged] = []
     try:
         try:
-            received = await _stage_all(items, prepare, staged)
+            received = await stage_all(items, prepare, staged)
         except DomainError as error:
             async with transaction(archive.session_maker) as session:
                 await _record_refusal(session, audit, org_id, source, error.message)
@@ -133,127 +101,12 @@ async def store_instances(
             await asyncio.to_thread(storage.discard, [s.blob for s in staged])
 
 
-async def _each(items: Items) -> AsyncIterator[Received]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
-async def _stage_all(
-    items: Items,
-    prepare: Callable[[Received], _Staged | StoreResult],
-    staged: list[_Staged],
-) -> list[_Staged | StoreResult]:
-    """Validate and stage every item in worker threads, a bounded number of bytes at a time."""
-    tasks: list[asyncio.Task[_Staged | StoreResult]] = []
-    in_flight: dict[asyncio.Task[_Staged | StoreResult], int] = {}
-    try:
-        async for data in _each(items):
-            while in_flight and (
-                len(in_flight) >= STAGING_THREADS
-                or sum(in_flight.values()) + _in_memory(data) > STAGING_BUDGET
-            ):
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    del in_flight[task]
-            task = asyncio.create_task(asyncio.to_thread(prepare, data))
-            tasks.append(task)
-            in_flight[task] = _in_memory(data)
-            del data
-    finally:
-        # Threads cannot be cancelled: wait for every one so that nothing staged is forgotten.
-        finished = await asyncio.gather(*tasks, return_exceptions=True)
-        staged.extend(result for result in finished if isinstance(result, _Staged))
-    for result in finished:
-        if isinstance(result, BaseException):
-            raise result
-    return [result for result in finished if not isinstance(result, BaseException)]
-
-
-def _in_memory(item: Received) -> int:
-    """Bytes an item holds in memory while it is validated (a spooled one is read in place)."""
-    return len(item) if isinstance(item, bytes) else 0
-
-
-def _prepare_and_stage(
-    storage: BlobStorage,
-    data: Received,
-    *,
-    study_uid: str | None,
-    max_bytes: int | None,
-    max_inflated_bytes: int,
-) -> _Staged | StoreResult:
-    """Validate one instance and write it to a staged blob (runs in a worker thread).
-
-    A spooled instance is validated where it lies and staged in place; one refused is removed.
-    """
-    prepared: PreparedInstance | None = None
-    info: InstanceInfo | None = None
-    try:
-        if isinstance(data, SpooledInstance):
-            path = storage.staging_path(data.token)
-            info = inspect_part10(path, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes)
-        else:
-            prepared = prepare_part10(
-                data, max_bytes=max_bytes, max_inflated_bytes=max_inflated_bytes
-            )
-            info = prepared.info
-        if study_uid is not None and info.study_uid != study_uid:
-            refused = _result(
-                info,
-                "rejected",
-                reason="study_mismatch",
-                message=f"StudyInstanceUID {info.study_uid} is not the study {study_uid} "
-                "this request stores into",
-            )
-        elif prepared is not None:
-            return _Staged(info, storage.stage(prepared.data, info.sha256))
-        elif isinstance(data, SpooledInstance):
-            staged = storage.stage_spooled(
-                data, info.sha256, zero_preamble=info.preamble_neutralised
-            )
-            return _Staged(info, staged)
-    except IngestError as error:
-        refused = StoreResult(outcome="rejected", reason=error.reason, message=error.message)
-    except OSError as error:
-        refused = _storage_failure(info, error)
-    if isinstance(data, SpooledInstance):
-        storage.abandon_spooled(data)
-    return refused
-
-
-def _result(
-    info: InstanceInfo, outcome: Outcome, *, reason: str = "", message: str = ""
-) -> StoreResult:
-    return StoreResult(
-        outcome=outcome,
-        sop_class_uid=info.sop_class_uid,
-        sop_instance_uid=info.sop_instance_uid,
-        study_uid=info.study_uid,
-        series_uid=info.series_uid,
-        reason=reason or None,
-        message=message,
-    )
-
-
-def _storage_failure(info: InstanceInfo | None, error: OSError) -> StoreResult:
-    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
-    reason = "out_of_resources" if full else "storage"
-    message = f"the archive could not write the instance: {error.strerror or error}"
-    if info is None:  # the spooled file could not even be read
-        return StoreResult(outcome="failed", reason=reason, message=message)
-    return _result(info, "failed", reason=reason, message=message)
-
-
 async def _index(
     archive: Archive,
     audit: Recorder,
     org_id: int,
     source: str,
-    received: list[_Staged | StoreResult],
+    received: list[Staged | StoreResult],
 ) -> list[StoreResult]:
     """Classify staged instances, publish the new ones, then index them in one transaction.
 
@@ -261,7 +114,7 @@ async def _index(
     WriteGroup): every caller still hears back only after the commit that holds its rows.
     """
     storage, conflict = archive.storage, archive.conflict
-    staged = [r for r in received if isinstance(r, _Staged)]
+    staged = [r for r in received if isinstance(r, Staged)]
     async with archive.session_maker() as session:
         indexed = await _indexed_digests(session, org_id, {s.info.sop_instance_uid for s in staged})
     plans = _plan(staged, indexed, conflict)
@@ -273,7 +126,7 @@ async def _index(
             await asyncio.to_thread(storage.publish, [p.staged.blob for p in new_bytes])
     except OSError as error:
         for plan in new_bytes:
-            plan.failure = _storage_failure(plan.staged.info, error)
+            plan.failure = storage_failure(plan.staged.info, error)
 
     async def index(session: AsyncSession) -> list[StoreResult]:
         attempt = [replace(plan) for plan in plans]  # _write_index revises raced plans
@@ -317,7 +170,7 @@ def _same_data_sets(storage: BlobStorage, plans: list[_Plan], indexed: dict[str,
             plan.action = "duplicate"
 
 
-def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
+def _plan(staged: list[Staged], indexed: dict[str, str], conflict: ConflictPolicy) -> list[_Plan]:
     """Decide per instance: new, the same bytes again, or different bytes under a known UID."""
     known = dict(indexed)
     plans = []
@@ -335,7 +188,7 @@ def _plan(staged: list[_Staged], indexed: dict[str, str], conflict: ConflictPoli
     return plans
 
 
-def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[StoreResult]:
+def _results(received: list[Staged | StoreResult], plans: list[_Plan]) -> list[StoreResult]:
     by_staged = {id(p.staged): p for p in plans}
     results = []
     for item in received:
@@ -347,7 +200,7 @@ def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[
             results.append(plan.failure)
         elif plan.action == "conflict":
             results.append(
-                _result(
+                result_of(
                     item.info,
                     "conflict",
                     reason="conflict",
@@ -356,7 +209,7 @@ def _results(received: list[_Staged | StoreResult], plans: list[_Plan]) -> list[
                 )
             )
         else:
-            results.append(_result(item.info, _STORED[plan.action]))
+            results.append(result_of(item.info, _STORED[plan.action]))
     return results
 
 
@@ -473,7 +326,7 @@ async def _ensure_series(
 
 async def _replace(
     session: AsyncSession,
-    staged: _Staged,
+    staged: Staged,
     org_id: int,
     source: str,
     study_ids: dict[str, int],
@@ -542,7 +395,7 @@ def _series_values(info: InstanceInfo, study_id: int) -> dict[str, Any]:
 
 
 def _instance_values(
-    staged: _Staged,
+    staged: Staged,
     org_id: int,
     source: str,
     study_ids: dict[str, int],
