@@ -14,6 +14,7 @@ from server.accounts import service
 from server.accounts.principal_cache import Grant
 from server.context import db
 from server.errors import NotAuthenticated, PermissionDenied
+from server.forms import posted
 from server.identity import Principal
 from server.settings import Settings
 
@@ -61,7 +62,7 @@ async def _check_csrf(request: web.Request, caller: Principal) -> None:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        form = await request.post()
+        form = await posted(request)
         value = form.get(CSRF_FIELD, "")
         presented = value if isinstance(value, str) else ""
     if not presented or not hmac.compare_digest(presented, caller.csrf_token):

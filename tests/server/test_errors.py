@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.access import allow
 from server.app import create_app
 from server.settings import Settings
+from tests.forms import sign_in
 from tests.support import Client, World
 
 
@@ -92,3 +93,33 @@ async def test_unexpected_failure_is_500_without_stack_trace(
     assert error["code"] == "internal"
     assert isinstance(error["details"], dict)
     assert "secret internals" in caplog.text
+
+
+FORM = "application/x-www-form-urlencoded"
+NOT_UTF8 = b"username=J\xf6rg&password=x%FF\xfe&login_csrf=t"
+
+
+async def test_a_form_that_is_not_utf8_is_400_not_500(
+    client: Client, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    anonymous = await client.post("/login", data=NOT_UTF8, headers={"Content-Type": FORM})
+    assert anonymous.status == 400
+    assert "text/html" in anonymous.content_type
+    unknown_charset = await client.post(
+        "/login", data=b"username=a", headers={"Content-Type": f"{FORM}; charset=klingon"}
+    )
+    assert unknown_charset.status == 400
+
+    csrf = await sign_in(client, "gp-a")
+    # Without a CSRF header the token is looked for in the form (the middleware reads it) ...
+    page = await client.post("/patients/new", data=NOT_UTF8, headers={"Content-Type": FORM})
+    assert page.status == 400
+    # ... with one, the page itself reads the form.
+    read = await client.post(
+        "/patients/new", data=NOT_UTF8, headers={"Content-Type": FORM, "X-CSRF-Token": csrf}
+    )
+    assert read.status == 400
+    api = await client.post("/api/v1/patients", data=NOT_UTF8, headers={"Content-Type": FORM})
+    assert api.status == 400
+    assert error_of(await api.json())["code"] == "malformed"
+    assert "unhandled error" not in caplog.text
