@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import ssl
@@ -13,10 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from server import db, logs
+from server import db, logs, serving
 from server.accounts import administration, dicom_peers
 from server.accounts import service as accounts
 from server.app import create_app
@@ -92,21 +92,14 @@ def _run_server(settings: Settings, banner: Callable[[], None] | None = None) ->
             await engine.dispose()
 
     asyncio.run(prepare())
-    app = create_app(settings)
-    if banner is not None:
-
-        async def on_startup(_app: web.Application) -> None:
-            banner()
-
-        app.on_startup.append(on_startup)
-    web.run_app(
-        app,
+    serving.run(
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         ssl_context=_ssl_context(settings),
         access_log_class=logs.AccessLogger,
-        print=None,
         shutdown_timeout=10,
+        started=banner,
     )
 
 
@@ -478,6 +471,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cannot_listen(error: serving.CannotListen) -> str:
+    """One line for a listener that could not bind: which port, and how to choose another."""
+    if error.what == "HTTP":
+        choose = "--port or DOORSTEP_PORT"
+    else:
+        choose = "--dicom-port or DOORSTEP_DICOM_PORT; 0 disables DICOM"
+    if error.error.errno == errno.EADDRINUSE:
+        return (
+            f"port {error.port} on {error.host} is in use (the {error.what} port: stop the "
+            f"program that holds it, or choose another with {choose})"
+        )
+    return (
+        f"cannot listen on port {error.port} on {error.host} for {error.what}: "
+        f"{error.error.strerror or error.error} (see --host, {choose})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `doorstep` command."""
     args = _parser().parse_args(argv)
@@ -490,6 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(settings, args)
     except DomainError as error:
         print(f"doorstep: {error.message}", file=sys.stderr)
+        return 2
+    except serving.CannotListen as error:
+        print(f"doorstep: {_cannot_listen(error)}", file=sys.stderr)
         return 2
     return code
 

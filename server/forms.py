@@ -30,7 +30,9 @@ def query_id(request: web.Request, name: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
 
 
-async def posted(request: web.Request) -> MultiDictProxy[str | web.FileField]:
+async def posted(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
     """request.post(), with a body that cannot be decoded (not UTF-8, bad multipart) a 400."""
     try:
         return await request.post()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,27 @@ async def test_a_form_that_is_not_utf8_is_400_not_500(
     assert api.status == 400
     assert error_of(await api.json())["code"] == "malformed"
     assert "unhandled error" not in caplog.text
+
+
+async def test_a_body_that_breaks_its_content_encoding_is_400(
+    client: Client, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = await client.post(
+        "/api/v1/patients",
+        data=b"this is not gzip",
+        headers={
+            **world.auth("gp-a"),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+    )
+    assert response.status == 400
+    error = error_of(await response.json())
+    assert error["code"] == "bad_request"
+    assert (
+        error["message"]
+        == "The request body cannot be read: Can not decode content-encoding: gzip."
+    )
+    assert "unreadable request body" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]

@@ -189,7 +189,9 @@ async def test_modalities_in_study_matches_the_study_at_series_and_instance_leve
     assert {r["0020000E"]["Value"][0] for r in series} == {f"{S1}.1", f"{S1}.2", f"{S2}.1"}
     scoped = await _search(client, world, f"/dicom-web/studies/{S1}/series?ModalitiesInStudy=CT")
     assert _values(scoped, "0020000E") == [f"{S1}.1", f"{S1}.2"]
-    assert await _search(client, world, f"/dicom-web/studies/{S2}/series?ModalitiesInStudy=CT") == []
+    assert (
+        await _search(client, world, f"/dicom-web/studies/{S2}/series?ModalitiesInStudy=CT") == []
+    )
     instances = await _search(client, world, "/dicom-web/instances?ModalitiesInStudy=US")
     assert _values(instances, "00080018") == [f"{S4}.1.1"]
     in_series = await _search(
