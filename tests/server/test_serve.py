@@ -192,7 +192,7 @@ def test_protocol_errors_are_json_400s_logged_without_a_traceback(
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
     log = stderr.decode()
-    assert "Traceback" not in log
+    assert "Traceback" not in log, log
     assert "ERROR" not in log
     assert log.count("INFO aiohttp.server bad HTTP request") == len(BAD_REQUESTS), log
 
