@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server import db, logs, serving
@@ -27,7 +29,7 @@ from server.audit import service as audit
 from server.audit.checkpoints import Checkpoint
 from server.errors import DomainError
 from server.identity import Actor, OrgKind, Role
-from server.settings import Settings
+from server.settings import InvalidSetting, Settings
 
 T = TypeVar("T")
 log = logging.getLogger("doorstep")
@@ -471,6 +473,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_problem(error: ValidationError | SettingsError) -> str:
+    """One line for settings that do not validate, naming the first offending variable."""
+    if isinstance(error, SettingsError):
+        return f"invalid settings: {error}"
+    first = error.errors(include_url=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    problem = first["msg"].removeprefix("Value error, ")
+    if "secret" not in field:
+        problem += f"; got {first.get('input')!r}"
+    return InvalidSetting(field, problem + more).message
+
+
 def _cannot_listen(error: serving.CannotListen) -> str:
     """One line for a listener that could not bind: which port, and how to choose another."""
     if error.what == "HTTP":
@@ -494,11 +509,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides: dict[str, Any] = {
         k: v for k in ("host", "port", "dicom_port") if (v := getattr(args, k, None)) is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except (ValidationError, SettingsError) as error:
+        print(f"doorstep: {_setting_problem(error)}", file=sys.stderr)
+        return 2
     logs.configure(level=settings.log_level, json_lines=settings.log_json)
     try:
         code: int = args.handler(settings, args)
-    except DomainError as error:
+    except (DomainError, InvalidSetting) as error:
         print(f"doorstep: {error.message}", file=sys.stderr)
         return 2
     except serving.CannotListen as error:
