@@ -85,8 +85,18 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         request[keys.PRINCIPAL] = None
         return await handler(request)
     access = access_of(match.handler)
-    # Public machine routes (health, sign-in API) never look at credentials.
-    caller = None if access.public and not access.page else await _resolve(request)
+    # Public machine routes (health, sign-in API) never look at credentials; public pages
+    # (sign-in) look, but answer a stale or foreign Authorization header as anyone else,
+    # rather than sending the browser back to themselves.
+    if access.public and not access.page:
+        caller = None
+    elif access.public:
+        try:
+            caller = await _resolve(request)
+        except NotAuthenticated:
+            caller = None
+    else:
+        caller = await _resolve(request)
     request[keys.PRINCIPAL] = caller
     if access.public:
         return await handler(request)

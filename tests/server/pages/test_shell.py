@@ -67,6 +67,19 @@ async def test_pages_redirect_to_sign_in(client: Client, world: World) -> None:
     assert response.headers["Location"] == "/login?next=/patients"
 
 
+@pytest.mark.parametrize("authorization", ["Basic x", "Bearer bad", "Bearer"])
+async def test_bad_credentials_on_the_sign_in_page_show_it_not_a_redirect_loop(
+    client: Client, world: World, authorization: str
+) -> None:
+    headers = {"Authorization": authorization}
+    page = await client.get("/patients", headers=headers, allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"] == "/login?next=/patients"
+    response = await client.get("/login?next=/patients", headers=headers, allow_redirects=False)
+    assert response.status == 200
+    assert "Sign in" in await response.text()
+
+
 async def test_signed_in_user_skips_login_form(client: Client, world: World) -> None:
     await sign_in(client, "gp-a")
     response = await client.get("/login", allow_redirects=False)
