@@ -83,6 +83,7 @@ async def sign_out(request: web.Request, response: web.StreamResponse) -> None:
     tag="auth",
     body=LoginIn,
     response=LoginOut,
+    errors=[429],
     public=True,
 )
 async def login(request: web.Request) -> web.StreamResponse:
