@@ -139,9 +139,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if error.text and not error.text.startswith(str(error.status))
             else error.reason
         )
-        return error_response(
+        response = error_response(
             request, status=error.status, code=_CODES.get(error.status, "error"), message=message
         )
+        if "Allow" in error.headers:  # a 405 names the methods the resource takes
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error", extra={"request_id": request.get(keys.REQUEST_ID)})
         return error_response(

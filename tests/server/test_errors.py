@@ -67,6 +67,14 @@ async def test_unknown_route_is_json_404_for_api(client: Client, world: World) -
     wrong_method = await client.delete("/api/v1/me", headers=world.auth("gp-a"))
     assert wrong_method.status == 405
     assert error_of(await wrong_method.json())["code"] == "method_not_allowed"
+    assert set(wrong_method.headers["Allow"].split(",")) == {"GET", "HEAD"}
+
+
+async def test_a_page_answers_405_with_allow(client: Client, world: World) -> None:
+    response = await client.delete("/patients/new")
+    assert response.status == 405
+    assert "text/html" in response.content_type
+    assert set(response.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
 
 
 @pytest.fixture
