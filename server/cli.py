@@ -210,15 +210,27 @@ def cmd_org_update(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+_GIVE_ONE = (
+    "pipe it with --password-stdin, or pass --no-password for an account that signs in "
+    "only with API tokens"
+)
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
+    """The new user's password: from stdin, typed twice at a terminal, or none when asked."""
+    if args.no_password:
+        return None
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Repeat password: "):
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
             raise DomainError("The passwords differ.")
-        return first
-    return None
+    else:
+        raise DomainError(f"No password given and stdin is not a terminal: {_GIVE_ONE}.")
+    if not password:
+        raise DomainError(f"The password is empty: {_GIVE_ONE}.")
+    return password
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -425,8 +437,14 @@ def _parser() -> argparse.ArgumentParser:
         "--specialty", action="append", help="specialist's specialty (repeatable)"
     )
     user_add.add_argument("--display-name", help="name shown in the interface")
-    user_add.add_argument(
+    password = user_add.add_mutually_exclusive_group()
+    password.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    password.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the account signs in only with API tokens (devices, services)",
     )
     user_add.set_defaults(handler=cmd_user_add)
 

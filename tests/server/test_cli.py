@@ -122,7 +122,10 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
             ["user", "add", "gp-x", "--org", "hospital", "--role", "gp", "--password-stdin"],
             "cannot belong",
         ),
-        (["user", "add", "Bad Name", "--org", "clinic-a", "--role", "gp"], "Username"),
+        (
+            ["user", "add", "Bad Name", "--org", "clinic-a", "--role", "gp", "--password-stdin"],
+            "Username",
+        ),
         (
             [
                 "user",
@@ -134,10 +137,14 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
                 "specialist",
                 "--specialty",
                 "astrology",
+                "--password-stdin",
             ],
             "Unknown specialty",
         ),
-        (["user", "add", "gp-y", "--org", "nowhere", "--role", "gp"], "No organisation"),
+        (
+            ["user", "add", "gp-y", "--org", "nowhere", "--role", "gp", "--password-stdin"],
+            "No organisation",
+        ),
         (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "10.0.0.300"], "not an IP"),
         (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "ct.lan"], "host names"),
         (["org", "update", "clinic-a", "--dicom-peer", "10.0.0.0/33"], "not an IP address"),
@@ -428,3 +435,22 @@ def test_an_unreadable_secret_key_file_is_one_line(offline: Settings, tmp_path: 
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"doorstep: invalid setting DOORSTEP_SECRET_KEY_FILE: {path}"), line
         assert says in line
+
+
+def test_user_add_without_a_password_refuses_unless_told_no_password(
+    settings: Settings, world: World
+) -> None:
+    add = ["user", "add", "gp-z", "--org", "clinic-a", "--role", "gp"]
+    for extra, stdin in (([], ""), ([], "piped but not asked for\n"), (["--password-stdin"], "\n")):
+        refused = doorstep(settings, *add, *extra, stdin=stdin)
+        assert refused.returncode == 2, refused.stdout
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("doorstep: "), line
+        assert "--password-stdin" in line and "--no-password" in line, line
+    assert "No user" in doorstep(settings, "token", "create", "gp-z").stderr  # none created
+    both = doorstep(settings, *add, "--password-stdin", "--no-password", stdin="x" * 20)
+    assert both.returncode == 2
+    assert "not allowed with" in both.stderr
+    token_only = doorstep(settings, *add, "--no-password")
+    assert token_only.returncode == 0, token_only.stderr
+    assert "without a password (sign in with a token)" in token_only.stdout
