@@ -446,7 +446,8 @@ def test_user_add_without_a_password_refuses_unless_told_no_password(
         assert refused.returncode == 2, refused.stdout
         (line,) = refused.stderr.strip().splitlines()
         assert line.startswith("doorstep: "), line
-        assert "--password-stdin" in line and "--no-password" in line, line
+        assert "--password-stdin" in line, line
+        assert "--no-password" in line, line
     assert "No user" in doorstep(settings, "token", "create", "gp-z").stderr  # none created
     both = doorstep(settings, *add, "--password-stdin", "--no-password", stdin="x" * 20)
     assert both.returncode == 2
