@@ -128,15 +128,17 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     seeder = audit.AuditLog(settings.resolved_secret_key()).recorder(
         Actor(user_id=None, username="cli", org_id=None)
     )
-    logins = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
+    found = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
 
     def banner() -> None:
         lines = [f"Doorstep demo is running at {_url(settings)}"]
-        if logins is None:
-            lines.append("(the database already held data, so nothing was seeded)")
-        else:
+        if found.logins:
             lines.append(f"Sign in with any of these (password: {demo.DEMO_PASSWORD}):")
-            lines += [f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in logins]
+            lines += [
+                f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in found.logins
+            ]
+        else:
+            lines.append("(the database already held data, so nothing was seeded)")
         print("\n".join(lines), flush=True)
 
     _run_server(settings, banner=banner)
