@@ -79,7 +79,7 @@ async def test_a_page_answers_405_with_allow(client: Client, world: World) -> No
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, secret_key="x" * 32, log_json=False)
+    return Settings(data_dir=tmp_path, secret_key="x" * 32, log_json=False, dicom_port=0)
 
 
 async def test_unexpected_failure_is_500_without_stack_trace(
