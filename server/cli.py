@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import ssl
@@ -13,10 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiohttp import web
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from server import db, logs
+from server import db, logs, serving
 from server.accounts import administration, dicom_peers
 from server.accounts import service as accounts
 from server.app import create_app
@@ -27,7 +29,7 @@ from server.audit import service as audit
 from server.audit.checkpoints import Checkpoint
 from server.errors import DomainError
 from server.identity import Actor, OrgKind, Role
-from server.settings import Settings
+from server.settings import InvalidSetting, Settings
 
 T = TypeVar("T")
 log = logging.getLogger("doorstep")
@@ -92,21 +94,14 @@ def _run_server(settings: Settings, banner: Callable[[], None] | None = None) ->
             await engine.dispose()
 
     asyncio.run(prepare())
-    app = create_app(settings)
-    if banner is not None:
-
-        async def on_startup(_app: web.Application) -> None:
-            banner()
-
-        app.on_startup.append(on_startup)
-    web.run_app(
-        app,
+    serving.run(
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         ssl_context=_ssl_context(settings),
         access_log_class=logs.AccessLogger,
-        print=None,
         shutdown_timeout=10,
+        started=banner,
     )
 
 
@@ -133,15 +128,17 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     seeder = audit.AuditLog(settings.resolved_secret_key()).recorder(
         Actor(user_id=None, username="cli", org_id=None)
     )
-    logins = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
+    found = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
 
     def banner() -> None:
         lines = [f"Doorstep demo is running at {_url(settings)}"]
-        if logins is None:
-            lines.append("(the database already held data, so nothing was seeded)")
-        else:
+        if found.logins:
             lines.append(f"Sign in with any of these (password: {demo.DEMO_PASSWORD}):")
-            lines += [f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in logins]
+            lines += [
+                f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in found.logins
+            ]
+        else:
+            lines.append("(the database already held data, so nothing was seeded)")
         print("\n".join(lines), flush=True)
 
     _run_server(settings, banner=banner)
@@ -215,15 +212,27 @@ def cmd_org_update(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+_GIVE_ONE = (
+    "pipe it with --password-stdin, or pass --no-password for an account that signs in "
+    "only with API tokens"
+)
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
+    """The new user's password: from stdin, typed twice at a terminal, or none when asked."""
+    if args.no_password:
+        return None
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if sys.stdin.isatty():
-        first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Repeat password: "):
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Repeat password: "):
             raise DomainError("The passwords differ.")
-        return first
-    return None
+    else:
+        raise DomainError(f"No password given and stdin is not a terminal: {_GIVE_ONE}.")
+    if not password:
+        raise DomainError(f"The password is empty: {_GIVE_ONE}.")
+    return password
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -430,8 +439,14 @@ def _parser() -> argparse.ArgumentParser:
         "--specialty", action="append", help="specialist's specialty (repeatable)"
     )
     user_add.add_argument("--display-name", help="name shown in the interface")
-    user_add.add_argument(
+    password = user_add.add_mutually_exclusive_group()
+    password.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    password.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the account signs in only with API tokens (devices, services)",
     )
     user_add.set_defaults(handler=cmd_user_add)
 
@@ -478,18 +493,55 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_problem(error: ValidationError | SettingsError) -> str:
+    """One line for settings that do not validate, naming the first offending variable."""
+    if isinstance(error, SettingsError):
+        return f"invalid settings: {error}"
+    first = error.errors(include_url=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else "?"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    problem = first["msg"].removeprefix("Value error, ")
+    if "secret" not in field:
+        problem += f"; got {first.get('input')!r}"
+    return InvalidSetting(field, problem + more).message
+
+
+def _cannot_listen(error: serving.CannotListen) -> str:
+    """One line for a listener that could not bind: which port, and how to choose another."""
+    if error.what == "HTTP":
+        choose = "--port or DOORSTEP_PORT"
+    else:
+        choose = "--dicom-port or DOORSTEP_DICOM_PORT; 0 disables DICOM"
+    if error.error.errno == errno.EADDRINUSE:
+        return (
+            f"port {error.port} on {error.host} is in use (the {error.what} port: stop the "
+            f"program that holds it, or choose another with {choose})"
+        )
+    return (
+        f"cannot listen on port {error.port} on {error.host} for {error.what}: "
+        f"{error.error.strerror or error.error} (see --host, {choose})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `doorstep` command."""
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
         k: v for k in ("host", "port", "dicom_port") if (v := getattr(args, k, None)) is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except (ValidationError, SettingsError) as error:
+        print(f"doorstep: {_setting_problem(error)}", file=sys.stderr)
+        return 2
     logs.configure(level=settings.log_level, json_lines=settings.log_json)
     try:
         code: int = args.handler(settings, args)
-    except DomainError as error:
+    except (DomainError, InvalidSetting) as error:
         print(f"doorstep: {error.message}", file=sys.stderr)
+        return 2
+    except serving.CannotListen as error:
+        print(f"doorstep: {_cannot_listen(error)}", file=sys.stderr)
         return 2
     return code
 

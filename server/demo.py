@@ -8,8 +8,9 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts import passwords
 from server.accounts import service as accounts
-from server.accounts.models import Organisation
+from server.accounts.models import Organisation, User
 from server.audit.service import Recorder
 from server.identity import OrgKind, Role
 from server.patients.models import Patient
@@ -50,10 +51,44 @@ _PATIENTS = (
 )
 
 
-async def seed(*, session: AsyncSession, audit: Recorder) -> list[DemoLogin] | None:
-    """Create the demo network in an empty database; None when it already holds organisations."""
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """What `doorstep demo` found: whether it seeded now, and the demo logins that work."""
+
+    seeded: bool
+    logins: list[DemoLogin]
+
+
+async def _working_logins(session: AsyncSession) -> list[DemoLogin]:
+    """The demo's own accounts that still exist as seeded, are active and take its password."""
+    found = {
+        user.username: user
+        for user in await session.scalars(
+            select(User).where(User.username.in_([u[0] for u in _USERS]))
+        )
+    }
+    logins = []
+    for username, _, org_name, role, _ in _USERS:
+        user = found.get(username)
+        if (
+            user is not None
+            and user.is_active
+            and user.role == role
+            and user.organisation.name == org_name
+            and await passwords.verify_password(user.password_hash, DEMO_PASSWORD)
+        ):
+            logins.append(DemoLogin(username, role, org_name))
+    return logins
+
+
+async def seed(*, session: AsyncSession, audit: Recorder) -> Demo:
+    """Create the demo network in an empty database; either way, the demo logins that work.
+
+    A database that already holds organisations is left as it is; the logins are then
+    those of the demo's own users that are still there (none in a database of other data).
+    """
     if await session.scalar(select(func.count()).select_from(Organisation)):
-        return None
+        return Demo(seeded=False, logins=await _working_logins(session))
     orgs = {
         name: await accounts.add_org(session=session, name=name, kind=kind, ae_title=ae)
         for name, kind, ae in _ORGS
@@ -81,4 +116,4 @@ async def seed(*, session: AsyncSession, audit: Recorder) -> list[DemoLogin] | N
             )
         )
     await audit.record(session, action="demo.seed")
-    return logins
+    return Demo(seeded=True, logins=logins)

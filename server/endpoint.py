@@ -29,6 +29,8 @@ class Endpoint:
     response: Any
     status: int
     query: type[BaseModel] | None
+    errors: tuple[int, ...] = ()
+    """Error statuses of this endpoint beyond the ones every endpoint may answer."""
 
 
 def api(
@@ -39,13 +41,15 @@ def api(
     response: Any = None,
     status: int = 200,
     query: type[BaseModel] | None = None,
+    errors: Sequence[int] = (),
     roles: Sequence[Role] = (),
     public: bool = False,
 ) -> Callable[[H], H]:
-    """Declare an API handler's schemas and who may call it."""
+    """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it."""
 
     def mark(handler: H) -> H:
-        setattr(handler, _ATTRIBUTE, Endpoint(summary, tag, body, response, status, query))
+        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors))
+        setattr(handler, _ATTRIBUTE, spec)
         return allow(*roles, public=public)(handler)
 
     return mark

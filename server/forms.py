@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
-from multidict import MultiDict
+from multidict import MultiDict, MultiDictProxy
+
+from server.errors import MalformedInput
 
 
 class Form:
@@ -28,7 +30,22 @@ def query_id(request: web.Request, name: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None
 
 
+async def posted(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """request.post(), with a body that cannot be decoded (not UTF-8, bad multipart) a 400."""
+    try:
+        return await request.post()
+    except UnicodeDecodeError:
+        reason = f"it is not {request.charset or 'UTF-8'} text"
+    except LookupError:
+        reason = "it names an unknown charset"
+    except ValueError as error:
+        reason = str(error)
+    raise MalformedInput(f"The submitted form cannot be read: {reason}.")
+
+
 async def read_form(request: web.Request) -> Form:
     """The submitted form (file parts are ignored)."""
-    posted = await request.post()
-    return Form(MultiDict((k, v) for k, v in posted.items() if isinstance(v, str)))
+    form = await posted(request)
+    return Form(MultiDict((k, v) for k, v in form.items() if isinstance(v, str)))

@@ -62,7 +62,9 @@ class AccessLogger(AbstractAccessLogger):
                 "user_id": caller.user_id if caller else None,
                 "remote": (
                     context.client_addr(request)
-                    if isinstance(request, web.Request)
+                    # A request that never reached the application (one aiohttp could not
+                    # parse) has no app and so no trusted proxies to read.
+                    if isinstance(request, web.Request) and keys.REQUEST_ID in request
                     else request.remote
                 ),
             },

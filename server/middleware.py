@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -117,6 +118,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
         response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
+    except (web.RequestPayloadError, HttpProcessingError) as error:
+        # The body breaks HTTP framing or its Content-Encoding: the client's mistake.
+        reason = _payload_reason(error)
+        log.info("unreadable request body: %s", reason, extra=_request_id(request))
+        request.content.feed_eof()  # nothing more to read: aiohttp would retry and log it
+        response = error_response(
+            request,
+            status=400,
+            code="bad_request",
+            message=f"The request body cannot be read: {reason}.",
+        )
+        response.force_close()
+        return response
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -125,9 +139,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if error.text and not error.text.startswith(str(error.status))
             else error.reason
         )
-        return error_response(
+        response = error_response(
             request, status=error.status, code=_CODES.get(error.status, "error"), message=message
         )
+        if "Allow" in error.headers:  # a 405 names the methods the resource takes
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error", extra={"request_id": request.get(keys.REQUEST_ID)})
         return error_response(
@@ -144,6 +161,17 @@ def _is_busy(error: Exception) -> bool:
     if isinstance(error, OperationalError | SQLAlchemyTimeoutError):
         return True  # SQLite "database is locked", pool exhausted, connection lost
     return getattr(getattr(error, "orig", None), "sqlstate", None) in _BUSY_SQLSTATES
+
+
+def _payload_reason(error: Exception) -> str:
+    cause = error if isinstance(error, HttpProcessingError) else error.__cause__
+    message = cause.message if isinstance(cause, HttpProcessingError) else ""
+    lines = message.strip().splitlines()
+    return lines[0].rstrip(":. ") if lines else "it is not valid HTTP"
+
+
+def _request_id(request: web.Request) -> dict[str, Any]:
+    return {"request_id": request.get(keys.REQUEST_ID)}
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

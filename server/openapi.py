@@ -22,6 +22,18 @@ _ERROR_STATUSES = {
     "415": "Unsupported media type",
     "422": "Invalid request",
 }
+_OWN_ERRORS: dict[int, dict[str, Any]] = {
+    409: {"description": "Conflicts with what is stored"},
+    429: {
+        "description": "Too many attempts",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+}
 
 
 def _schema(annotation: Any, components: dict[str, Any]) -> dict[str, Any]:
@@ -53,9 +65,11 @@ def _operation(spec: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
     error = {
         "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}
     }
-    operation["responses"] = {str(spec.status): success} | {
-        code: {"description": text} | error for code, text in _ERROR_STATUSES.items()
-    }
+    operation["responses"] = (
+        {str(spec.status): success}
+        | {code: {"description": text} | error for code, text in _ERROR_STATUSES.items()}
+        | {str(code): _OWN_ERRORS[code] | error for code in spec.errors}
+    )
     return operation
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class InvalidSetting(Exception):
+    """A setting whose value cannot be used; the message names the environment variable."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.variable = f"DOORSTEP_{field.upper()}"
+        self.message = f"invalid setting {self.variable}: {problem}"
+        super().__init__(self.message)
 
 
 class Settings(BaseSettings):
@@ -41,7 +51,8 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
 
-    turn_urls: list[str] = Field(default_factory=list)
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated (``turn:a:3478,turns:b:5349``) or a JSON list."""
     turn_secret: SecretStr = SecretStr("")
 
     max_body_bytes: int = 1024 * 1024
@@ -55,7 +66,7 @@ class Settings(BaseSettings):
     archive_conflict: Literal["reject", "replace"] = "reject"
     session_idle_minutes: int = 15
     session_max_hours: int = 12
-    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
     """Reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the real client."""
     login_max_failures: int = 5
     login_failure_window_minutes: int = 15
@@ -66,6 +77,19 @@ class Settings(BaseSettings):
     """How often the server logs a signed audit checkpoint for an external log store."""
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("turn_urls", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """A list from the environment: comma-separated, or JSON when it starts with '['."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError as error:
+                raise ValueError(f"not a JSON list ({error})") from None
+        return [item.strip() for item in value.split(",") if item.strip()]
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:
@@ -100,7 +124,16 @@ class Settings(BaseSettings):
         if self.secret_key.get_secret_value():
             return self.secret_key.get_secret_value().encode()
         if self.secret_key_file is not None:
-            return self.secret_key_file.read_text().strip().encode()
+            try:
+                key = self.secret_key_file.read_text().strip()
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or error
+                raise InvalidSetting(
+                    "secret_key_file", f"{self.secret_key_file}: cannot read it ({reason})"
+                ) from None
+            if not key:
+                raise InvalidSetting("secret_key_file", f"{self.secret_key_file} is empty")
+            return key.encode()
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from server.accounts import service
 from server.accounts.principal_cache import Grant
 from server.context import db
 from server.errors import NotAuthenticated, PermissionDenied
+from server.forms import posted
 from server.identity import Principal
 from server.settings import Settings
 
@@ -61,7 +62,7 @@ async def _check_csrf(request: web.Request, caller: Principal) -> None:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        form = await request.post()
+        form = await posted(request)
         value = form.get(CSRF_FIELD, "")
         presented = value if isinstance(value, str) else ""
     if not presented or not hmac.compare_digest(presented, caller.csrf_token):
@@ -84,8 +85,18 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         request[keys.PRINCIPAL] = None
         return await handler(request)
     access = access_of(match.handler)
-    # Public machine routes (health, sign-in API) never look at credentials.
-    caller = None if access.public and not access.page else await _resolve(request)
+    # Public machine routes (health, sign-in API) never look at credentials; public pages
+    # (sign-in) look, but answer a stale or foreign Authorization header as anyone else,
+    # rather than sending the browser back to themselves.
+    if access.public and not access.page:
+        caller = None
+    elif access.public:
+        try:
+            caller = await _resolve(request)
+        except NotAuthenticated:
+            caller = None
+    else:
+        caller = await _resolve(request)
     request[keys.PRINCIPAL] = caller
     if access.public:
         return await handler(request)

@@ -357,12 +357,19 @@ async def clear_failures(*, session: AsyncSession, username: str) -> None:
 async def authenticate(
     *, session: AsyncSession, username: str, password: str, client_addr: str
 ) -> User | None:
-    """The user for a username and password; None (and a recorded failure) otherwise."""
+    """The user for a username and password; None (and a recorded failure) otherwise.
+
+    A disabled user with the right password is returned (and no failure recorded) so that
+    the caller can say the account is disabled: only someone who knows the password
+    learns it, and the caller must refuse the sign-in.
+    """
     user = await session.scalar(select(User).where(User.username == username))
     ok = await passwords.verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or not user.is_active:
+    if user is None or not ok:
         session.add(LoginFailure(username=username[:64], client_addr=client_addr[:64]))
         return None
+    if not user.is_active:
+        return user
     await session.execute(
         delete(LoginFailure).where(
             LoginFailure.username == username, LoginFailure.client_addr == client_addr[:64]

@@ -17,7 +17,7 @@ from server.identity import Actor, Principal
 class SignIn:
     """The outcome of a sign-in: the new caller and cookie secret, or why there is none."""
 
-    outcome: str  # "signed_in", "failed" or "throttled"
+    outcome: str  # "signed_in", "failed", "throttled" or "disabled"
     principal: Principal | None = None
     secret: str = ""
     retry_after: int = 0
@@ -61,6 +61,11 @@ async def sign_in(
             object_id=username[:64],
         )
         return SignIn("throttled" if throttled else "failed", retry_after=retry_after)
+    if not user.is_active:
+        await audit.acting_as(Actor(user.id, user.username, user.org_id, client_addr)).record(
+            session, action="auth.login", outcome=DENIED, object_type="user", object_id=user.id
+        )
+        return SignIn("disabled")
     opened = await service.open_session(
         session=session, user=user, client_addr=client_addr, max_age=max_age
     )

@@ -12,8 +12,14 @@ from server.accounts.middleware import session_cookie
 from server.accounts.schemas import LoginIn, LoginOut, MeOut, OrganisationOut
 from server.context import client_addr, db, principal, recorder
 from server.endpoint import api, json_response, read_body
-from server.errors import NotAuthenticated, TooManyRequests
+from server.errors import NotAuthenticated, PermissionDenied, TooManyRequests
 from server.identity import Principal
+
+
+class AccountDisabled(PermissionDenied):
+    """The right password for a disabled account."""
+
+    code = "account_disabled"
 
 
 def me_out(caller: Principal) -> MeOut:
@@ -48,6 +54,9 @@ async def sign_in(request: web.Request, *, username: str, password: str) -> tupl
         raise TooManyRequests(
             "Too many failed sign-ins from here. Try again later.", retry_after=result.retry_after
         )
+    if result.outcome == "disabled":
+        logins.labels("disabled").inc()
+        raise AccountDisabled("This account is disabled; ask your administrator.")
     if result.principal is None:
         logins.labels("failure").inc()
         raise NotAuthenticated("Wrong username or password.")
@@ -83,6 +92,7 @@ async def sign_out(request: web.Request, response: web.StreamResponse) -> None:
     tag="auth",
     body=LoginIn,
     response=LoginOut,
+    errors=[429],
     public=True,
 )
 async def login(request: web.Request) -> web.StreamResponse:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, exists, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from dicom_tools.uids import is_valid_uid
 from server.archive.models import Instance, Series, Study, name_key
@@ -115,7 +115,10 @@ def _condition(
     codes = _codes(keyword, value)
     if key.kind == "code":
         return column.in_(codes)
-    return exists(select(Series.id).where(Series.study_id == column, Series.modality.in_(codes)))
+    # An alias, so that a series or instance query (already joined to Series) still asks
+    # about every series of the study, not only the row it is matching.
+    other = aliased(Series)
+    return exists(select(other.id).where(other.study_id == column, other.modality.in_(codes)))
 
 
 def _uids(keyword: str, value: str) -> list[str]:

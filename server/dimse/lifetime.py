@@ -19,6 +19,7 @@ from server.dimse.scp import Scp
 from server.dimse.storage import handle_store
 from server.dimse.transport import handle_conn_open, handle_pdu_sent
 from server.dimse.verification import handle_echo
+from server.serving import CannotListen
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,16 @@ async def dimse_server(app: web.Application) -> AsyncIterator[None]:
     )
     ae = create_ae(scp)
     ssl_context = tls.server_context(settings)
-    server = await asyncio.to_thread(
-        tls.start_server,
-        ae,
-        (settings.host, settings.dicom_port),
-        event_handlers(scp),
-        ssl_context,
-    )
+    try:
+        server = await asyncio.to_thread(
+            tls.start_server,
+            ae,
+            (settings.host, settings.dicom_port),
+            event_handlers(scp),
+            ssl_context,
+        )
+    except OSError as error:
+        raise CannotListen("DICOM", settings.host, settings.dicom_port, error) from error
     log.info(
         "DICOM SCP %s listening on %s:%d (%s)",
         settings.ae_title,

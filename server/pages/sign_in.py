@@ -12,6 +12,7 @@ from server import keys
 from server.access import allow
 from server.accounts import views as accounts_views
 from server.errors import DomainError
+from server.forms import posted
 from server.templates import render
 
 LOGIN_CSRF_COOKIE = "doorstep_login_csrf"
@@ -59,7 +60,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 @allow(public=True, page=True)
 async def login_submit(request: web.Request) -> web.StreamResponse:
     """POST /login: form sign-in."""
-    form = await request.post()
+    form = await posted(request)
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "/")))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")

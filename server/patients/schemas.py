@@ -13,13 +13,17 @@ from server.schemas import Out, Schema
 _PN_PATTERN = r"^[^\\\x00-\x1f\x7f=]{1,200}$"
 # DICOM LO (Patient ID): no backslash (the multi-value separator) and no control characters.
 _LO_PATTERN = r"^[^\\\x00-\x1f\x7f]{1,64}$"
+EARLIEST_BIRTH_DATE = date(1880, 1, 1)
 
 
 class PatientIn(Schema):
     """A new patient of the caller's clinic."""
 
     name: str = Field(min_length=1, max_length=200, pattern=_PN_PATTERN, examples=["Doe^Jane"])
-    birth_date: date
+    birth_date: date = Field(
+        description=f"YYYY-MM-DD, not in the future and not before {EARLIEST_BIRTH_DATE}.",
+        examples=["1970-01-31"],
+    )
     sex: Literal["F", "M", "O", "U"]
     identifier: str = Field(min_length=1, max_length=64, pattern=_LO_PATTERN)
 
@@ -33,7 +37,7 @@ class PatientIn(Schema):
     @field_validator("birth_date")
     @classmethod
     def _plausible_birth_date(cls, value: date) -> date:
-        if value > date.today() or value.year < 1880:
+        if value > date.today() or value < EARLIEST_BIRTH_DATE:
             raise ValueError("birth date must be in the past and after 1880")
         return value
 

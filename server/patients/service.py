@@ -58,11 +58,16 @@ async def create(
     return patient
 
 
+MAX_ID = 2**63 - 1
+"""The largest id a patient can have (BIGINT / SQLite INTEGER)."""
+
+
 async def get(
     *, session: AsyncSession, caller: Principal, audit: Recorder, patient_id: int
 ) -> Patient | None:
     """A visible patient, or None; every attempt is audited, refused ones as denied."""
-    patient = await session.get(Patient, patient_id)
+    # An id beyond the database's 64-bit integers names nobody (and would not bind).
+    patient = await session.get(Patient, patient_id) if 0 < patient_id <= MAX_ID else None
     visible = patient is not None and bool(
         await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
     )

@@ -17,6 +17,7 @@ from server.patients.schemas import PatientIn, PatientOut, PatientQuery
     body=PatientIn,
     response=PatientOut,
     status=201,
+    errors=[409],
     roles=[Role.GP],
 )
 async def create_patient(request: web.Request) -> web.StreamResponse:

@@ -159,7 +159,11 @@ async def upload_link(request: web.Request) -> web.StreamResponse:
         confirm = body.get("confirm", False)
         if not isinstance(confirm, bool):
             raise InvalidInput("confirm must be true or false.")
-        if not isinstance(patient_id, int) or isinstance(patient_id, bool):
+        if (
+            not isinstance(patient_id, int)
+            or isinstance(patient_id, bool)
+            or not 0 < patient_id <= patients.MAX_ID
+        ):
             raise InvalidInput("Choose one of your patients.")
         if (
             not isinstance(studies, list)

@@ -239,7 +239,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         )
         _cli(env, "db", "upgrade")
         _cli(env, "org", "add", ORG, "--kind", "clinic")
-        _cli(env, "user", "add", USER, "--org", ORG, "--role", "gp")
+        _cli(env, "user", "add", USER, "--org", ORG, "--role", "gp", "--no-password")
         token = _cli(env, "token", "create", USER).strip()
         found = Deployment(env=env, data_dir=data_dir, token=token, log=tmp_path / "server.log")
         try:

@@ -45,13 +45,16 @@ COMMANDS = [
 ]
 
 
-def doorstep(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def doorstep(
+    settings: Settings, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "DOORSTEP_DATABASE_URL": settings.database_url,
         "DOORSTEP_DATA_DIR": str(settings.data_dir),
         "DOORSTEP_SECRET_KEY": settings.secret_key.get_secret_value(),
         "DOORSTEP_LOG_JSON": "false",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "server.cli", *args],
@@ -119,7 +122,10 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
             ["user", "add", "gp-x", "--org", "hospital", "--role", "gp", "--password-stdin"],
             "cannot belong",
         ),
-        (["user", "add", "Bad Name", "--org", "clinic-a", "--role", "gp"], "Username"),
+        (
+            ["user", "add", "Bad Name", "--org", "clinic-a", "--role", "gp", "--password-stdin"],
+            "Username",
+        ),
         (
             [
                 "user",
@@ -131,10 +137,14 @@ def test_cli_refuses_bad_input_with_a_message(settings: Settings, world: World) 
                 "specialist",
                 "--specialty",
                 "astrology",
+                "--password-stdin",
             ],
             "Unknown specialty",
         ),
-        (["user", "add", "gp-y", "--org", "nowhere", "--role", "gp"], "No organisation"),
+        (
+            ["user", "add", "gp-y", "--org", "nowhere", "--role", "gp", "--password-stdin"],
+            "No organisation",
+        ),
         (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "10.0.0.300"], "not an IP"),
         (["org", "add", "X", "--kind", "clinic", "--dicom-peer", "ct.lan"], "host names"),
         (["org", "update", "clinic-a", "--dicom-peer", "10.0.0.0/33"], "not an IP address"),
@@ -364,3 +374,84 @@ async def test_a_token_issued_from_the_cli_is_audited_as_from_the_admin_page(
         {"username": "kiosk", "label": "cli"},
         {"username": "kiosk", "label": "reissued"},
     ]
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> Settings:
+    """Settings of a process on its own embedded database (no seeded world needed)."""
+    return Settings(data_dir=tmp_path / "data", secret_key="s" * 32)
+
+
+def test_list_settings_take_the_readme_s_comma_separated_form(offline: Settings) -> None:
+    settings = offline
+    readme = doorstep(settings, "doctor", env={"DOORSTEP_TURN_URLS": "turn:turn.example.org:3478"})
+    assert "Traceback" not in readme.stderr
+    assert "no TURN server" not in readme.stdout, readme.stdout + readme.stderr
+    several = doorstep(
+        settings,
+        "doctor",
+        env={
+            "DOORSTEP_TURN_URLS": "turn:a.example.org:3478?transport=udp, turns:b.example.org:5349",
+            "DOORSTEP_TRUSTED_PROXIES": "10.0.0.1,192.168.0.0/16",
+        },
+    )
+    assert "Traceback" not in several.stderr
+    assert "no TURN server" not in several.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("DOORSTEP_PORT", "eighty", "valid integer"),
+        ("DOORSTEP_TRUSTED_PROXIES", "10.0.0.1,not-an-address", "not-an-address"),
+        ("DOORSTEP_TURN_URLS", '["unclosed', "JSON"),
+        ("DOORSTEP_ARCHIVE_CONFLICT", "overwrite", "reject"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    offline: Settings, variable: str, value: str, says: str
+) -> None:
+    result = doorstep(offline, "doctor", env={variable: value})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"doorstep: invalid setting {variable}: "), line
+    assert says in line
+
+
+def test_an_unreadable_secret_key_file_is_one_line(offline: Settings, tmp_path: Path) -> None:
+    absent = tmp_path / "no-such-key"
+    empty = tmp_path / "empty-key"
+    empty.write_text("\n")
+    for path, says in ((absent, "cannot read"), (empty, "is empty")):
+        result = doorstep(
+            offline,
+            "audit",
+            "verify",
+            env={"DOORSTEP_SECRET_KEY": "", "DOORSTEP_SECRET_KEY_FILE": str(path)},
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"doorstep: invalid setting DOORSTEP_SECRET_KEY_FILE: {path}"), line
+        assert says in line
+
+
+def test_user_add_without_a_password_refuses_unless_told_no_password(
+    settings: Settings, world: World
+) -> None:
+    add = ["user", "add", "gp-z", "--org", "clinic-a", "--role", "gp"]
+    for extra, stdin in (([], ""), ([], "piped but not asked for\n"), (["--password-stdin"], "\n")):
+        refused = doorstep(settings, *add, *extra, stdin=stdin)
+        assert refused.returncode == 2, refused.stdout
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith("doorstep: "), line
+        assert "--password-stdin" in line, line
+        assert "--no-password" in line, line
+    assert "No user" in doorstep(settings, "token", "create", "gp-z").stderr  # none created
+    both = doorstep(settings, *add, "--password-stdin", "--no-password", stdin="x" * 20)
+    assert both.returncode == 2
+    assert "not allowed with" in both.stderr
+    token_only = doorstep(settings, *add, "--no-password")
+    assert token_only.returncode == 0, token_only.stderr
+    assert "without a password (sign in with a token)" in token_only.stdout

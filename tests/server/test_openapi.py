@@ -40,3 +40,23 @@ async def test_openapi_document_is_valid_and_complete(client: Client, world: Wor
         "schema": {"type": "string"},
     }
     assert "ErrorResponse" in document["components"]["schemas"]
+
+
+async def test_openapi_lists_each_endpoint_s_own_errors_and_the_birth_date_rule(
+    client: Client, world: World
+) -> None:
+    response = await client.get("/api/v1/openapi.json", headers=world.auth("gp-a"))
+    document = await response.json()
+    validate(document)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    login = document["paths"]["/api/v1/auth/login"]["post"]["responses"]
+    assert login["429"]["content"] == error
+    assert "Retry-After" in login["429"]["headers"]
+    create = document["paths"]["/api/v1/patients"]["post"]["responses"]
+    assert create["409"]["content"] == error
+    assert "409" not in document["paths"]["/api/v1/patients"]["get"]["responses"]
+    assert "429" not in document["paths"]["/api/v1/me"]["get"]["responses"]
+    birth_date = document["components"]["schemas"]["PatientIn"]["properties"]["birth_date"]
+    assert birth_date["format"] == "date"
+    assert "1880" in birth_date["description"]
+    assert "future" in birth_date["description"]

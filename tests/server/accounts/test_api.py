@@ -177,3 +177,28 @@ async def test_login_body_is_validated(client: Client, world: World) -> None:
     ]
     missing = await client.post("/api/v1/auth/login", json={"username": "gp-a"})
     assert (await missing.json())["error"]["details"][0]["field"] == "password"
+
+
+async def test_a_disabled_account_is_told_so_only_with_the_right_password(
+    client: Client, world: World
+) -> None:
+    async with client.app[keys.SESSIONMAKER]() as session, session.begin():
+        await session.execute(
+            update(User).where(User.id == world.users["radio"]).values(is_active=False)
+        )
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"username": "radio", "password": "nope-nope-nope"}
+    )
+    assert wrong.status == 401
+    assert (await wrong.json())["error"]["message"] == "Wrong username or password."
+    right = await client.post(
+        "/api/v1/auth/login", json={"username": "radio", "password": PASSWORD}
+    )
+    assert right.status == 403
+    error = (await right.json())["error"]
+    assert error["code"] == "account_disabled"
+    assert error["message"] == "This account is disabled; ask your administrator."
+    assert "doorstep_session" not in right.cookies
+    assert (await client.get("/api/v1/me")).status == 401
+    outcomes = [(e.object_id, e.outcome) for e in await audit_events(client.app, "auth.login")]
+    assert outcomes == [("radio", "failure"), (str(world.users["radio"]), "denied")]

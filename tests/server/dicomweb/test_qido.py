@@ -180,6 +180,26 @@ async def test_series_and_instance_levels(client: Client, world: World) -> None:
     assert _values(numbered, "00080018") == [f"{S1}.1.2"]
 
 
+async def test_modalities_in_study_matches_the_study_at_series_and_instance_level(
+    client: Client, world: World
+) -> None:
+    """A study attribute in a series or instance query matches the series' or instance's study."""
+    await _seed(client, world)
+    series = await _search(client, world, "/dicom-web/series?ModalitiesInStudy=MR")
+    assert {r["0020000E"]["Value"][0] for r in series} == {f"{S1}.1", f"{S1}.2", f"{S2}.1"}
+    scoped = await _search(client, world, f"/dicom-web/studies/{S1}/series?ModalitiesInStudy=CT")
+    assert _values(scoped, "0020000E") == [f"{S1}.1", f"{S1}.2"]
+    assert (
+        await _search(client, world, f"/dicom-web/studies/{S2}/series?ModalitiesInStudy=CT") == []
+    )
+    instances = await _search(client, world, "/dicom-web/instances?ModalitiesInStudy=US")
+    assert _values(instances, "00080018") == [f"{S4}.1.1"]
+    in_series = await _search(
+        client, world, f"/dicom-web/studies/{S1}/series/{S1}.2/instances?ModalitiesInStudy=CT,XA"
+    )
+    assert _values(in_series, "00080018") == [f"{S1}.2.1"]
+
+
 async def test_invalid_queries_are_400_with_a_reason(client: Client, world: World) -> None:
     cases = [
         "/dicom-web/studies?StudyDate=2020-01-01",

@@ -6,10 +6,13 @@ import posixpath
 import re
 
 import pytest
+from sqlalchemy import update
 
+from server import keys
+from server.accounts.models import User
 from server.pages.sign_in import safe_next
 from tests.forms import csrf_meta, login_csrf, post_form, sign_in
-from tests.support import Client, World
+from tests.support import PASSWORD, Client, World
 
 
 async def test_login_page_sets_form_cookie(client: Client, world: World) -> None:
@@ -32,6 +35,30 @@ async def test_wrong_password_shows_error_and_keeps_username(client: Client, wor
     html = await response.text()
     assert "Wrong username or password." in html
     assert 'value="gp-a"' in html
+    assert "doorstep_session" not in response.cookies
+
+
+async def test_a_disabled_account_is_told_so_on_the_sign_in_page(
+    client: Client, world: World
+) -> None:
+    async with client.app[keys.SESSIONMAKER]() as session, session.begin():
+        await session.execute(
+            update(User).where(User.id == world.users["gp-a"]).values(is_active=False)
+        )
+    form = await client.get("/login")
+    response = await client.post(
+        "/login",
+        data={
+            "username": "gp-a",
+            "password": PASSWORD,
+            "login_csrf": login_csrf(await form.text()),
+        },
+        allow_redirects=False,
+    )
+    assert response.status == 403
+    html = await response.text()
+    assert "This account is disabled; ask your administrator." in html
+    assert "Wrong username or password." not in html
     assert "doorstep_session" not in response.cookies
 
 
@@ -65,6 +92,19 @@ async def test_pages_redirect_to_sign_in(client: Client, world: World) -> None:
     response = await client.get("/patients", allow_redirects=False)
     assert response.status == 303
     assert response.headers["Location"] == "/login?next=/patients"
+
+
+@pytest.mark.parametrize("authorization", ["Basic x", "Bearer bad", "Bearer"])
+async def test_bad_credentials_on_the_sign_in_page_show_it_not_a_redirect_loop(
+    client: Client, world: World, authorization: str
+) -> None:
+    headers = {"Authorization": authorization}
+    page = await client.get("/patients", headers=headers, allow_redirects=False)
+    assert page.status == 303
+    assert page.headers["Location"] == "/login?next=/patients"
+    response = await client.get("/login?next=/patients", headers=headers, allow_redirects=False)
+    assert response.status == 200
+    assert "Sign in" in await response.text()
 
 
 async def test_signed_in_user_skips_login_form(client: Client, world: World) -> None:

@@ -317,6 +317,12 @@ async def test_link_stow_studies_to_a_patient(client: Client, world: World) -> N
         headers=headers,
     )
     assert other.status == 404
+    for huge in (2**63, -(2**63) - 1, 10**300, 0, -1, True):  # beyond BIGINT: was an HTML 500
+        absent = await client.post(
+            "/upload/link", json={"patient": huge, "studies": [STUDY_UID]}, headers=headers
+        )
+        assert absent.status == 422, huge
+        assert (await absent.json())["error"]["code"] == "invalid"
     assert await links(client) == [(STUDY_UID, {"patient_id": alice, "source": "stow-rs"})]
     page = await client.get(f"/patients/{alice}")
     assert page.status == 200
