@@ -79,7 +79,11 @@ def _check_origin(request: web.Request) -> None:
 async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Deny by default: every handler is for signed-in users unless it declares otherwise."""
     match = request.match_info
-    if match.http_exception is not None:
+    if match.http_exception is not None:  # 404/405: the error page still knows who is signed in
+        try:
+            request[keys.PRINCIPAL] = await _resolve(request)
+        except NotAuthenticated:
+            request[keys.PRINCIPAL] = None
         return await handler(request)
     if isinstance(match.route.resource, web.StaticResource):
         request[keys.PRINCIPAL] = None

@@ -70,10 +70,16 @@ async def test_gp_uploads_and_finds_the_study(browser: Browser) -> None:
     await expect(lesion).to_contain_text("Stored as a DICOM image.")
     notes = files.get_by_role("listitem").filter(has_text="notes.dcm")
     await expect(notes.locator(".upload-outcome")).to_have_text("rejected")
-    await expect(notes).to_contain_text("not_dicom")
+    # Plain words first; the archive's reason code behind "Details".
+    await expect(notes.locator(".upload-message")).to_contain_text("not a readable DICOM file")
+    technical = notes.locator("details code")
+    await expect(technical).to_be_hidden()
+    await notes.get_by_text("Details").click()
+    await expect(technical).to_contain_text("not_dicom")
     archive = files.get_by_role("listitem").filter(has_text="cd.zip")
     await expect(archive.locator(".upload-outcome").first).to_have_text("partly stored")
     await expect(archive).to_contain_text("1 duplicate, 1 rejected")
+    await expect(archive).to_contain_text("The name in the zip points outside its folder")
     await expect(archive).to_contain_text("unsafe_name: The name points outside")
     await expect(page.locator("#upload-overall-text")).to_have_text("100% · 4 of 4 files")
     assert await page.locator("#upload-overall").get_attribute("value") == "100"

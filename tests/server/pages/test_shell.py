@@ -223,3 +223,15 @@ async def test_static_assets_are_served(client: Client, world: World) -> None:
                 pending.append(target)
     assert len(seen) >= 5
     assert size > 1000
+
+
+async def test_a_signed_in_404_keeps_the_navigation(client: Client, world: World) -> None:
+    await sign_in(client, "gp-a")
+    response = await client.get("/no/such/page")
+    assert response.status == 404
+    html = await response.text()
+    assert 'aria-label="Main"' in html  # the navigation, not a signed-out page
+    assert "Sign out" in html
+    client.session.cookie_jar.clear()
+    anonymous = await (await client.get("/no/such/page")).text()
+    assert "Sign out" not in anonymous

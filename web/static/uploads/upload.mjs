@@ -2,6 +2,7 @@
 import { fetchJson } from "../core/fetch.mjs";
 import { droppedFiles, isWanted, kindOf, pathOf } from "./files.mjs";
 import { MismatchPanel } from "./mismatch.mjs";
+import { explain, plainReason, plainStatus } from "./reasons.mjs";
 import { errorMessage, send, stowBody } from "./send.mjs";
 
 const PARALLEL = 3;
@@ -169,8 +170,12 @@ export default class Upload {
       return send("/upload/photo", form, null, "application/json", progress).then((response) => {
         const result = response.status === 200 && response.json && response.json.results[0];
         if (result) {
-          const message = result.message ? result.reason + ": " + result.message : "Stored as a DICOM image.";
-          this.#setOutcome(item, result.outcome, message);
+          if (OK.has(result.outcome)) {
+            this.#setOutcome(item, result.outcome, "Stored as a DICOM image.");
+          } else {
+            const technical = result.reason ? result.reason + ": " + result.message : result.message;
+            this.#setOutcome(item, result.outcome, plainReason(result.reason, result.message), technical);
+          }
         } else {
           this.#setOutcome(item, "rejected", errorMessage(response));
         }
@@ -182,7 +187,7 @@ export default class Upload {
       if (result.study && this.#chosenPatient()) {
         this.#linkStudies.add(result.study);
       }
-      this.#setOutcome(item, result.outcome, result.message);
+      this.#setOutcome(item, result.outcome, result.message, result.technical);
     });
   }
 
@@ -205,16 +210,20 @@ export default class Upload {
       const reason = firstValue(failed[0], "00081197");
       const comment = firstValue(failed[0], "00000902") || "";
       const code = typeof reason === "number" ? "Failure reason " + reason.toString(16).toUpperCase() + "H" : "";
-      return { outcome: "rejected", message: [comment, code].filter(Boolean).join(" · ") };
+      return {
+        outcome: "rejected",
+        message: plainStatus(reason, comment),
+        technical: [comment, code].filter(Boolean).join(" · "),
+      };
     }
     return { outcome: "rejected", message: errorMessage(response) };
   }
 
-  #setOutcome(item, outcome, message) {
+  #setOutcome(item, outcome, message, technical = "") {
     item.outcome = outcome;
     item.badge.textContent = label(outcome);
     item.badge.className = "badge upload-outcome outcome-" + label(outcome).replace(" ", "-");
-    item.message.textContent = message || "";
+    explain(item.message, message, technical);
     item.element.classList.toggle("upload-item-failed", label(outcome) === "rejected");
   }
 
@@ -237,8 +246,9 @@ export default class Upload {
       if (result.message) {
         const why = document.createElement("span");
         why.className = "muted";
-        why.textContent = " — " + (result.reason ? result.reason + ": " : "") + result.message;
-        line.append(why);
+        const technical = result.reason ? result.reason + ": " + result.message : result.message;
+        explain(why, plainReason(result.reason, result.message), technical);
+        line.append(" — ", why);
       }
       members.append(line);
     }
