@@ -39,9 +39,14 @@ class PatientIn(Schema):
 
 
 class PatientQuery(Schema):
-    """Search by name fragment or exact identifier, paged."""
+    """Search, paged: every word of q in the name (any order and case), or an identifier prefix."""
 
-    q: str = Field(default="", max_length=64)
+    q: str = Field(
+        default="",
+        max_length=64,
+        description="Words of the name in any order and case ('Okafor, Grace', 'grace okafor',"
+        " '王小明'), or the start of the identifier ('rc-00')",
+    )
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 

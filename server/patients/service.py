@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.scope import readable_organisations
@@ -13,6 +13,7 @@ from server.audit.service import DENIED, FAILURE, Recorder
 from server.errors import Conflict, NotFound
 from server.identity import Principal, Role
 from server.patients.models import Patient
+from server.patients.search import matches
 
 PATIENT_READERS = (Role.GP, Role.KIOSK)
 """The roles that read their own organisation's patients (see `server.accounts.scope`)."""
@@ -91,15 +92,14 @@ async def search(
     limit: int,
     offset: int,
 ) -> Sequence[Patient]:
-    """Visible patients whose name contains q or whose identifier is q."""
+    """Visible patients with every word of q in their name, or an identifier starting with q.
+
+    Any order and case, accents ignored; see `server.patients.search`.
+    """
     query = select(Patient).where(visible_to(caller))
-    if q:
-        query = query.where(
-            or_(
-                func.lower(Patient.name).contains(q.lower(), autoescape=True),
-                Patient.identifier == q,
-            )
-        )
+    condition = matches(q, Patient.name_key, Patient.identifier_key)
+    if condition is not None:
+        query = query.where(condition)
     rows = (
         await session.scalars(query.order_by(Patient.name, Patient.id).limit(limit).offset(offset))
     ).all()
