@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -111,6 +112,69 @@ async def search(
         details={"q": q, "results": len(rows)},
     )
     return rows
+
+
+EDITABLE = ("name", "birth_date", "sex", "identifier")
+"""The demographics a clinic may correct (the organisation and the history stay)."""
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    patient_id: int,
+    changes: Mapping[str, Any],
+) -> Patient:
+    """Correct a visible patient's demographics, audited with the values before and after.
+
+    `changes` holds any of EDITABLE, already validated; identifiers stay unique in the
+    clinic. A patient the caller may not see is NotFound (and the attempt audited).
+    """
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise ValueError(f"not editable: {unknown}")
+    patient = await session.get(Patient, patient_id)
+    visible = patient is not None and bool(
+        await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
+    )
+    if patient is None or not visible:
+        audit.record_apart(
+            session,
+            action="patient.update",
+            outcome=DENIED if patient else FAILURE,
+            object_type="patient",
+            object_id=patient_id,
+            org_id=patient.org_id if patient else caller.org_id,
+        )
+        raise not_found(patient_id)
+    changed = {f: v for f, v in changes.items() if getattr(patient, f) != v}
+    identifier = changed.get("identifier")
+    if identifier is not None:
+        taken = await session.scalar(
+            select(Patient.id).where(
+                Patient.org_id == patient.org_id,
+                Patient.identifier == identifier,
+                Patient.id != patient.id,
+            )
+        )
+        if taken is not None:
+            raise Conflict(
+                f"Patient identifier {identifier!r} is already registered in this clinic."
+            )
+    before = {f: getattr(patient, f) for f in changed}
+    for field, value in changed.items():
+        setattr(patient, field, value)
+    await session.flush()
+    await audit.record(
+        session,
+        action="patient.update",
+        object_type="patient",
+        object_id=patient.id,
+        org_id=patient.org_id,
+        details={"before": before, "after": changed},
+    )
+    return patient
 
 
 def not_found(patient_id: int) -> NotFound:

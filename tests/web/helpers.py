@@ -21,6 +21,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/patients",
             "/patients/new",
             f"/patients/{world.patients['alice']}",
+            f"/patients/{world.patients['alice']}/edit",
             "/upload",
             "/studies",
             f"/studies/{STUDY_UID}",
