@@ -34,6 +34,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/users",
             "/admin/devices",
             "/admin/break-glass",
+            "/admin/audit",
         ],
     }
     for username, user_paths in paths.items():

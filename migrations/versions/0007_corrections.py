@@ -1,4 +1,4 @@
-"""patient search keys: the folded name and identifier
+"""patient search keys (the folded name and identifier), audit events by actor
 
 Revision ID: 0007
 Revises: 0006
@@ -58,8 +58,11 @@ def upgrade() -> None:
             .values(name_key=name_key(name), identifier_key=identifier_key(identifier))
         )
 
+    op.create_index("ix_audit_events_actor", "audit_events", ["actor", "id"], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_events_actor", table_name="audit_events")
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.drop_index("ix_patients_org_identifier_key")
         batch_op.drop_column("identifier_key")
