@@ -1,4 +1,5 @@
-"""patient search keys (the folded name and identifier), audit events by actor
+"""patient search keys (folded name and identifier), audit events by actor, users who
+must change a temporary password
 
 Revision ID: 0007
 Revises: 0006
@@ -59,9 +60,20 @@ def upgrade() -> None:
         )
 
     op.create_index("ix_audit_events_actor", "audit_events", ["actor", "id"], unique=False)
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "password_change_required",
+                sa.Boolean(),
+                nullable=False,
+                server_default=sa.false(),
+            )
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("password_change_required")
     op.drop_index("ix_audit_events_actor", table_name="audit_events")
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.drop_index("ix_patients_org_identifier_key")

@@ -23,6 +23,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             f"/patients/{world.patients['alice']}",
             f"/patients/{world.patients['alice']}/edit",
             "/upload",
+            "/account/password",
             "/studies",
             f"/studies/{STUDY_UID}",
         ],
@@ -35,6 +36,8 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/devices",
             "/admin/break-glass",
             "/admin/audit",
+            "/admin/users/cardio",
+            f"/admin/organisations/{world.orgs['clinic-a']}",
         ],
     }
     for username, user_paths in paths.items():
@@ -55,4 +58,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             )
             assert status == 201
             pages["admin POST /admin/devices"] = html
+            status, html, _ = await post_form(client, "/admin/users/gp-b/password", csrf)
+            assert status == 200
+            pages["admin POST /admin/users/gp-b/password"] = html
     return pages
