@@ -260,7 +260,7 @@ async def test_anyone_changes_their_own_password(client: Client, world: World) -
         await other.session.close()
     client.session.cookie_jar.clear()
     await sign_in(client, "cardio", new)
-    assert "Password" in await (await client.get("/")).text()
+    assert 'href="/account/password"' in await (await client.get("/")).text()
 
 
 async def test_a_reset_unlocks_and_is_refused_for_devices_and_oneself(
