@@ -21,7 +21,7 @@ from server.patients.search import (
 )
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
