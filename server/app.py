@@ -16,6 +16,7 @@ from server.accounts.middleware import authorise
 from server.archive import lifetime as archive_lifetime
 from server.archive import routes as archive_routes
 from server.audit import lifetime as audit_lifetime
+from server.audit import routes as audit_routes
 from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import routes as dicomweb_routes
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     for feature_routes in (
         ops_routes,
         accounts_routes,
+        audit_routes,
         patients_routes,
         events_routes,
         dicomweb_routes,

@@ -19,7 +19,7 @@ from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from server import db, logs, serving
-from server.accounts import administration, dicom_peers
+from server.accounts import administration, corrections, dicom_peers
 from server.accounts import service as accounts
 from server.app import create_app
 from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_orphans
@@ -259,6 +259,23 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
+    """Set a user's password (their web sessions end); audited as from the admin page."""
+    password = _read_password(args)
+    if password is None:
+        raise DomainError("No terminal to ask for the password: pass it with --password-stdin.")
+
+    async def work(session: AsyncSession) -> None:
+        user = await accounts.get_user(session=session, username=args.username)
+        await corrections.reset_password(
+            session=session, audit=_operator(settings), changes=None, user=user, password=password
+        )
+
+    _with_session(settings, work)
+    print(f"password of {args.username!r} changed; their web sessions have ended")
+    return 0
+
+
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
     """Issue a bearer token for a user and print only the token."""
 
@@ -449,6 +466,17 @@ def _parser() -> argparse.ArgumentParser:
         help="no password: the account signs in only with API tokens (devices, services)",
     )
     user_add.set_defaults(handler=cmd_user_add)
+    user_password = user.add_parser(
+        "password",
+        help="Set a user's password (prompts twice on a terminal).",
+        description="Set a user's password; their web sessions end. Prompts twice on a "
+        "terminal; otherwise pass --password-stdin.",
+    )
+    user_password.add_argument("username")
+    user_password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    user_password.set_defaults(handler=cmd_user_password)
 
     token = commands.add_parser("token", help="API bearer tokens.").add_subparsers(
         dest="token_command", required=True, metavar="COMMAND"

@@ -47,6 +47,8 @@ class Principal:
     via: str
     csrf_token: str = ""
     session_id: int | None = None
+    password_change_required: bool = False
+    """A web session of a user whose temporary password must be replaced first."""
 
     @classmethod
     def of(
@@ -65,6 +67,7 @@ class Principal:
             via=via,
             csrf_token=csrf_token,
             session_id=session_id,
+            password_change_required=via == "session" and user.password_change_required,
         )
 
 

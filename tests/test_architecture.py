@@ -5,7 +5,8 @@
 - No feature imports a composition root (`server.app`, `server.cli`, `server.demo`,
   `server.doctor`).
 - Pages (`server/pages/`, any `pages.py` or `*_pages.py`) and API views (`views.py`) never
-  import another feature's models, nor the audit feature: services write audit events.
+  import another feature's models, nor the audit feature: services write audit events. The
+  audit feature's own pages (the log viewer) call its queries, which audit the reading.
 - The command line writes no audit event itself (no `.record(` call in `server/cli.py`).
 - `server/events/bus.py` (the interface) imports none of its implementations.
 - `dicom_tools` imports neither `server`, nor aiohttp, nor SQLAlchemy.
@@ -106,7 +107,7 @@ def violations(module: Module, features: frozenset[str]) -> list[str]:
         if module.is_page_or_view:
             if target is not None and target != module.feature and imported.endswith(".models"):
                 found.append(f"{where}:{line}: a page or view imports another feature's models")
-            if imported == "server.audit" or target == "audit":
+            if (imported == "server.audit" or target == "audit") and module.feature != "audit":
                 found.append(f"{where}:{line}: a page or view imports the audit feature")
         if module.name == "server.events.bus" and imported in (
             "server.events.memory",
@@ -195,6 +196,7 @@ def test_a_broken_rule_is_reported(name: str, source: str, broken: str) -> None:
         ("server.patients.pages", "from server.patients.models import Patient"),
         ("server.uploads.pages", "from server.archive import links"),
         ("server.accounts.administration", "from server.audit.service import Recorder"),
+        ("server.audit.pages", "from server.audit import queries"),
         ("server.cli", "from server.audit import service as audit\naudit.verify(session=s)"),
         ("server.events.lifetime", "from server.events.memory import InProcessEventBus"),
         ("dicom_tools.frames", "import pydicom"),

@@ -21,6 +21,9 @@ from server.settings import Settings
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+PASSWORD_PAGE = "/account/password"  # noqa: S105  (a path, not a secret)
+# What a session may do before its temporary password is replaced.
+_BEFORE_PASSWORD_CHANGE = frozenset({PASSWORD_PAGE, "/logout", "/api/v1/auth/logout", "/api/v1/me"})
 
 
 def session_cookie(settings: Settings) -> str:
@@ -115,4 +118,8 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         _check_origin(request)
         if request.method not in SAFE_METHODS:
             await _check_csrf(request, caller)
+    if caller.password_change_required and request.path not in _BEFORE_PASSWORD_CHANGE:
+        if access.page:
+            raise web.HTTPSeeOther(PASSWORD_PAGE)
+        raise PermissionDenied(f"Replace your temporary password first, at {PASSWORD_PAGE}.")
     return await handler(request)

@@ -143,15 +143,7 @@ async def add_user(
         raise InvalidInput(
             "Username must be 2 to 64 of a-z, 0-9, . _ - and start with a letter or digit."
         )
-    if org.kind not in _ROLE_ORG_KINDS[role]:
-        raise InvalidInput(f"A {role.value} cannot belong to a {org.kind.value}.")
-    unknown = sorted(set(specialties) - set(SPECIALTIES))
-    if unknown:
-        raise InvalidInput(
-            f"Unknown specialty {unknown[0]!r}.", details={"allowed": list(SPECIALTIES)}
-        )
-    if specialties and role is not Role.SPECIALIST:
-        raise InvalidInput("Only specialists have specialties.")
+    check_role(role=role, org_kind=org.kind, specialties=specialties)
     if password is not None and len(password) < passwords.MIN_LENGTH:
         raise InvalidInput(f"Password must be at least {passwords.MIN_LENGTH} characters.")
     if await session.scalar(select(User.id).where(User.username == username)) is not None:
@@ -168,6 +160,19 @@ async def add_user(
     await session.flush()
     await session.refresh(user, ["organisation", "specialties"])
     return user
+
+
+def check_role(*, role: Role, org_kind: OrgKind, specialties: Sequence[str]) -> None:
+    """Refuse a role that does not fit the organisation's kind, or specialties it does not have."""
+    if org_kind not in _ROLE_ORG_KINDS[role]:
+        raise InvalidInput(f"A {role.value} cannot belong to a {org_kind.value}.")
+    unknown = sorted(set(specialties) - set(SPECIALTIES))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown specialty {unknown[0]!r}.", details={"allowed": list(SPECIALTIES)}
+        )
+    if specialties and role is not Role.SPECIALIST:
+        raise InvalidInput("Only specialists have specialties.")
 
 
 async def list_users(*, session: AsyncSession, role: Role | None = None) -> Sequence[User]:

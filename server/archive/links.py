@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.archive.models import Study
 from server.archive.queries import visible_studies
 from server.audit.service import FAILURE, Recorder
+from server.errors import NotFound
 from server.identity import Principal
 from server.patients.models import Patient
 
@@ -110,6 +111,49 @@ async def link_patient(
         )
         result.linked.append(study.study_uid)
     return result
+
+
+async def unlink_patient(
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    patient: Patient,
+    study_uid: str,
+) -> Study:
+    """Undo a wrong link: the study stays in the archive, no longer shown as the patient's.
+
+    The caller has seen the patient; a study not linked to them is NotFound. Audited as
+    study.patient_unlink either way.
+    """
+    study = await session.scalar(
+        select(Study).where(
+            visible_studies(caller),
+            Study.org_id == patient.org_id,
+            Study.study_uid == study_uid,
+            Study.linked_patient_id == patient.id,
+        )
+    )
+    if study is None:
+        audit.record_apart(  # kept although the caller's 404 rolls its transaction back
+            session,
+            action="study.patient_unlink",
+            outcome=FAILURE,
+            object_type="study",
+            object_id=study_uid,
+            details={"patient_id": patient.id},
+        )
+        raise NotFound(f"No study {study_uid[:64]} is linked to this patient.")
+    study.linked_patient_id = None
+    await audit.record(
+        session,
+        action="study.patient_unlink",
+        object_type="study",
+        object_id=study.study_uid,
+        org_id=study.org_id,
+        details={"patient_id": patient.id},
+    )
+    return study
 
 
 async def studies_of_patient(

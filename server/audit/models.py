@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime
@@ -14,6 +14,8 @@ class AuditEvent(Base):
     """Who did what to which object, when, from where, with what outcome."""
 
     __tablename__ = "audit_events"
+    # "Everything this user did", newest first (the viewer's filter by actor).
+    __table_args__ = (Index("ix_audit_events_actor", "actor", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

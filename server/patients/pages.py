@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from dicom_tools.uids import is_valid_uid
 from server.access import allow
 from server.archive import links
 from server.context import db, principal, recorder
@@ -22,7 +23,7 @@ from server.patients.display import SEXES, patient_view
 from server.patients.schemas import PatientIn
 from server.templates import render
 
-_FIELDS = ("family", "given", "birth_date", "sex", "identifier")
+FIELDS = ("family", "given", "birth_date", "sex", "identifier")
 _MISSING = {
     "birth_date": "Enter the date of birth.",
     "sex": "Choose one of the options.",
@@ -99,8 +100,14 @@ def _message(error: ErrorDetails, values: Mapping[str, str]) -> str:
     return _HINTS.get(field, error["msg"])
 
 
-def _validate(values: Mapping[str, str]) -> tuple[PatientIn | None, dict[str, str]]:
-    """The patient to register, or the message for each field that is wrong."""
+def validate_form(
+    values: Mapping[str, str], *, more_names: Sequence[str] = ()
+) -> tuple[PatientIn | None, dict[str, str]]:
+    """The patient of a filled-in form, or the message for each field that is wrong.
+
+    `more_names` are the PN components after the given name (middle name, prefix,
+    suffix) that the form does not show and that a correction keeps.
+    """
     errors: dict[str, str] = {}
     family, given = values["family"], values["given"]
     if not family:
@@ -109,7 +116,7 @@ def _validate(values: Mapping[str, str]) -> tuple[PatientIn | None, dict[str, st
         if "^" in values[field]:
             errors[field] = "Names may not contain ^."
     data: dict[str, Any] = {
-        "name": f"{family}^{given}" if given else family,
+        "name": "^".join([family, given, *more_names]).rstrip("^"),
         "birth_date": values["birth_date"] or None,
         "sex": values["sex"] or None,
         "identifier": values["identifier"],
@@ -128,8 +135,8 @@ def _validate(values: Mapping[str, str]) -> tuple[PatientIn | None, dict[str, st
 async def patient_create(request: web.Request) -> web.StreamResponse:
     """POST /patients/new: register, or show the form again with what was wrong."""
     form = await read_form(request)
-    values = {field: form.text(field, limit=200) for field in _FIELDS}
-    patient_in, errors = _validate(values)
+    values = {field: form.text(field, limit=200) for field in FIELDS}
+    patient_in, errors = validate_form(values)
     if patient_in is None:
         return _form_page(request, values=values, errors=errors, status=422)
     try:
@@ -166,4 +173,7 @@ async def patient_detail(request: web.Request) -> web.StreamResponse:
         patient=patient_view(patient),
         studies=studies,
         registered=request.query.get("registered") == "1",
+        updated=request.query.get("updated") == "1",
+        relinked=request.query.get("relinked") == "1",
+        unlinked=unlinked if is_valid_uid(unlinked := request.query.get("unlinked", "")) else "",
     )

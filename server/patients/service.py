@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.scope import readable_organisations
@@ -13,6 +14,7 @@ from server.audit.service import DENIED, FAILURE, Recorder
 from server.errors import Conflict, NotFound
 from server.identity import Principal, Role
 from server.patients.models import Patient
+from server.patients.search import matches
 
 PATIENT_READERS = (Role.GP, Role.KIOSK)
 """The roles that read their own organisation's patients (see `server.accounts.scope`)."""
@@ -96,15 +98,14 @@ async def search(
     limit: int,
     offset: int,
 ) -> Sequence[Patient]:
-    """Visible patients whose name contains q or whose identifier is q."""
+    """Visible patients with every word of q in their name, or an identifier starting with q.
+
+    Any order and case, accents ignored; see `server.patients.search`.
+    """
     query = select(Patient).where(visible_to(caller))
-    if q:
-        query = query.where(
-            or_(
-                func.lower(Patient.name).contains(q.lower(), autoescape=True),
-                Patient.identifier == q,
-            )
-        )
+    condition = matches(q, Patient.name_key, Patient.identifier_key)
+    if condition is not None:
+        query = query.where(condition)
     rows = (
         await session.scalars(query.order_by(Patient.name, Patient.id).limit(limit).offset(offset))
     ).all()
@@ -116,6 +117,69 @@ async def search(
         details={"q": q, "results": len(rows)},
     )
     return rows
+
+
+EDITABLE = ("name", "birth_date", "sex", "identifier")
+"""The demographics a clinic may correct (the organisation and the history stay)."""
+
+
+async def update(
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    patient_id: int,
+    changes: Mapping[str, Any],
+) -> Patient:
+    """Correct a visible patient's demographics, audited with the values before and after.
+
+    `changes` holds any of EDITABLE, already validated; identifiers stay unique in the
+    clinic. A patient the caller may not see is NotFound (and the attempt audited).
+    """
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise ValueError(f"not editable: {unknown}")
+    patient = await session.get(Patient, patient_id)
+    visible = patient is not None and bool(
+        await session.scalar(select(Patient.id).where(Patient.id == patient_id, visible_to(caller)))
+    )
+    if patient is None or not visible:
+        audit.record_apart(
+            session,
+            action="patient.update",
+            outcome=DENIED if patient else FAILURE,
+            object_type="patient",
+            object_id=patient_id,
+            org_id=patient.org_id if patient else caller.org_id,
+        )
+        raise not_found(patient_id)
+    changed = {f: v for f, v in changes.items() if getattr(patient, f) != v}
+    identifier = changed.get("identifier")
+    if identifier is not None:
+        taken = await session.scalar(
+            select(Patient.id).where(
+                Patient.org_id == patient.org_id,
+                Patient.identifier == identifier,
+                Patient.id != patient.id,
+            )
+        )
+        if taken is not None:
+            raise Conflict(
+                f"Patient identifier {identifier!r} is already registered in this clinic."
+            )
+    before = {f: getattr(patient, f) for f in changed}
+    for field, value in changed.items():
+        setattr(patient, field, value)
+    await session.flush()
+    await audit.record(
+        session,
+        action="patient.update",
+        object_type="patient",
+        object_id=patient.id,
+        org_id=patient.org_id,
+        details={"before": before, "after": changed},
+    )
+    return patient
 
 
 def not_found(patient_id: int) -> NotFound:

@@ -8,7 +8,7 @@ from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body, read_query
 from server.identity import Role
 from server.patients import lookup, service
-from server.patients.schemas import PatientIn, PatientOut, PatientQuery
+from server.patients.schemas import PatientIn, PatientOut, PatientPatch, PatientQuery
 
 
 @api(
@@ -62,4 +62,25 @@ async def list_patients(request: web.Request) -> web.StreamResponse:
 async def get_patient(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/patients/{id}."""
     patient = await lookup.visible_patient(request, int(request.match_info["id"]))
+    return json_response(PatientOut.model_validate(patient))
+
+
+@api(
+    summary="Correct a patient's demographics (any of name, birth_date, sex, identifier)",
+    tag="patients",
+    body=PatientPatch,
+    response=PatientOut,
+    roles=[Role.GP],
+)
+async def update_patient(request: web.Request) -> web.StreamResponse:
+    """PATCH /api/v1/patients/{id}: 409 when the identifier is another patient's."""
+    body = await read_body(request, PatientPatch)
+    async with db(request) as session:
+        patient = await service.update(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            patient_id=int(request.match_info["id"]),
+            changes=body.changes(),
+        )
     return json_response(PatientOut.model_validate(patient))

@@ -22,6 +22,7 @@ INSTANCE = f"{STUDY}/series/{SERIES_UID}/instances/{SOP_INSTANCE_UID}"
 # (method, path, expected status, audited action, audited object)
 API_PATHS = [
     ("GET", "/api/v1/patients/{bella}", 404, "patient.read", "{bella}"),
+    ("PATCH", "/api/v1/patients/{bella}", 404, "patient.update", "{bella}"),
     ("GET", STUDY, 404, "dicom.retrieve", STUDY_UID),
     ("GET", f"{STUDY}/metadata", 404, "dicom.retrieve", STUDY_UID),
     ("GET", f"{STUDY}/thumbnail", 404, "dicom.retrieve", STUDY_UID),
@@ -37,6 +38,9 @@ API_PATHS = [
 ]
 PAGE_PATHS = [
     ("GET", "/patients/{bella}", 404, "patient.read", "{bella}"),
+    ("GET", "/patients/{bella}/edit", 404, "patient.read", "{bella}"),
+    ("POST", "/patients/{bella}/edit", 404, "patient.read", "{bella}"),
+    ("POST", f"/patients/{{bella}}/studies/{STUDY_UID}/unlink", 404, "patient.read", "{bella}"),
     ("GET", f"/studies/{STUDY_UID}", 404, "dicom.search", STUDY_UID),
     ("GET", "/upload?patient={bella}", 200, "patient.read", "{bella}"),
     ("POST", "/upload/link", 404, "patient.read", "{bella}"),
@@ -68,7 +72,8 @@ async def _attempt(
 ) -> int:
     bella = world.patients["bella"]
     if not page:
-        response = await client.request(method, path, headers=world.auth("gp-a"))
+        body = {"sex": "M"} if method == "PATCH" else None
+        response = await client.request(method, path, json=body, headers=world.auth("gp-a"))
     elif path == "/upload/link":
         response = await client.post(
             path, json={"patient": bella, "studies": []}, headers={"X-CSRF-Token": csrf}
@@ -82,6 +87,8 @@ async def _attempt(
     elif path == "/upload/photo":
         form = {"patient": str(bella), "image": io.BytesIO(_png())}
         response = await client.post(path, data=form, headers={"X-CSRF-Token": csrf})
+    elif method == "POST":
+        response = await client.post(path, data={"csrf_token": csrf, "family": "X"})
     else:
         response = await client.request(method, path)
     await response.read()

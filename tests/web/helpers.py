@@ -21,7 +21,9 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/patients",
             "/patients/new",
             f"/patients/{world.patients['alice']}",
+            f"/patients/{world.patients['alice']}/edit",
             "/upload",
+            "/account/password",
             "/studies",
             f"/studies/{STUDY_UID}",
         ],
@@ -33,6 +35,9 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/users",
             "/admin/devices",
             "/admin/break-glass",
+            "/admin/audit",
+            "/admin/users/cardio",
+            f"/admin/organisations/{world.orgs['clinic-a']}",
         ],
     }
     for username, user_paths in paths.items():
@@ -53,4 +58,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             )
             assert status == 201
             pages["admin POST /admin/devices"] = html
+            status, html, _ = await post_form(client, "/admin/users/gp-b/password", csrf)
+            assert status == 200
+            pages["admin POST /admin/users/gp-b/password"] = html
     return pages
