@@ -218,9 +218,9 @@ _GIVE_ONE = (
 )
 
 
-def _read_password(args: argparse.Namespace) -> str | None:
-    """The new user's password: from stdin, typed twice at a terminal, or none when asked."""
-    if args.no_password:
+def _read_password(args: argparse.Namespace, *, give_one: str = _GIVE_ONE) -> str | None:
+    """A password: from stdin, typed twice at a terminal, or none when --no-password says so."""
+    if getattr(args, "no_password", False):
         return None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -229,9 +229,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
         if password != getpass.getpass("Repeat password: "):
             raise DomainError("The passwords differ.")
     else:
-        raise DomainError(f"No password given and stdin is not a terminal: {_GIVE_ONE}.")
+        raise DomainError(f"No password given and stdin is not a terminal: {give_one}.")
     if not password:
-        raise DomainError(f"The password is empty: {_GIVE_ONE}.")
+        raise DomainError(f"The password is empty: {give_one}.")
     return password
 
 
@@ -261,9 +261,8 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_user_password(settings: Settings, args: argparse.Namespace) -> int:
     """Set a user's password (their web sessions end); audited as from the admin page."""
-    password = _read_password(args)
-    if password is None:
-        raise DomainError("No terminal to ask for the password: pass it with --password-stdin.")
+    password = _read_password(args, give_one="pipe it with --password-stdin")
+    assert password is not None  # `user password` has no --no-password
 
     async def work(session: AsyncSession) -> None:
         user = await accounts.get_user(session=session, username=args.username)

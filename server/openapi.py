@@ -18,7 +18,6 @@ _ERROR_STATUSES = {
     "401": "Not signed in",
     "403": "Not allowed",
     "404": "Not found",
-    "409": "Conflicts with the current state",
     "413": "Body too large",
     "415": "Unsupported media type",
     "422": "Invalid request",

@@ -71,6 +71,7 @@ async def get_patient(request: web.Request) -> web.StreamResponse:
     body=PatientPatch,
     response=PatientOut,
     roles=[Role.GP],
+    errors=[409],
 )
 async def update_patient(request: web.Request) -> web.StreamResponse:
     """PATCH /api/v1/patients/{id}: 409 when the identifier is another patient's."""
