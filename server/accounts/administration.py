@@ -122,10 +122,10 @@ async def update_organisation(
             object_type="organisation",
             object_id=org.id,
             org_id=org.id,
-            details={
+            details={  # the shape of every org.update (see accounts.corrections)
                 "name": org.name,
-                **{f"old_{k}": old for k, (old, _) in changes.items()},
-                **{f"new_{k}": new for k, (_, new) in changes.items()},
+                "before": {k: old for k, (old, _) in changes.items()},
+                "after": {k: new for k, (_, new) in changes.items()},
             },
         )
     return OrganisationChange(org=org, changes=changes)

@@ -210,33 +210,26 @@ async def test_operator_lists_and_changes_an_organisations_dicom_peers(
         "192.168.1.0/24",
         "2001:db8::1/128",
     ]
+    lake = "Lakeside Clinic"
+    first = ["10.1.2.3/32", "192.168.1.0/24", "2001:db8::1/128"]
+    second = ["10.1.2.3/32", "10.9.9.9/32", "192.168.1.0/24", "2001:db8::1/128"]
     assert [json.loads(e.details) for e in updates] == [
+        {"name": lake, "before": {"dicom_peers": first}, "after": {"dicom_peers": second}},
         {
-            "name": "Lakeside Clinic",
-            "old_dicom_peers": ["10.1.2.3/32", "192.168.1.0/24", "2001:db8::1/128"],
-            "new_dicom_peers": ["10.1.2.3/32", "10.9.9.9/32", "192.168.1.0/24", "2001:db8::1/128"],
+            "name": lake,
+            "before": {"dicom_peers": second},
+            "after": {"dicom_peers": ["172.16.0.0/12"]},
+        },
+        {"name": lake, "before": {"dicom_peers": ["172.16.0.0/12"]}, "after": {"dicom_peers": []}},
+        {
+            "name": lake,
+            "before": {"ae_title": "LAKESIDE", "dicom_cert_sha256": None},
+            "after": {"ae_title": "LAKE2", "dicom_cert_sha256": "ab" * 32},
         },
         {
-            "name": "Lakeside Clinic",
-            "old_dicom_peers": ["10.1.2.3/32", "10.9.9.9/32", "192.168.1.0/24", "2001:db8::1/128"],
-            "new_dicom_peers": ["172.16.0.0/12"],
-        },
-        {
-            "name": "Lakeside Clinic",
-            "old_dicom_peers": ["172.16.0.0/12"],
-            "new_dicom_peers": [],
-        },
-        {
-            "name": "Lakeside Clinic",
-            "old_ae_title": "LAKESIDE",
-            "new_ae_title": "LAKE2",
-            "old_dicom_cert_sha256": None,
-            "new_dicom_cert_sha256": "ab" * 32,
-        },
-        {
-            "name": "Lakeside Clinic",
-            "old_dicom_cert_sha256": "ab" * 32,
-            "new_dicom_cert_sha256": None,
+            "name": lake,
+            "before": {"dicom_cert_sha256": "ab" * 32},
+            "after": {"dicom_cert_sha256": None},
         },
     ]
     assert {e.actor.split(":")[0] for e in updates} == {"cli"}
