@@ -18,7 +18,7 @@ from server.accounts import service as accounts
 from server.accounts.models import Organisation
 from server.context import db, principal, recorder
 from server.errors import DomainError, InvalidInput
-from server.forms import query_id, read_form
+from server.forms import Form, query_id, read_form
 from server.identity import OrgKind, Role
 from server.templates import render
 
@@ -48,6 +48,22 @@ def pick_org(orgs: Iterable[Organisation], org_id: str) -> Organisation:
         if str(org.id) == org_id:
             return org
     raise InvalidInput("Choose an organisation.")
+
+
+def organisation_values(form: Form) -> dict[str, str]:
+    """What an organisation form says: name, kind and AE title (upper-cased), as typed."""
+    return {
+        "name": form.text("name", limit=200),
+        "kind": form.text("kind"),
+        "ae_title": form.text("ae_title", limit=32).upper(),
+    }
+
+
+def organisation_kind(values: Mapping[str, str]) -> OrgKind:
+    """The kind chosen in an organisation form."""
+    if values["kind"] not in {k.value for k in OrgKind}:
+        raise InvalidInput("Choose the kind of organisation.")
+    return OrgKind(values["kind"])
 
 
 # Organisations ------------------------------------------------------------------
@@ -85,21 +101,15 @@ async def organisation_list(request: web.Request) -> web.StreamResponse:
 @allow(Role.ADMIN, page=True)
 async def organisation_create(request: web.Request) -> web.StreamResponse:
     """POST /admin/organisations: create one, audited as org.create."""
-    form = await read_form(request)
-    values = {
-        "name": form.text("name", limit=200),
-        "kind": form.text("kind"),
-        "ae_title": form.text("ae_title", limit=32).upper(),
-    }
+    values = organisation_values(await read_form(request))
     try:
-        if values["kind"] not in {k.value for k in OrgKind}:
-            raise InvalidInput("Choose the kind of organisation.")
+        kind = organisation_kind(values)
         async with db(request) as session:
             org = await administration.create_organisation(
                 session=session,
                 audit=recorder(request),
                 name=values["name"],
-                kind=OrgKind(values["kind"]),
+                kind=kind,
                 ae_title=values["ae_title"] or None,
             )
     except DomainError as error:

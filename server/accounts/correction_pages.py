@@ -15,12 +15,17 @@ from server import keys
 from server.access import allow
 from server.accounts import corrections
 from server.accounts import service as accounts
-from server.accounts.admin_pages import KIND_LABELS, ROLE_LABELS
+from server.accounts.admin_pages import (
+    KIND_LABELS,
+    ROLE_LABELS,
+    organisation_kind,
+    organisation_values,
+)
 from server.accounts.models import Organisation, User
 from server.context import db, principal, recorder
 from server.errors import DomainError, InvalidInput, NotFound
 from server.forms import read_form
-from server.identity import OrgKind, Role
+from server.identity import Role
 from server.templates import render
 
 
@@ -175,15 +180,9 @@ async def organisation_detail(request: web.Request) -> web.StreamResponse:
 async def organisation_update(request: web.Request) -> web.StreamResponse:
     """POST /admin/organisations/{id}: name, kind and AE title (org.update)."""
     org = await _organisation(request)
-    form = await read_form(request)
-    values = {
-        "name": form.text("name", limit=200),
-        "kind": form.text("kind"),
-        "ae_title": form.text("ae_title", limit=32).upper(),
-    }
+    values = organisation_values(await read_form(request))
     try:
-        if values["kind"] not in {k.value for k in OrgKind}:
-            raise InvalidInput("Choose the kind of organisation.")
+        kind = organisation_kind(values)
         async with db(request) as session:
             current = await session.get(Organisation, org.id)
             if current is None:
@@ -193,7 +192,7 @@ async def organisation_update(request: web.Request) -> web.StreamResponse:
                 audit=recorder(request),
                 org=current,
                 name=values["name"],
-                kind=OrgKind(values["kind"]),
+                kind=kind,
                 ae_title=values["ae_title"] or None,
             )
     except NotFound:
