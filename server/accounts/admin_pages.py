@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
 from server.access import allow
@@ -64,6 +65,16 @@ def organisation_kind(values: Mapping[str, str]) -> OrgKind:
     if values["kind"] not in {k.value for k in OrgKind}:
         raise InvalidInput("Choose the kind of organisation.")
     return OrgKind(values["kind"])
+
+
+async def paused_sign_ins(request: web.Request, session: AsyncSession) -> set[str]:
+    """Usernames whose sign-in some address is being made to wait for now (Unlock clears)."""
+    settings = request.app[keys.SETTINGS]
+    return await accounts.locked_usernames(
+        session=session,
+        max_failures=settings.login_max_failures,
+        window=timedelta(minutes=settings.login_failure_window_minutes),
+    )
 
 
 # Organisations ------------------------------------------------------------------
@@ -130,15 +141,10 @@ async def _users_page(
     values: Mapping[str, str] | None = None,
     chosen: Sequence[str] = (),
 ) -> web.Response:
-    settings = request.app[keys.SETTINGS]
     async with db(request) as session:
         users = await accounts.list_users(session=session)
         orgs = await accounts.list_orgs(session=session)
-        locked = await accounts.locked_usernames(
-            session=session,
-            max_failures=settings.login_max_failures,
-            window=timedelta(minutes=settings.login_failure_window_minutes),
-        )
+        locked = await paused_sign_ins(request, session)
         return render(
             request,
             "admin/users.html",

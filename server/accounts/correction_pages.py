@@ -7,7 +7,6 @@ Every change is an action of `server.accounts.corrections`, which audits it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from server.accounts.admin_pages import (
     ROLE_LABELS,
     organisation_kind,
     organisation_values,
+    paused_sign_ins,
 )
 from server.accounts.models import Organisation, User
 from server.context import db, principal, recorder
@@ -38,14 +38,9 @@ async def _user_page(
     values: Mapping[str, str] | None = None,
     chosen: Sequence[str] | None = None,
 ) -> web.Response:
-    settings = request.app[keys.SETTINGS]
     async with db(request) as session:
         user = await accounts.get_user(session=session, username=username)
-        locked = await accounts.locked_usernames(
-            session=session,
-            max_failures=settings.login_max_failures,
-            window=timedelta(minutes=settings.login_failure_window_minutes),
-        )
+        locked = await paused_sign_ins(request, session)
         return render(
             request,
             "admin/user.html",
