@@ -19,6 +19,7 @@ from server.audit import lifetime as audit_lifetime
 from server.audit import routes as audit_routes
 from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
+from server.dicomweb import lifetime as dicomweb_lifetime
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
 from server.events import lifetime as events_lifetime
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
             _websockets,
             audit_lifetime.checkpoints,
             archive_lifetime.archive,
+            dicomweb_lifetime.rendered_cache,
             dimse_server,  # last: needs the database and the archive
         ]
     )
