@@ -1,0 +1,316 @@
+"""Figures of the reading-room viewers (issue 9), next to Orthanc where it has the same thing.
+
+Sections, each a function of the run's Context in SECTIONS (``--only`` picks some):
+
+- ``rendered``: WADO-RS ``rendered`` as PNG of a 512x512 16-bit CT frame (pydicom's
+  CT_small.dcm upsampled 4x with noise added, so PNG has real work; a new noise
+  pattern and new UIDs per instance). N distinct instances are stored in a fresh
+  Doorstep (SQLite, provisioned with the real CLI, ``doorstep serve``) and in a fresh
+  Orthanc (Debian's ``orthanc`` + ``orthanc-dicomweb``). Doorstep: "cold" is the first
+  request for each instance (nothing cached: it is read, rendered, encoded and written
+  to the cache), "cached" repeats them (memory tier), "not_modified" repeats them with
+  If-None-Match (304). Orthanc: ``/instances/{id}/preview`` on the same files, first
+  request ("cold") and repeats ("repeat"). Requests are sequential over one keep-alive
+  connection, timed from send to the last byte read.
+
+Sections to come (ECG API p50, viewer in Chromium) add a function to SECTIONS.
+
+Prints one JSON line:
+{"benchmark": "viewers", "rendered": {"instances": N, "doorstep": {"cold": {"p50_ms",
+ "p95_ms", "n"}, "cached": {...}, "not_modified": {...}, "png_bytes": ...},
+ "orthanc": {"cold": {...}, "repeat": {...}, "png_bytes": ...},
+ "ratio_orthanc_over_doorstep": {"cold": ..., "cached": ...}, "targets": {...}}, ...}
+
+Usage: python benchmarks/viewers.py [--only rendered] [--instances 60] [--repeats 5]
+       [--no-orthanc]
+Loopback only; every process it starts is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from api_auth import DEFAULT_PG_DSN
+from ingest import FileSet, doorstep, multipart_bodies, orthanc, orthanc_plugin
+
+CT_SIZE = 512
+UPSAMPLE = 4  # CT_small.dcm is 128x128
+NOISE_HU = 8.0
+TARGETS_MS = {"cold_p50": 20.0, "cached_p50": 2.0}
+
+
+def note(message: str) -> None:
+    """Progress on stderr (stdout carries only the JSON line)."""
+    print(f"viewers: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Command-line options."""
+
+    only: tuple[str, ...]
+    instances: int
+    repeats: int
+    orthanc: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every section gets: a scratch directory (removed after the run) and the options."""
+
+    tmp: Path
+    options: Options
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50 and p95 (nearest rank) of milliseconds, and the sample count."""
+    ordered = sorted(samples_ms)
+
+    def rank(pct: int) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+    return {"p50_ms": round(rank(50), 2), "p95_ms": round(rank(95), 2), "n": len(ordered)}
+
+
+async def _timed_gets(
+    urls: Sequence[str], headers: dict[str, str], expect: int
+) -> tuple[list[float], int]:
+    """Milliseconds of each GET (sequential, one connection) and the bytes of the last body."""
+    samples: list[float] = []
+    size = 0
+    connector = aiohttp.TCPConnector(limit=1)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        for url in urls:
+            started = time.perf_counter()
+            async with session.get(url, headers=headers) as response:
+                body = await response.read()
+            samples.append((time.perf_counter() - started) * 1000)
+            if response.status != expect:
+                raise RuntimeError(f"GET {url} answered {response.status}: {body[:200]!r}")
+            size = len(body)
+    return samples, size
+
+
+def timed_gets(
+    urls: Sequence[str], headers: dict[str, str], *, expect: int = 200
+) -> tuple[list[float], int]:
+    """Time sequential GETs; RuntimeError on any other status than expect."""
+    return asyncio.run(_timed_gets(urls, headers, expect))
+
+
+# --- the files ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CtInstance:
+    """One generated CT instance: its file and its WADO-RS path."""
+
+    path: Path
+    data: bytes
+    wado_path: str
+
+
+def ct_instances(root: Path, count: int) -> list[CtInstance]:
+    """count distinct 512x512 16-bit CT instances (one study, one series) under root."""
+    import numpy as np
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    source = get_testdata_file("CT_small.dcm", download=False)
+    if source is None:
+        raise RuntimeError("pydicom's bundled CT_small.dcm is missing")
+    ds = dcmread(source)
+    base = np.kron(ds.pixel_array.astype(np.float64), np.ones((UPSAMPLE, UPSAMPLE)))
+    if base.shape != (CT_SIZE, CT_SIZE):
+        raise RuntimeError(f"CT_small.dcm upsampled is {base.shape}, not {CT_SIZE}x{CT_SIZE}")
+    ds.preamble = b"\0" * 128
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Rows = ds.Columns = CT_SIZE
+    ds.PixelSpacing = [float(v) / UPSAMPLE for v in ds.PixelSpacing]
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID = "BENCH-VIEWERS"
+    rng = np.random.default_rng(9)
+    root.mkdir(parents=True)
+    made = []
+    for index in range(count):
+        noisy = base + rng.normal(0.0, NOISE_HU, base.shape)
+        ds.PixelData = np.clip(np.rint(noisy), -32768, 32767).astype("<i2").tobytes()
+        ds["PixelData"].VR = "OW"
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = index + 1
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        path = root / f"{index:04d}.dcm"
+        path.write_bytes(out.getvalue())
+        wado = (
+            f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            f"/instances/{ds.SOPInstanceUID}"
+        )
+        made.append(CtInstance(path, out.getvalue(), wado))
+    return made
+
+
+# --- section: rendered ------------------------------------------------------------------------
+
+
+def _doorstep_rendered(tmp: Path, files: list[CtInstance], repeats: int) -> dict[str, Any]:
+    """Store the files in a fresh Doorstep, then time rendered PNGs: cold, cached, 304."""
+    with doorstep("sqlite", DEFAULT_PG_DSN, tmp) as server:
+        note(f"doorstep: storing {len(files)} instances")
+        _stow(f"{server.base}/dicom-web/studies", server.auth, files)
+        urls = [f"{server.base}{f.wado_path}/rendered" for f in files]
+        png = {**server.auth, "Accept": "image/png"}
+        note("doorstep: rendered, cold")
+        cold, size = timed_gets(urls, png)
+        note("doorstep: rendered, cached")
+        cached, _ = timed_gets(urls * repeats, png)
+        etags = _etags(urls[0], png)
+        note("doorstep: rendered, If-None-Match")
+        revalidated, _ = timed_gets(urls[:1] * (len(urls) * repeats), {**png, **etags}, expect=304)
+    return {
+        "cold": percentiles(cold),
+        "cached": percentiles(cached),
+        "not_modified": percentiles(revalidated),
+        "png_bytes": size,
+    }
+
+
+def _stow(url: str, auth: dict[str, str], files: list[CtInstance]) -> None:
+    """STOW-RS the files, one request at a time (a user may have 3 uploads under way)."""
+    fileset = FileSet("large", [f.path for f in files], [f.data for f in files])
+    for body, content_type in multipart_bodies(fileset):
+        headers = {**auth, "Content-Type": content_type, "Accept": "application/dicom+json"}
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=300) as response:
+            if response.status != 200:
+                raise RuntimeError(f"STOW answered {response.status}")
+
+
+def _etags(url: str, headers: dict[str, str]) -> dict[str, str]:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return {"If-None-Match": str(response.headers["ETag"])}
+
+
+def _orthanc_rendered(
+    tmp: Path, files: list[CtInstance], repeats: int, plugin: Path
+) -> dict[str, Any]:
+    """Store the files in a fresh Orthanc, then time /instances/{id}/preview: first, repeat."""
+    with orthanc(tmp, plugin) as server:
+        note(f"orthanc: storing {len(files)} instances")
+        ids = []
+        for f in files:
+            request = urllib.request.Request(f"{server.base}/instances", data=f.data, method="POST")
+            with urllib.request.urlopen(request, timeout=60) as response:
+                ids.append(str(json.load(response)["ID"]))
+        urls = [f"{server.base}/instances/{i}/preview" for i in ids]
+        png = {"Accept": "image/png"}
+        note("orthanc: preview, cold")
+        cold, size = timed_gets(urls, png)
+        note("orthanc: preview, repeat")
+        repeat, _ = timed_gets(urls * repeats, png)
+    return {"cold": percentiles(cold), "repeat": percentiles(repeat), "png_bytes": size}
+
+
+def rendered(context: Context) -> dict[str, Any]:
+    """Rendered PNG of a 512x512 16-bit CT frame: Doorstep cold/cached/304, Orthanc preview."""
+    options = context.options
+    files = ct_instances(context.tmp / "ct", options.instances)
+    out: dict[str, Any] = {
+        "instances": len(files),
+        "image": f"{CT_SIZE}x{CT_SIZE} 16-bit signed CT, uncompressed, as PNG",
+        "targets_ms": TARGETS_MS,
+    }
+    out["doorstep"] = ours = _doorstep_rendered(context.tmp, files, options.repeats)
+    out["targets_met"] = {
+        "cold_p50": ours["cold"]["p50_ms"] < TARGETS_MS["cold_p50"],
+        "cached_p50": ours["cached"]["p50_ms"] < TARGETS_MS["cached_p50"],
+    }
+    if not options.orthanc:
+        return out
+    plugin = orthanc_plugin()
+    if shutil.which("Orthanc") is None or plugin is None:
+        out["orthanc"] = {"error": "Orthanc or its DICOMweb plugin is not installed"}
+        return out
+    out["orthanc"] = theirs = _orthanc_rendered(context.tmp, files, options.repeats, plugin)
+    out["ratio_orthanc_over_doorstep"] = {
+        "cold": round(theirs["cold"]["p50_ms"] / ours["cold"]["p50_ms"], 2),
+        "cached": round(theirs["repeat"]["p50_ms"] / ours["cached"]["p50_ms"], 2),
+    }
+    out["targets_met"]["faster_than_orthanc"] = out["ratio_orthanc_over_doorstep"]["cold"] > 1
+    return out
+
+
+SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {"rendered": rendered}
+"""Every section by name, run in this order."""
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    """Options from the command line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"sections, of {', '.join(SECTIONS)}"
+    )
+    parser.add_argument("--instances", type=int, default=60, help="distinct CT instances")
+    parser.add_argument("--repeats", type=int, default=5, help="cached requests per instance")
+    parser.add_argument("--no-orthanc", action="store_true")
+    args = parser.parse_args(argv)
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = set(only) - set(SECTIONS)
+    if unknown or not only:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; of {', '.join(SECTIONS)}")
+    return Options(
+        only=only,
+        instances=max(1, args.instances),
+        repeats=max(1, args.repeats),
+        orthanc=not args.no_orthanc,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen sections and print one JSON line; exit 1 when a section failed."""
+    options = parse_args(argv)
+    started = time.perf_counter()
+    out: dict[str, Any] = {"benchmark": "viewers"}
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-viewers-") as name:
+        context = Context(Path(name), options)
+        for section in (s for s in SECTIONS if s in options.only):
+            try:
+                out[section] = SECTIONS[section](context)
+            except Exception as error:  # reported in the JSON line; the other sections still run
+                print(f"viewers: {section}: {error}", file=sys.stderr)
+                out[section] = {"error": str(error).strip().splitlines()[0][:300]}
+                ok = False
+    out["duration_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(out), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
