@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
@@ -23,19 +22,12 @@ from server import keys
 from server.app import create_app
 from server.dicomweb.lifetime import rendered_cache_root
 from server.settings import Settings
-from tests.dicom_tools.part10 import SERIES_UID, STUDY_UID, bundled
+from tests.dicom_tools.part10 import STUDY_UID
 from tests.server.dicomweb.helpers import read_bundled, stow
+from tests.server.dicomweb.test_rendered import _in_series, _url
 from tests.support import Client, World, audit_events
 
 PNG = {"Accept": "image/png"}
-
-
-def _url(data: bytes) -> str:
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    return (
-        f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
-        f"/instances/{ds.SOPInstanceUID}"
-    )
 
 
 async def _stored(client: Client, world: World, name: str, user: str = "gp-a") -> bytes:
@@ -168,17 +160,10 @@ async def test_another_organisation_gets_404_even_when_the_image_is_cached(
 async def test_study_thumbnail_follows_the_first_visible_image(
     client: Client, world: World
 ) -> None:
-    def in_series(name: str, number: int) -> bytes:
-        ds = pydicom.dcmread(bundled(name))
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = STUDY_UID, SERIES_UID, number
-        out = io.BytesIO()
-        ds.save_as(out, enforce_file_format=True)
-        return out.getvalue()
-
     ecg, ct, rgb = (
-        in_series("waveform_ecg.dcm", 1),
-        in_series("CT_small.dcm", 3),
-        in_series("examples_rgb_color.dcm", 2),
+        _in_series("waveform_ecg.dcm", 1),
+        _in_series("CT_small.dcm", 3),
+        _in_series("examples_rgb_color.dcm", 2),
     )
     assert (await stow(client, world, "gp-a", [ecg, ct])).status == 200
     thumbnail = f"/dicom-web/studies/{STUDY_UID}/thumbnail"
