@@ -63,10 +63,17 @@ def quoted(tag: str) -> str:
     return f'"{tag}"'
 
 
-def not_modified(request: web.Request, tag: str) -> bool:
-    """True when If-None-Match names this tag (or is ``*``): answer 304."""
+def not_modified(request: web.Request, tag: str, *, found: bool = False) -> bool:
+    """True when If-None-Match names this tag, or is ``*`` and the response was found: 304.
+
+    Before the work, a named tag alone answers (only a 200 ever gave it out, and the same
+    inputs give the same outcome); ``*`` waits until the work has succeeded, because a
+    response that would be an error ignores preconditions (RFC 9110 13.2.1).
+    """
     wanted = request.if_none_match
-    return wanted is not None and any(t.value in (tag, ETAG_ANY) for t in wanted)
+    return wanted is not None and any(
+        t.value == tag or (found and t.value == ETAG_ANY) for t in wanted
+    )
 
 
 def instances_replaceable(request: web.Request) -> bool:

@@ -149,6 +149,8 @@ async def _rendered(
             cache.refuse(tag, error)
             refusal = error
             continue
+        if conditional.not_modified(request, tag, found=True):
+            return conditional.not_modified_response(headers)
         return web.Response(body=image, headers={hdrs.CONTENT_TYPE: media_type, **headers})
     raise refusal
 

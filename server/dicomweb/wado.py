@@ -245,6 +245,8 @@ async def _send_parts(
     parts: list[bytes],
     representation: Representation,
 ) -> web.StreamResponse:
+    if conditional.not_modified(request, representation.tag, found=True):
+        return conditional.not_modified_response(representation.headers)
     stream = MultipartStream(
         request,
         media_type,

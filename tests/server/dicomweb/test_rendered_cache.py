@@ -122,6 +122,11 @@ async def test_if_none_match_is_304_and_still_scoped_and_audited(
         assert response.headers["ETag"] == etag
         assert response.headers["Cache-Control"] == "private, max-age=3600"
         assert response.headers["Vary"] == "Accept"
+    # "*" holds only for what exists: an error stays an error.
+    ecg = await _stored(client, world, "waveform_ecg.dcm")
+    nothing, _ = await _get(client, world, _url(ecg) + "/rendered", **{"If-None-Match": "*"})
+    missing, _ = await _get(client, world, _url(ct) + "/frames/2", **{"If-None-Match": "*"})
+    assert (nothing.status, missing.status) == (422, 404)
     stale, body = await _get(client, world, rendered, **PNG, **{"If-None-Match": '"other"'})
     assert stale.status == 200
     assert body
@@ -131,7 +136,13 @@ async def test_if_none_match_is_304_and_still_scoped_and_audited(
     assert other.status == 404
     events = (await audit_events(client.app, "dicom.retrieve"))[before:]
     outcomes = [(e.actor, e.outcome, json.loads(e.details)["purpose"]) for e in events]
-    assert outcomes == [("gp-a", "success", "rendered")] * 6 + [("gp-b", "denied", "rendered")]
+    assert outcomes == [
+        *[("gp-a", "success", "rendered")] * 4,
+        ("gp-a", "success", "rendered"),  # the ECG, refused: 422
+        ("gp-a", "success", "frames"),  # no frame 2: 404
+        *[("gp-a", "success", "rendered")] * 2,
+        ("gp-b", "denied", "rendered"),
+    ]
 
 
 async def test_another_organisation_gets_404_even_when_the_image_is_cached(
