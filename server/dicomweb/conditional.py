@@ -81,9 +81,15 @@ def instances_replaceable(request: web.Request) -> bool:
     return request.app[keys.ARCHIVE].conflict == "replace"
 
 
+VARY = "Accept, Authorization, Cookie"
+"""The media type follows Accept; the credentials are named too, so that a browser shared
+by several users (a clinic's workstation) never answers one user from another's cache
+without asking the server, which scopes and audits."""
+
+
 def validators(tag: str, cache_control: str) -> dict[str, str]:
-    """The headers of a 200 or 304 with this tag (the Accept header chose the media type)."""
-    return {hdrs.ETAG: quoted(tag), hdrs.CACHE_CONTROL: cache_control, hdrs.VARY: "Accept"}
+    """The headers of a 200 or 304 with this tag."""
+    return {hdrs.ETAG: quoted(tag), hdrs.CACHE_CONTROL: cache_control, hdrs.VARY: VARY}
 
 
 def not_modified_response(headers: dict[str, str]) -> web.Response:
