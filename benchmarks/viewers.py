@@ -14,15 +14,19 @@ Sections, each a function of the run's Context in SECTIONS (``--only`` picks som
   alternate between them (Doorstep instance i, Orthanc instance i, ...), sequential, one
   keep-alive connection each, timed from send to the last byte read: this machine's
   cores are shared, and interleaving makes a drifting load weigh on both alike (the
-  1-minute load average at start and end is in the figures).
+  1-minute load average at start and end is in the figures). Each server's CPU time
+  per request (user + system, all threads, from /proc) is reported beside the wall
+  times: it is what a busy machine distorts least.
 
 Sections to come (ECG API p50, viewer in Chromium) add a function to SECTIONS.
 
 Prints one JSON line:
-{"benchmark": "viewers", "rendered": {"instances": N, "doorstep": {"cold": {"p50_ms",
- "p95_ms", "n"}, "cached": {...}, "not_modified": {...}, "png_bytes": ...},
- "orthanc": {"cold": {...}, "repeat": {...}, "png_bytes": ...},
- "ratio_orthanc_over_doorstep": {"cold": ..., "cached": ...}, "targets": {...}}, ...}
+{"benchmark": "viewers", "rendered": {"instances": N, "load_average_1m": {...},
+ "doorstep": {"cold": {"p50_ms", "p95_ms", "n"}, "cached": {...}, "not_modified": {...},
+ "server_cpu_ms_per_request": {"cold", "cached", "not_modified"}, "png_bytes": ...},
+ "orthanc": {"cold": {...}, "repeat": {...}, "server_cpu_ms_per_request": {...}, ...},
+ "ratio_orthanc_over_doorstep": {"cold", "cached", "cold_server_cpu"},
+ "targets_ms": {...}, "targets_met": {...}}, "duration_s": ...}
 
 Usage: python benchmarks/viewers.py [--only rendered] [--instances 60] [--repeats 5]
        [--no-orthanc]
@@ -136,6 +140,42 @@ def interleaved(*targets: Target) -> list[tuple[list[float], int]]:
     """Sequential GETs, alternating between the targets (each on one keep-alive connection),
     so that a machine whose load drifts during the run weighs on every system alike."""
     return asyncio.run(_interleaved(targets))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def orthanc_pid(folder: Path) -> int:
+    """The Orthanc process whose configuration lies under folder."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"Orthanc") and len(argv) > 1 and str(folder).encode() in argv[1]:
+            return int(entry.name)
+    raise RuntimeError("the Orthanc process was not found")
+
+
+class CpuMeter:
+    """Server CPU milliseconds per request over a phase: robust to a busy machine, where
+    wall time also counts the time other processes held the cores."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self.pids = list(pids)
+        self.start = [cpu_seconds(pid) for pid in self.pids]
+
+    def per_request(self, requests: int) -> list[float]:
+        """Each server's CPU ms per request since the meter started."""
+        return [
+            round((cpu_seconds(pid) - start) * 1000 / requests, 2)
+            for pid, start in zip(self.pids, self.start, strict=True)
+        ]
 
 
 def load_average() -> float:
@@ -257,22 +297,35 @@ def rendered(context: Context) -> dict[str, Any]:
         doorstep_urls = [f"{ours.base}{f.wado_path}/rendered" for f in files]
         doorstep_png = {**ours.auth, **png}
         targets = [Target(doorstep_urls, doorstep_png)]
+        pids = [ours.pid]
         if isinstance(theirs, Orthanc):
             ids = _orthanc_store(theirs.base, files)
             targets.append(Target([f"{theirs.base}/instances/{i}/preview" for i in ids], png))
+            pids.append(orthanc_pid(context.tmp))
         note("cold: the first request for each instance")
+        meter = CpuMeter(pids)
         cold = interleaved(*targets)
+        cold_cpu = meter.per_request(len(files))
         note("cached: the same requests again")
+        meter = CpuMeter(pids)
         repeat = interleaved(*(replace(t, urls=list(t.urls) * options.repeats) for t in targets))
+        repeat_cpu = meter.per_request(len(files) * options.repeats)
         note("Doorstep 304: If-None-Match")
         revalidate = {**doorstep_png, "If-None-Match": _etag(doorstep_urls[0], doorstep_png)}
         urls = doorstep_urls[:1] * (len(files) * options.repeats)
+        meter = CpuMeter(pids[:1])
         ((not_modified, _),) = interleaved(Target(urls, revalidate, expect=304))
+        (not_modified_cpu,) = meter.per_request(len(urls))
     out["load_average_1m"]["end"] = load_average()
     out["doorstep"] = {
         "cold": percentiles(cold[0][0]),
         "cached": percentiles(repeat[0][0]),
         "not_modified": percentiles(not_modified),
+        "server_cpu_ms_per_request": {
+            "cold": cold_cpu[0],
+            "cached": repeat_cpu[0],
+            "not_modified": not_modified_cpu,
+        },
         "png_bytes": cold[0][1],
     }
     out["targets_met"] = {
@@ -285,6 +338,7 @@ def rendered(context: Context) -> dict[str, Any]:
     out["orthanc"] = {
         "cold": percentiles(cold[1][0]),
         "repeat": percentiles(repeat[1][0]),
+        "server_cpu_ms_per_request": {"cold": cold_cpu[1], "repeat": repeat_cpu[1]},
         "png_bytes": cold[1][1],
     }
     ratio = {
@@ -293,6 +347,7 @@ def rendered(context: Context) -> dict[str, Any]:
             out["orthanc"]["repeat"]["p50_ms"] / out["doorstep"]["cached"]["p50_ms"], 2
         ),
     }
+    ratio["cold_server_cpu"] = round(cold_cpu[1] / cold_cpu[0], 2)
     out["ratio_orthanc_over_doorstep"] = ratio
     out["targets_met"]["faster_than_orthanc"] = ratio["cold"] > 1 and ratio["cached"] > 1
     return out
