@@ -159,7 +159,9 @@ class DiskTier:
         path = self.path(key)
         try:  # also finds what another process sharing the directory wrote
             data = path.read_bytes()
-        except FileNotFoundError:  # never written, or evicted by another process
+        except OSError as error:  # never written, evicted by another process, unreadable
+            if not isinstance(error, FileNotFoundError):
+                log.warning("could not read a rendered cache entry", extra={"error": str(error)})
             self._forget(key)
             return None
         body = data[_HEADER:]
@@ -169,7 +171,8 @@ class DiskTier:
         ):
             log.warning("removed a damaged rendered cache entry", extra={"entry": key})
             self._metrics.corrupt.inc()
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             self._forget(key)
             return None
         with contextlib.suppress(OSError):
@@ -186,14 +189,15 @@ class DiskTier:
         if size > self.budget:
             return
         path = self.path(key)
-        path.parent.mkdir(exist_ok=True)
         temporary = path.with_name(f"{key}.{secrets.token_hex(8)}{_TEMPORARY_SUFFIX}")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with temporary.open("xb") as out:
                 out.write(MAGIC + hashlib.sha256(body).digest() + body)
             os.replace(temporary, path)
         except OSError as error:  # a full disk or a read-only directory costs a render, no more
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
             log.warning("could not write a rendered cache entry", extra={"error": str(error)})
             return
         with self._lock:
@@ -211,7 +215,8 @@ class DiskTier:
         while self.total > self.budget and self._sizes:
             key, size = self._sizes.popitem(last=False)
             self.total -= size
-            self.path(key).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.path(key).unlink(missing_ok=True)
             self._metrics.evictions.labels("disk").inc()
         self._metrics.size.labels("disk").set(self.total)
 

@@ -316,3 +316,19 @@ async def test_the_disk_budget_is_respected(settings: Settings, world: World) ->
         count, total = _cached_bytes(root)  # a smaller budget at start evicts down to it
         assert count >= 1
         assert total <= 8_000
+
+
+async def test_an_unwritable_cache_costs_a_render_not_a_failure(
+    settings: Settings, world: World
+) -> None:
+    disk_only = settings.model_copy(update={"rendered_cache_memory_bytes": 0})
+    root = rendered_cache_root(settings.data_dir)
+    async with _running(disk_only) as client:
+        for prefix in range(256):  # a file where each entry's folder would go
+            (root / f"{prefix:02x}").write_bytes(b"")
+        ct = await _stored(client, world, "CT_small.dcm")
+        for _ in range(2):
+            response, body = await _get(client, world, _url(ct) + "/rendered", **PNG)
+            assert response.status == 200
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), render_frame(ct))
+        assert _tiers(client) == (0, 0, 2)
