@@ -36,7 +36,7 @@ import io
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, BinaryIO, Literal
 
 import numpy as np
@@ -140,25 +140,9 @@ class DeviceMeasurements:
 
     def as_dict(self) -> dict[str, Any]:
         """The measurements by key, with the statements as a list."""
-        values: dict[str, Any] = {key: getattr(self, key) for key in _DEVICE_KEYS}
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         values["statements"] = list(self.statements)
         return values
-
-
-_DEVICE_KEYS = (
-    "heart_rate_bpm",
-    "rr_ms",
-    "pr_ms",
-    "qrs_ms",
-    "qt_ms",
-    "qtc_bazett_ms",
-    "qtc_fridericia_ms",
-    "qrs_axis_deg",
-    "rhythm",
-    "qtc_ms",
-    "p_axis_deg",
-    "t_axis_deg",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +255,20 @@ def _number(dataset: Dataset, keyword: str, *, where: str) -> float | None:
         raise EcgError("malformed", f"{keyword} of {where} is not a number: {value!r}.") from None
 
 
+def _count(dataset: Dataset, keyword: str, *, where: str) -> int | None:
+    """A whole number (US, UL, IS...), None when absent."""
+    value = _number(dataset, keyword, where=where)
+    if value is None:
+        return None
+    if not (math.isfinite(value) and value.is_integer()):
+        raise EcgError("malformed", f"{keyword} of {where} is not a whole number: {value}.")
+    return int(value)
+
+
+def _finite(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) else 0.0
+
+
 # Multiplex groups --------------------------------------------------------------------------
 
 _DTYPES: dict[tuple[int, str], str] = {
@@ -333,8 +331,8 @@ class _Group:
 def _parse_group(number: int, item: Dataset) -> _Group:
     """A multiplex group's header and channels, checked; its samples are decoded later."""
     where = f"waveform group {number}"
-    channels = _number(item, "NumberOfWaveformChannels", where=where)
-    samples = _number(item, "NumberOfWaveformSamples", where=where)
+    channels = _count(item, "NumberOfWaveformChannels", where=where)
+    samples = _count(item, "NumberOfWaveformSamples", where=where)
     if channels is None or samples is None or channels < 1 or samples < 1:
         raise EcgError(
             "malformed", f"The {where} states no channels or no samples ({channels}, {samples})."
@@ -353,14 +351,14 @@ def _parse_group(number: int, item: Dataset) -> _Group:
             "too_large",
             f"The {where} lasts {samples / frequency / 3600:.1f} h; at most 24 h are read.",
         )
-    bits = _number(item, "WaveformBitsAllocated", where=where)
+    bits = _count(item, "WaveformBitsAllocated", where=where) or 0
     interpretation = _text(item, "WaveformSampleInterpretation")
     if interpretation in _COMPANDED:
         raise EcgError(
             "unsupported_samples",
             f"The {where} holds {_COMPANDED[interpretation]} audio samples, not ECG samples.",
         )
-    dtype = _DTYPES.get((int(bits or 0), interpretation))
+    dtype = _DTYPES.get((bits, interpretation))
     if dtype is None:
         raise EcgError(
             "unsupported_samples",
@@ -371,16 +369,16 @@ def _parse_group(number: int, item: Dataset) -> _Group:
     if len(definitions) != channels:
         raise EcgError(
             "inconsistent_channels",
-            f"The {where} states {channels:.0f} channels but defines {len(definitions)}.",
+            f"The {where} states {channels} channels but defines {len(definitions)}.",
         )
-    n_channels, n_samples = int(channels), int(samples)
+    n_channels, n_samples = channels, samples
     data, data_vr = _waveform_data(item, where)
-    expected = n_channels * n_samples * int(bits or 0) // 8
+    expected = n_channels * n_samples * bits // 8
     if not (len(data) == expected or (expected % 2 == 1 and len(data) == expected + 1)):
         raise EcgError(
             "inconsistent_length",
             f"The {where} has {len(data)} bytes of samples; {n_channels} channels x "
-            f"{n_samples} samples x {int(bits or 0) // 8} bytes are {expected}.",
+            f"{n_samples} samples x {bits // 8} bytes are {expected}.",
         )
     leads = tuple(_channel(item, index, where) for index, item in enumerate(definitions, 1))
     return _Group(
@@ -390,7 +388,7 @@ def _parse_group(number: int, item: Dataset) -> _Group:
         channels=n_channels,
         samples=n_samples,
         frequency=frequency,
-        offset_ms=_number(item, "MultiplexGroupTimeOffset", where=where) or 0.0,
+        offset_ms=_finite(_number(item, "MultiplexGroupTimeOffset", where=where)),
         dtype=dtype,
         data=data,
         data_vr=data_vr,
@@ -446,6 +444,9 @@ def _choose(
         key=lambda g: (g.original, len(g.standard_names), g.duration_s, -g.offset_ms, -g.number),
     )
     chosen = [primary]
+    if primary.is_median or not primary.original:
+        what = "a median or average beat" if primary.is_median else "derived"
+        notes.append(f"The waveform shown is {what} ({primary.describe()}), not a recording.")
     for group in pool:
         if group is primary:
             continue
@@ -857,17 +858,26 @@ def _device_measurements(dataset: Dataset, notes: list[str]) -> DeviceMeasuremen
     """The device's global measurements and statements from the Waveform Annotation Sequence."""
     values: dict[str, float] = {}
     statements: list[str] = []
-    for annotation in _element(dataset, "WaveformAnnotationSequence") or []:
-        text = _text(annotation, "UnformattedTextValue")
-        if text and len(statements) < MAX_STATEMENTS:
-            statements.append(text[:MAX_STATEMENT_LENGTH])
+    try:
+        annotations = _element(dataset, "WaveformAnnotationSequence") or []
+    except EcgError as error:
+        notes.append(f"The device's measurements were not read: {error.message}")
+        annotations = []
+    unread: list[str] = []
+    for annotation in annotations:
         try:
+            text = _text(annotation, "UnformattedTextValue")
             found = _measurement(annotation)
         except EcgError as error:
-            notes.append(f"A device measurement was not read: {error.message}")
+            unread.append(error.message)
             continue
+        if text and len(statements) < MAX_STATEMENTS:
+            statements.append(text[:MAX_STATEMENT_LENGTH])
         if found is not None:
             values.setdefault(*found)
+    notes.extend(f"A device measurement was not read: {message}" for message in unread[:5])
+    if len(unread) > 5:
+        notes.append(f"{len(unread) - 5} more device annotations could not be read.")
     if "heart_rate_bpm" not in values and "rr_ms" in values:
         values["heart_rate_bpm"] = round(60_000.0 / values["rr_ms"], 1)
     if "rr_ms" not in values and "heart_rate_bpm" in values:

@@ -21,8 +21,8 @@ class LeadOut(Out):
     )
 
 
-class MeasurementsOut(Out):
-    """Automatic global measurements: aids the reader confirms; null when not measured."""
+class _Values(Out):
+    """The measured values that the automatic and the device's measurements share."""
 
     heart_rate_bpm: float | None
     rr_ms: float | None
@@ -32,20 +32,17 @@ class MeasurementsOut(Out):
     qtc_bazett_ms: float | None
     qtc_fridericia_ms: float | None
     qrs_axis_deg: float | None
+
+
+class MeasurementsOut(_Values):
+    """Automatic global measurements: aids the reader confirms; null when not measured."""
+
     rhythm: Literal["regular", "irregular"] | None
 
 
-class DeviceMeasurementsOut(Out):
+class DeviceMeasurementsOut(_Values):
     """What the acquiring device stated in the file; null for what it does not state."""
 
-    heart_rate_bpm: float | None
-    rr_ms: float | None
-    pr_ms: float | None
-    qrs_ms: float | None
-    qt_ms: float | None
-    qtc_bazett_ms: float | None
-    qtc_fridericia_ms: float | None
-    qrs_axis_deg: float | None
     rhythm: str | None
     qtc_ms: float | None = Field(description="A QTc whose formula the file does not name.")
     p_axis_deg: float | None

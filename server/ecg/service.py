@@ -97,8 +97,8 @@ class EcgCache:
         if entry is not None:
             self._entries.move_to_end(key)
             self.hits += 1
-            if isinstance(entry[0], UnreadableEcg):
-                raise entry[0]
+            if isinstance(entry[0], UnreadableEcg):  # a fresh exception: no traceback piles up
+                raise UnreadableEcg(entry[0].message, details=entry[0].details)
             return cast(T, entry[0])
         self.misses += 1
         pending = self._pending.get(key)

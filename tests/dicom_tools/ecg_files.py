@@ -17,6 +17,18 @@ from tests.dicom_tools.part10 import bundled
 TWELVE_LEAD = "1.2.840.10008.5.1.4.1.1.9.1.1"
 GENERAL_ECG = "1.2.840.10008.5.1.4.1.1.9.1.2"
 AMBULATORY_ECG = "1.2.840.10008.5.1.4.1.1.9.1.3"
+MEASUREMENT_KEYS = (
+    "heart_rate_bpm",
+    "rr_ms",
+    "pr_ms",
+    "qrs_ms",
+    "qt_ms",
+    "qtc_bazett_ms",
+    "qtc_fridericia_ms",
+    "qrs_axis_deg",
+    "rhythm",
+)
+"""The keys of the automatic measurements (issue 9's contract)."""
 # SCP-ECG lead codes (5.6.3-9-n) of the twelve standard leads, as waveform_ecg.dcm has them
 SCP_CODES = {
     "I": 1,

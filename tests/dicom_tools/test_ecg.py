@@ -8,22 +8,27 @@ in the channel's units). Calibrated values are compared with a tolerance of 1e-9
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
+from typing import get_args
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.filewriter import dcmwrite
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRBigEndian
 
 from dicom_tools.byte_order import swapped
-from dicom_tools.ecg import LEAD_NAMES, EcgError, read_ecg, whole_microvolts
+from dicom_tools.ecg import LEAD_NAMES, EcgError, EcgReason, read_ecg, whole_microvolts
 from dicom_tools.ecg_measurements import measure
 from tests.dicom_tools.ecg_files import (
     AMBULATORY_ECG,
     GENERAL_ECG,
+    MEASUREMENT_KEYS,
     channel,
     code,
     ecg_with,
@@ -368,16 +373,53 @@ def test_whole_microvolts_and_the_measurement_keys_of_a_flat_line() -> None:
     flat = np.zeros((5000, 12), dtype=np.int16)
     ecg = read_ecg(encoded(ecg_with([group([channel(n) for n in LEAD_NAMES], flat)])))
     found = measure(ecg.standard_leads(), ecg.sampling_frequency).as_dict()
-    assert found == dict.fromkeys(
+    assert found == dict.fromkeys(MEASUREMENT_KEYS)
+
+
+def test_a_device_value_in_unknown_units_is_a_note_not_a_wrong_value() -> None:
+    ds = ecg_with([group([channel(n) for n in LEAD_NAMES], synthetic(1000, 12))])
+    ds.WaveformAnnotationSequence = DicomSequence(
         [
-            "heart_rate_bpm",
-            "rr_ms",
-            "pr_ms",
-            "qrs_ms",
-            "qt_ms",
-            "qtc_bazett_ms",
-            "qtc_fridericia_ms",
-            "qrs_axis_deg",
-            "rhythm",
+            _annotation("5.13.5-11", "SCPECG", "QT Interval", 38, "cs"),
+            _annotation("5.13.5-7", "SCPECG", "PR Interval", 0, "ms"),  # "not measured"
         ]
     )
+    ecg = read_ecg(encoded(ds))
+    assert (ecg.device.qt_ms, ecg.device.pr_ms) == (None, None)
+    assert "A device measurement was not read: QT Interval is given in 'cs'." in ecg.notes
+
+
+@functools.cache
+def _seed() -> bytes:
+    return bundled("waveform_ecg.dcm").read_bytes()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns of the values it mends
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(132, 139_000), st.binary(min_size=1, max_size=4)), max_size=6)
+)
+def test_mutated_files_are_read_or_refused_with_a_reason(
+    edits: list[tuple[int, bytes]],
+) -> None:
+    data = bytearray(_seed())
+    for offset, value in edits:
+        at = offset % (len(data) - 4)
+        data[at : at + len(value)] = value
+    try:
+        ecg = read_ecg(bytes(data))
+    except EcgError as error:
+        reason: str = error.reason
+    else:
+        reason = "read"
+        assert ecg.leads
+        assert all(np.isfinite(lead.samples_uv).all() for lead in ecg.leads)
+    assert reason in {"read", *get_args(EcgReason)}
+
+
+def test_a_file_with_only_a_median_beat_says_so() -> None:
+    ds = waveform_ecg()
+    del ds.WaveformSequence[0]
+    ecg = read_ecg(encoded(ds))
+    assert ecg.duration_s == pytest.approx(1.2)
+    assert any("median or average beat" in note for note in ecg.notes)
