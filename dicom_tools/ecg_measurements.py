@@ -156,6 +156,21 @@ def _n(ms: float, fs: float) -> int:
     return round(ms * fs / 1000.0)
 
 
+def _has_spikes(leads: Mapping[str, _Floats], names: tuple[str, ...]) -> bool:
+    """Sample-to-sample jumps far beyond the QRS slopes in most leads (a pacemaker's spikes).
+
+    Measured on the unfiltered samples: the largest step is over 8 times the 99th percentile
+    of the steps (a QRS gives 2-4.5 on LUDB records; a ventricular pacemaker 6-30).
+    """
+    ratios = []
+    for name in names:
+        steps = np.abs(np.diff(np.asarray(leads[name], dtype=np.float64)))
+        typical = float(np.percentile(steps, 99))
+        if typical > 0:
+            ratios.append(float(np.max(steps)) / typical)
+    return bool(ratios) and float(np.median(ratios)) > 8.0
+
+
 def _r_peaks(record: _Record) -> npt.NDArray[np.int64]:
     """Sample indices of the QRS complexes, from a multi-lead energy signal."""
     fs = record.fs
@@ -169,13 +184,31 @@ def _r_peaks(record: _Record) -> npt.NDArray[np.int64]:
     width = max(1, _n(80, fs))
     energy = np.convolve(energy, np.ones(width) / width, mode="same")
     distance = max(1, _n(250, fs))
-    peaks, props = signal.find_peaks(energy, height=0.1 * np.max(energy), distance=distance)
+    # A robust first level (a pacing spike or an artefact may tower over every QRS), then a
+    # third of the typical QRS peak.
+    first = 0.3 * float(np.percentile(energy, 99))
+    peaks, props = signal.find_peaks(energy, height=first, distance=distance)
     if peaks.size == 0:
         return np.zeros(0, dtype=np.int64)
     typical = float(np.median(props["peak_heights"]))
     peaks, _ = signal.find_peaks(energy, height=typical / 3, distance=distance)
     found: npt.NDArray[np.int64] = np.asarray(peaks, dtype=np.int64)
     return found
+
+
+def _without_noisy_leads(record: _Record, peaks: npt.NDArray[np.int64]) -> _Record:
+    """Drop leads whose beat-to-beat residual is over 3x the leads' median (and over 30 uV)."""
+    half = _n(300, record.fs)
+    inside = peaks[(peaks - half >= 0) & (peaks + half < record.filtered.shape[1])]
+    if inside.size < _MIN_BEATS or len(record.names) < 3:
+        return record
+    beats = record.filtered[:, inside[:, None] + np.arange(-half, half + 1)[None, :]]
+    residual = np.sqrt(np.mean((beats - np.median(beats, axis=1, keepdims=True)) ** 2, axis=(1, 2)))
+    keep = residual <= max(3 * float(np.median(residual)), 30.0)
+    if np.all(keep):
+        return record
+    names = tuple(n for n, k in zip(record.names, keep, strict=True) if k)
+    return _Record(names, record.fs, record.filtered[keep])
 
 
 def _rhythm(rr: _Floats) -> Rhythm:
@@ -189,6 +222,9 @@ def _measure(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> Measur
     record = _prepare(leads, fs, tuning.lowpass_hz)
     if record is None:
         return NOTHING
+    if _has_spikes(leads, record.names):
+        # Pacing spikes (or artefacts of the same kind): the boundaries would be the spikes'.
+        return NOTHING
     peaks = _r_peaks(record)
     if peaks.size < _MIN_BEATS:
         return NOTHING
@@ -196,6 +232,7 @@ def _measure(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> Measur
     if np.any(rr < 250) or np.any(rr > 2500):
         # Implausible beat spacing: noise, not QRS complexes.
         return NOTHING
+    record = _without_noisy_leads(record, peaks)
     beat = _representative_beat(record, peaks, float(np.median(rr)), tuning)
     if beat is None:
         return NOTHING
