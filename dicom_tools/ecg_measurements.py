@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -96,6 +97,7 @@ class _Tuning:
     p_on: float = 0.08
     p_snr: float = 3.0  # P peak over the noise of the representative beat
     t_rank: int = 2  # T offset: the second latest over the leads
+    t_amplitude: float = 0.15  # leads whose T is at least this fraction of the largest
     beat_correlation: float = 0.9
     lowpass_hz: float = 40.0
     on_shift_ms: float = -15.0
@@ -142,10 +144,29 @@ def _prepare(leads: Mapping[str, _Floats], fs: float, lowpass_hz: float = 40.0) 
     if length < _MIN_SECONDS * fs:
         return None
     data = np.stack([a[:length] for _, a in chosen])
-    high = signal.butter(2, 0.5, "highpass", fs=fs, output="sos")
-    low = signal.butter(4, min(lowpass_hz, 0.45 * fs), "lowpass", fs=fs, output="sos")
-    filtered = signal.sosfiltfilt(low, signal.sosfiltfilt(high, data, axis=1), axis=1)
+    filtered = signal.sosfiltfilt(_band(fs, 0.5, min(lowpass_hz, 0.45 * fs)), data, axis=1)
     return _Record(tuple(n for n, _ in chosen), fs, filtered)
+
+
+@cache
+def _band(fs: float, low: float, high: float) -> _Floats:
+    """Second-order sections of a Butterworth band: 2nd-order high-pass, 4th-order low-pass."""
+    sections: _Floats = np.vstack(
+        [
+            signal.butter(2, low, "highpass", fs=fs, output="sos"),
+            signal.butter(4, high, "lowpass", fs=fs, output="sos"),
+        ]
+    )
+    return sections
+
+
+@cache
+def _qrs_band(fs: float) -> _Floats:
+    """The QRS energy band, 5-30 Hz (Butterworth band-pass of order 2)."""
+    sections: _Floats = signal.butter(
+        2, [5.0, min(30.0, 0.4 * fs)], "bandpass", fs=fs, output="sos"
+    )
+    return sections
 
 
 def _ms(samples: float, fs: float) -> float:
@@ -165,7 +186,8 @@ def _has_spikes(leads: Mapping[str, _Floats], names: tuple[str, ...]) -> bool:
     ratios = []
     for name in names:
         steps = np.abs(np.diff(np.asarray(leads[name], dtype=np.float64)))
-        typical = float(np.percentile(steps, 99))
+        k = int(0.99 * (steps.size - 1))
+        typical = float(np.partition(steps, k)[k])
         if typical > 0:
             ratios.append(float(np.max(steps)) / typical)
     return bool(ratios) and float(np.median(ratios)) > 8.0
@@ -174,7 +196,7 @@ def _has_spikes(leads: Mapping[str, _Floats], names: tuple[str, ...]) -> bool:
 def _r_peaks(record: _Record) -> npt.NDArray[np.int64]:
     """Sample indices of the QRS complexes, from a multi-lead energy signal."""
     fs = record.fs
-    band = signal.butter(2, [5.0, min(30.0, 0.4 * fs)], "bandpass", fs=fs, output="sos")
+    band = _qrs_band(fs)
     slope = np.diff(signal.sosfiltfilt(band, record.filtered, axis=1), axis=1)
     scale = np.percentile(np.abs(slope), 99, axis=1)
     usable = scale > 1e-9
@@ -197,14 +219,19 @@ def _r_peaks(record: _Record) -> npt.NDArray[np.int64]:
 
 
 def _without_noisy_leads(record: _Record, peaks: npt.NDArray[np.int64]) -> _Record:
-    """Drop leads whose beat-to-beat residual is over 3x the leads' median (and over 30 uV)."""
+    """Leave out a lead that is mostly noise: its beat-to-beat residual, relative to its own
+    beat, is over 0.75 and over 3 times the leads' median (breathing modulates every lead's
+    amplitude alike; noise in one lead does not)."""
     half = _n(300, record.fs)
     inside = peaks[(peaks - half >= 0) & (peaks + half < record.filtered.shape[1])]
     if inside.size < _MIN_BEATS or len(record.names) < 3:
         return record
     beats = record.filtered[:, inside[:, None] + np.arange(-half, half + 1)[None, :]]
-    residual = np.sqrt(np.mean((beats - np.median(beats, axis=1, keepdims=True)) ** 2, axis=(1, 2)))
-    keep = residual <= max(3 * float(np.median(residual)), 30.0)
+    median = np.median(beats, axis=1, keepdims=True)
+    residual = np.sqrt(np.mean((beats - median) ** 2, axis=(1, 2)))
+    amplitude = np.sqrt(np.mean(median**2, axis=(1, 2)))
+    ratio = residual / np.maximum(amplitude, 1e-9)
+    keep = ratio <= max(3 * float(np.median(ratio)), 0.75)
     if np.all(keep):
         return record
     names = tuple(n for n, k in zip(record.names, keep, strict=True) if k)
@@ -218,41 +245,53 @@ def _rhythm(rr: _Floats) -> Rhythm:
     return "irregular" if float(np.mean(off)) > 0.10 else "regular"
 
 
-def _measure(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> Measurements:
+@dataclass(frozen=True, slots=True)
+class _Analysis:
+    record: _Record  # the leads used (a noisy lead left out)
+    rr_ms: _Floats
+    beat: _Beat | None
+    bounds: _Bounds
+
+
+def _analyse(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> _Analysis | None:
+    """Beats, representative beat and global boundaries; None when there are no usable beats."""
     record = _prepare(leads, fs, tuning.lowpass_hz)
-    if record is None:
-        return NOTHING
-    if _has_spikes(leads, record.names):
+    if record is None or _has_spikes(leads, record.names):
         # Pacing spikes (or artefacts of the same kind): the boundaries would be the spikes'.
-        return NOTHING
+        return None
     peaks = _r_peaks(record)
     if peaks.size < _MIN_BEATS:
-        return NOTHING
+        return None
     rr = np.diff(peaks) * (1000.0 / fs)
     if np.any(rr < 250) or np.any(rr > 2500):
         # Implausible beat spacing: noise, not QRS complexes.
-        return NOTHING
+        return None
     record = _without_noisy_leads(record, peaks)
     beat = _representative_beat(record, peaks, float(np.median(rr)), tuning)
     if beat is None:
+        return _Analysis(record, rr, None, _Bounds(None, None, None, None))
+    return _Analysis(record, rr, beat, _delineate(record, beat, float(np.mean(rr)), tuning))
+
+
+def _measure(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> Measurements:
+    analysis = _analyse(leads, fs, tuning)
+    if analysis is None or analysis.beat is None:
         return NOTHING
-    mean_rr = float(np.mean(rr))
+    bounds = analysis.bounds
+    mean_rr = float(np.mean(analysis.rr_ms))
     rr_s = mean_rr / 1000.0
-    heart_rate = 60000.0 / mean_rr
-    rhythm = _rhythm(rr) if rr.size >= 2 else None
-    bounds = _delineate(record, beat, mean_rr, tuning)
-    qrs = pr = qt = None
+    qrs = pr = qt = axis = None
     if bounds.qrs_on is not None and bounds.qrs_off is not None:
         qrs = _ms(bounds.qrs_off - bounds.qrs_on, fs)
         if bounds.p_on is not None:
             pr = _ms(bounds.qrs_on - bounds.p_on, fs)
         if bounds.t_off is not None:
             qt = _ms(bounds.t_off - bounds.qrs_on, fs)
-    axis = None
-    if bounds.qrs_on is not None and bounds.qrs_off is not None:
-        axis = _frontal_axis(record.names, beat.median, bounds.qrs_on, bounds.qrs_off)
+        axis = _frontal_axis(
+            analysis.record.names, analysis.beat.median, bounds.qrs_on, bounds.qrs_off
+        )
     return Measurements(
-        heart_rate_bpm=_round(heart_rate),
+        heart_rate_bpm=_round(60000.0 / mean_rr),
         rr_ms=_round(mean_rr),
         pr_ms=_round(pr),
         qrs_ms=_round(qrs),
@@ -260,7 +299,7 @@ def _measure(leads: Mapping[str, _Floats], fs: float, tuning: _Tuning) -> Measur
         qtc_bazett_ms=_round(qt / math.sqrt(rr_s)) if qt is not None else None,
         qtc_fridericia_ms=_round(qt / rr_s ** (1 / 3)) if qt is not None else None,
         qrs_axis_deg=_round(axis),
-        rhythm=rhythm,
+        rhythm=_rhythm(analysis.rr_ms),
     )
 
 
@@ -404,33 +443,33 @@ def _t_offset(
     if stop - start < _n(100, fs):
         return None
     iso = np.mean(median[:, qrs_on - _n(20, fs) : qrs_on - _n(5, fs) + 1], axis=1)
-    ends: list[int] = []
-    amplitudes: list[float] = []
-    for lead in range(median.shape[0]):
-        wave = median[lead] - iso[lead]
-        segment = wave[start:stop]
+    waves = median[:, start:stop] - iso[:, None]
+    found: list[tuple[int, float]] = []
+    for segment in waves:
         peak = int(np.argmax(np.abs(segment)))
-        amplitude = float(segment[peak])
-        amplitudes.append(abs(amplitude))
-        slope = np.gradient(segment) * np.sign(amplitude)
-        after = slope[peak:]
-        if after.size < 3:
-            continue
-        steepest = peak + int(np.argmin(after))
-        s = float(slope[steepest]) * np.sign(amplitude)
-        if s == 0 or np.sign(s) == np.sign(amplitude):
-            continue
-        # Tangent through (steepest, value) meets the isoelectric level (0) at:
-        crossing = steepest - float(segment[steepest]) / s
-        if crossing >= segment.size:
-            continue
-        ends.append(start + round(crossing))
-    strongest = max(amplitudes) if amplitudes else 0.0
-    candidates = sorted(e for e, a in zip(ends, amplitudes, strict=False) if a >= 0.15 * strongest)
-    if not candidates:
+        sign = 1.0 if segment[peak] >= 0 else -1.0
+        end = _tangent_end(segment * sign)
+        if end is not None:
+            found.append((start + end, abs(float(segment[peak]))))
+    if not found:
         return None
+    strongest = max(a for _, a in found)
+    candidates = sorted(e for e, a in found if a >= tuning.t_amplitude * strongest)
     rank = min(tuning.t_rank, len(candidates))
     return candidates[-rank]
+
+
+def _tangent_end(wave: _Floats) -> int | None:
+    """Where the tangent at the steepest descent after the peak of ``wave`` meets zero."""
+    peak = int(np.argmax(wave))
+    slope = np.gradient(wave)
+    if slope.size - peak < 3:
+        return None
+    steepest = peak + int(np.argmin(slope[peak:]))
+    if slope[steepest] >= 0:
+        return None
+    crossing = steepest - float(wave[steepest]) / float(slope[steepest])
+    return round(crossing) if crossing < wave.size else None
 
 
 def _p_onset(
@@ -449,8 +488,8 @@ def _p_onset(
     stop = qrs_on - _n(30, fs)
     if stop - start < _n(60, fs) or start < 0:
         return None
-    median = beat.median[rows]
     beats = beat.beats[rows]
+    median = beat.median[rows]
     iso = median[:, stop : qrs_on - _n(5, fs) + 1].mean(axis=1, keepdims=True)
     deviation = median[:, start:stop] - iso
     magnitude = np.sqrt(np.sum(deviation**2, axis=0))

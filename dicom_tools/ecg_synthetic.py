@@ -138,12 +138,15 @@ def synthetic_ecg(
     noise_uv: float = 0.0,
     wander_uv: float = 0.0,
     p_wave: bool = True,
+    rr_variation: float = 0.0,
 ) -> dict[str, _Floats]:
     """A 12-lead ECG in microvolts keyed by standard lead names, with the given known values.
 
     The first QRS onset is at max(PR + 100 ms, 400 ms); then one beat every 60000 /
     heart_rate_bpm ms while the whole beat (to T offset) fits. ``p_wave=False`` leaves the
-    P waves out (as in atrial fibrillation; the rhythm stays regular).
+    P waves out; with ``rr_variation`` (a fraction, e.g. 0.25) each RR interval is drawn
+    uniformly within +-that fraction of the nominal one (seeded), as in atrial fibrillation,
+    and the heart rate is only nominal.
     """
     if not (heart_rate_bpm > 0 and sampling_frequency > 0 and duration_s > 0):
         raise ValueError("heart rate, sampling frequency and duration must be positive")
@@ -155,15 +158,15 @@ def synthetic_ecg(
     total = duration_s * 1000.0
     st = max(40.0, 0.2 * (qt_ms - qrs_ms))
     pulses: list[_Pulse] = []
+    rng = np.random.default_rng(seed)
     onset = max(pr_ms + 100.0, 400.0)
     while onset + qt_ms <= total - 50.0:
         if p_wave:
             pulses += _placed("p", onset - pr_ms, onset - pr_ms + min(110.0, 0.7 * pr_ms), 60.0)
         pulses += _placed("qrs", onset, onset + qrs_ms, qrs_axis_deg)
         pulses += _placed("t", onset + qrs_ms + st, onset + qt_ms, qrs_axis_deg)
-        onset += rr
+        onset += rr * (1 + rng.uniform(-rr_variation, rr_variation)) if rr_variation else rr
     leads: _Floats = np.matmul(_lead_matrix(), _vector(pulses, t))
-    rng = np.random.default_rng(seed)
     if noise_uv > 0:
         leads = leads + rng.normal(0.0, noise_uv, size=leads.shape)
     if wander_uv > 0:

@@ -64,3 +64,9 @@ def test_refuses_impossible_values() -> None:
         synthetic_ecg(heart_rate_bpm=0)
     with pytest.raises(ValueError, match="QRS < QT"):
         synthetic_ecg(qrs_ms=400, qt_ms=380)
+
+
+def test_rr_variation_makes_the_beats_irregular_but_stays_deterministic() -> None:
+    a = synthetic_ecg(rr_variation=0.3, seed=1)
+    assert np.array_equal(a["II"], synthetic_ecg(rr_variation=0.3, seed=1)["II"])
+    assert not np.array_equal(a["II"], synthetic_ecg()["II"])
