@@ -8,9 +8,10 @@ at once, not on lead II alone:
 2. **Beats**: R complexes are peaks of a multi-lead QRS energy (5-30 Hz band, squared slope,
    each lead normalised by its own robust amplitude so that no single lead dominates, 80 ms
    moving window), at least 250 ms apart and above a third of the typical peak.
-3. **Representative beat**: beats of the dominant morphology (QRS correlation ≥ 0.9 with the
-   median beat; premature and aberrant beats are left out) are aligned by cross-correlation and
-   averaged sample by sample with the median, lead by lead.
+3. **Representative beat**: a lead that is mostly noise is left out; beats of the dominant
+   morphology (QRS correlation ≥ 0.9 with the median beat; premature and aberrant beats are
+   left out) are aligned by cross-correlation and averaged sample by sample with the median,
+   lead by lead.
 4. **Global boundaries** on the representative beat, from the spatial velocity (the norm of the
    slope vector over the independent leads I, II, V1-V6): QRS onset is where it first rises
    above a fraction of its QRS peak over the noise floor, QRS offset where it last falls below
@@ -20,14 +21,18 @@ at once, not on lead II alone:
    P wave stands out of the beat-to-beat noise: not in atrial fibrillation). T offset by the
    tangent method lead by lead (steepest descent after the T peak meets the isoelectric level),
    then the second latest over the leads with a T wave (robust to one lead).
-5. **Values**: heart rate and RR from the mean RR interval; PR = QRS onset - P onset; QRS =
+5. **Calibration**: constant shifts, measured on the tuning records, move the detected
+   boundaries to where LUDB's cardiologists put them (QRS onset -15 ms, offset +8 ms, P onset
+   -8 ms, T offset +15 ms).
+6. **Values**: heart rate and RR from the mean RR interval; PR = QRS onset - P onset; QRS =
    offset - onset; QT = T offset - QRS onset; QTc Bazett QT/√RR and Fridericia QT/∛RR (RR in
    seconds); frontal QRS axis from the net QRS area of the limb leads (least squares on the
    hexaxial lead directions); rhythm ``irregular`` when more than 10% of the RR intervals differ
    from the median RR by more than 12%.
 
 Anything that cannot be measured reliably is ``None``: fewer than 3 beats, a flat or noisy
-record, no P wave (PR), no limb leads (axis), a T wave that does not end inside the beat (QT).
+record, pacemaker spikes, no P wave (PR), no limb leads (axis), a T wave that does not end
+inside the beat (QT). Accuracy and its ground truth: docs/ecg.md, benchmarks/ecg_measurements.py.
 """
 
 from __future__ import annotations
@@ -101,7 +106,7 @@ class _Tuning:
     beat_correlation: float = 0.9
     lowpass_hz: float = 40.0
     on_shift_ms: float = -15.0
-    off_shift_ms: float = 9.0
+    off_shift_ms: float = 8.0
     p_shift_ms: float = -8.0
     t_shift_ms: float = 15.0
 

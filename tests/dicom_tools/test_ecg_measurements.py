@@ -16,6 +16,7 @@ Tolerances (stated here, measured in benchmarks/ecg_measurements.py):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -23,10 +24,12 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 
 from dicom_tools.ecg_measurements import Measurements, measure
-from dicom_tools.ecg_synthetic import synthetic_ecg
+from dicom_tools.ecg_synthetic import LEAD_ORDER, synthetic_ecg
 from tests.support import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +61,7 @@ def within(value: float | None, low: float, high: float) -> bool:
 
 @pytest.mark.parametrize("record", [151, 185, 193])
 def test_held_out_ludb_records_match_the_cardiologists(record: int) -> None:
-    pytest.importorskip("wfdb")
+    require(importlib.util.find_spec("wfdb") is not None, "wfdb is not installed")
     import benchmarks.ecg_measurements as bench
 
     folder = ludb_folder()
@@ -194,3 +197,24 @@ def test_irregular_rhythm_without_p_waves_like_atrial_fibrillation() -> None:
     assert got.pr_ms is None
     assert within(got.heart_rate_bpm, 80, 100)
     assert got.qrs_ms is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(LEAD_ORDER), unique=True, max_size=12),
+    st.integers(min_value=0, max_value=6000),
+    st.sampled_from([0.0, 1.0, 250.0, 500.0, 1000.0]),
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.floats(min_value=0, max_value=1e5),
+)
+def test_any_input_gives_measurements_or_none_never_an_error(
+    names: list[str], length: int, fs: float, seed: int, scale: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    ecg = synthetic_ecg(duration_s=12)
+    leads = {
+        n: ecg[n][:length] * rng.uniform(-2, 2) + rng.normal(0, scale, min(length, 6000))
+        for n in names
+    }
+    got = measure(leads, fs)
+    assert tuple(got.as_dict()) == FIELDS
