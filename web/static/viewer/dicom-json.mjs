@@ -51,6 +51,7 @@ export const TAG = Object.freeze({
   planePosition: "00209113",
   planeOrientation: "00209116",
   cineRate: "00180040",
+  frameTime: "00181063",
   recommendedFrameRate: "00082144",
 });
 

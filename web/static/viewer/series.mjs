@@ -3,7 +3,7 @@
  * Instance Number, then Image Position Patient along the slice normal, then SOP Instance UID —
  * and each instance's frames, with what the pixel pipeline needs to know of them.
  */
-import { TAG, first, items, number, numbers, text } from "./dicom-json.mjs";
+import { TAG, items, number, numbers, text } from "./dicom-json.mjs";
 
 const NATIVE = new Set([
   "1.2.840.10008.1.2",
@@ -79,7 +79,10 @@ export function describeInstance(ds, seriesUrl) {
     // Compressed frames are decoded by the server (pydicom, as_rgb): colour arrives as RGB.
     decoded: Boolean(syntax) && !NATIVE.has(syntax),
     modality: text(ds, TAG.modality),
-    frameRate: number(ds, TAG.recommendedFrameRate) ?? number(ds, TAG.cineRate),
+    frameRate:
+      number(ds, TAG.recommendedFrameRate) ??
+      number(ds, TAG.cineRate) ??
+      (number(ds, TAG.frameTime) > 0 ? 1000 / number(ds, TAG.frameTime) : undefined),
   };
 }
 
@@ -128,12 +131,4 @@ export function calibration(ds, frameIndex) {
     return { row: imager[0], column: imager[1], unit: "mm (detector)" };
   }
   return { row: 1, column: 1, unit: "px (uncalibrated)" };
-}
-
-/** Series description and number from the metadata, for the overlay. */
-export function seriesLabel(ds) {
-  const numberText = first(ds, TAG.seriesNumber);
-  return [text(ds, TAG.modality), numberText !== undefined ? `Se ${numberText}` : ""]
-    .filter(Boolean)
-    .join(" ");
 }

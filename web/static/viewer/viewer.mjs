@@ -346,6 +346,10 @@ export default class Viewer {
       options.push(["Full range", "full"]);
     }
     this.presets = options;
+    const custom = document.createElement("option");
+    custom.value = "";
+    custom.disabled = true;
+    custom.textContent = "Custom (dragged)";
     select.replaceChildren(
       ...options.map(([name], index) => {
         const option = document.createElement("option");
@@ -353,6 +357,7 @@ export default class Viewer {
         option.textContent = name;
         return option;
       }),
+      custom,
     );
     select.disabled = options.length < 2;
   }
