@@ -88,8 +88,8 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
             offset=0,
         )
     ecg_of: dict[str, str] = {}
-    for match in ecgs or []:
-        ecg_of.setdefault(match.series.series_uid, match.instance.sop_instance_uid)
+    for found_ecg in ecgs or []:
+        ecg_of.setdefault(found_ecg.series.series_uid, found_ecg.instance.sop_instance_uid)
     series = []
     for match in matches:
         uid = match.series.series_uid

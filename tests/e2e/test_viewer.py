@@ -23,6 +23,7 @@ from PIL import Image
 from playwright.async_api import Page, Request, expect
 from pydicom.dataset import Dataset
 from pydicom.pixels import convert_color_space
+from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.dicom_tools.part10 import bundled
@@ -71,7 +72,8 @@ def _moved(ds: Dataset, study_uid: str, series_number: int, description: str) ->
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = generate_uid()
     # One patient and study for every case (the archive refuses a study that disagrees).
-    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Golden^Viewer", "VG-1", "", ""
+    ds.PatientName, ds.PatientID = "Golden^Viewer", "VG-1"
+    ds.PatientBirthDate, ds.PatientSex = "", ""
     ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20260101", "0900", "", ""
     ds.StudyDescription = "Viewer golden cases"
     ds.SOPInstanceUID = generate_uid()
@@ -91,11 +93,34 @@ def _native(ds: Dataset, pixels: np.ndarray, photometric: str, *, planar: bool =
     ds["PixelData"].VR = "OB"
 
 
+def _with_lut(ds: Dataset, sequence: str) -> Dataset:
+    """CT_small with a Modality LUT Sequence (instead of rescale) or a VOI LUT Sequence.
+
+    LUT Data is US: rendering.py cannot apply OW LUT Data (pydicom asks for the endianness of
+    the attributes dataset it builds, which has no File Meta), the viewer reads both.
+    """
+    item = Dataset()
+    stored = ds.pixel_array
+    if sequence == "ModalityLUTSequence":
+        del ds.RescaleSlope, ds.RescaleIntercept
+        first, count = int(stored.min()), int(stored.max() - stored.min()) + 1
+        item.add_new(0x00283002, "US", [count, first, 16])
+        item.add_new(0x00283006, "US", [min(65535, i * 3 // 2) for i in range(count)])
+        item.ModalityLUTType = "HU"
+    else:
+        item.add_new(0x00283002, "US", [2048, 0, 12])
+        item.add_new(0x00283006, "US", [int(4095 * (i / 2047) ** 0.5) for i in range(2048)])
+    setattr(ds, sequence, Sequence([item]))
+    return ds
+
+
 def _golden_files(study_uid: str) -> list[tuple[str, Dataset]]:
     """(name, dataset) of one instance per photometric interpretation under test."""
     ct = pydicom.dcmread(bundled("CT_small.dcm"))
     mono1 = pydicom.dcmread(bundled("MR_small.dcm"))
     mono1.PhotometricInterpretation = "MONOCHROME1"
+    sigmoid = pydicom.dcmread(bundled("MR_small.dcm"))
+    sigmoid.VOILUTFunction = "SIGMOID"
     rgb = pydicom.dcmread(bundled("SC_rgb_rle.dcm"))
     _native(rgb, rgb.pixel_array, "RGB", planar=True)
     ybr_jpeg = pydicom.dcmread(bundled("SC_rgb_jpeg_dcmtk.dcm"))
@@ -104,6 +129,12 @@ def _golden_files(study_uid: str) -> list[tuple[str, Dataset]]:
     cases = [
         ("MONOCHROME2 CT (rescale)", ct),
         ("MONOCHROME1", mono1),
+        ("MONOCHROME2 SIGMOID window", sigmoid),
+        (
+            "Modality LUT Sequence",
+            _with_lut(pydicom.dcmread(bundled("CT_small.dcm")), "ModalityLUTSequence"),
+        ),
+        ("VOI LUT Sequence", _with_lut(pydicom.dcmread(bundled("CT_small.dcm")), "VOILUTSequence")),
         ("RGB (native, planar)", rgb),
         ("YBR_FULL JPEG baseline", ybr_jpeg),
         ("YBR_FULL native", ybr),
@@ -210,6 +241,11 @@ async def test_browser_pixels_equal_the_servers_rendering(
         ("MONOCHROME2 CT (rescale)", "Lung (-600/1500)", "-600,1500", 1),
         ("MONOCHROME1", None, None, 1),
         ("MONOCHROME1", "Full range", _full_range(study["MONOCHROME1"].ds), 1),
+        ("MONOCHROME2 SIGMOID window", None, None, 1),
+        ("Modality LUT Sequence", None, None, 1),
+        ("Modality LUT Sequence", "Bone (400/1800)", "400,1800", 1),
+        ("VOI LUT Sequence", None, None, 1),
+        ("VOI LUT Sequence", "Brain (40/80)", "40,80", 1),
         ("RGB (native, planar)", None, None, 1),
         ("YBR_FULL JPEG baseline", None, None, 1),
         ("YBR_FULL native", None, None, 1),
@@ -389,12 +425,15 @@ async def test_tablet_layout_and_touch(browser: Browser, study: dict[str, Stored
     await _open(page, ct.view_url)
     strip = await page.get_by_role("navigation", name="Series").bounding_box()
     stage = await page.locator("[data-viewer-stage]").bounding_box()
-    assert strip and stage
+    assert strip
+    assert stage
     assert strip["y"] + strip["height"] <= stage["y"], "the series strip is above the image"
     assert stage["width"] > 700, "the image uses the tablet's width"
     for name in ("W/L", "Length", "Rotate", "Reset"):
         button = await page.get_by_role("button", name=name, exact=True).bounding_box()
-        assert button and button["height"] >= 44 and button["width"] >= 44, name
+        assert button, name
+        assert button["height"] >= 44, name
+        assert button["width"] >= 44, name
     zoom = page.locator("[data-viewer-zoom-text]")
     before = await zoom.text_content()
     x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
