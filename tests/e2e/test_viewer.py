@@ -465,3 +465,55 @@ async def test_tablet_layout_and_touch(browser: Browser, study: dict[str, Stored
     await expect(window).not_to_have_text(level or "")
     path = await browser.screenshot("viewer-tablet", full_page=False)
     publish_screenshot(path, "viewer-tablet.png")
+
+
+def _huge_multiframe(frames: int) -> bytes:
+    """A 64x64 8-bit multi-frame of ``frames`` frames, each frame's grey level its number."""
+    ds = pydicom.dcmread(bundled("CT_small.dcm"))
+    ds = _moved(ds, generate_uid(), 1, "Huge multi-frame")
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7.2"  # Multi-frame Grayscale Byte SC
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    for keyword in ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.Rows = ds.Columns = 64
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.NumberOfFrames = frames
+    ds.FrameIncrementPointer = 0x00181063
+    ds.FrameTime = 40
+    pixels = np.repeat(np.arange(frames, dtype=np.uint8), 64 * 64)
+    pixels.reshape(frames, 64, 64)[:, :32, :32] = 255  # a corner, so no frame is flat
+    ds.PixelData = pixels.tobytes()
+    ds["PixelData"].VR = "OB"
+    return _bytes(ds)
+
+
+async def test_a_huge_multiframe_is_fetched_on_demand(browser: Browser) -> None:
+    page = browser.page
+    await page.set_viewport_size(VIEWPORT)
+    await browser.sign_in("gp.river")
+    data = _huge_multiframe(1000)
+    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    body, content_type = multipart([data])
+    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    response = await page.request.post(
+        _origin(page) + "/dicom-web/studies",
+        data=body,
+        headers={"Content-Type": content_type, "X-CSRF-Token": csrf or ""},
+    )
+    assert response.ok, await response.text()
+    frames: list[str] = []
+    page.on("request", lambda r: frames.append(r.url) if "/frames/" in r.url else None)
+    await _open(page, f"/studies/{ds.StudyInstanceUID}/view", 1000)
+    await page.locator(CANVAS).focus()
+    await page.keyboard.press("End")
+    frame = page.locator("[data-viewer-frame-text]")
+    await expect(frame).to_have_text(re.compile(r"^Frame 1000 of 1000\b"))
+    await page.keyboard.press("PageUp")
+    await expect(frame).to_have_text(re.compile(r"^Frame 990 of 1000\b"))
+    await page.wait_for_load_state("networkidle")
+    # Frames around the current one, not the whole instance: at most two prefetch windows.
+    assert 3 <= len(set(frames)) <= 2 * 24 + 3, len(set(frames))
+    await expect(page.locator("[data-viewer-load-text]")).to_have_text(
+        re.compile(r"^Loaded \d+ of 1000 frames$")
+    )
