@@ -189,6 +189,13 @@ async def _server_png(page: Page, url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(await response.body())))
 
 
+async def _signed_in(browser: Browser) -> Page:
+    """gp.river's page, at a desktop size where every test image fits the canvas at 1:1."""
+    await browser.page.set_viewport_size(VIEWPORT)
+    await browser.sign_in("gp.river")
+    return browser.page
+
+
 async def _canvas(page: Page, columns: int, rows: int) -> np.ndarray:
     raw = base64.b64decode(await page.evaluate(READ_CANVAS, [columns, rows]))
     return np.frombuffer(raw, dtype=np.uint8).reshape(rows, columns, 4)
@@ -230,9 +237,7 @@ def _full_range(ds: Dataset) -> str:
 async def test_browser_pixels_equal_the_servers_rendering(
     browser: Browser, study: dict[str, Stored]
 ) -> None:
-    page = browser.page
-    await page.set_viewport_size(VIEWPORT)
-    await browser.sign_in("gp.river")
+    page = await _signed_in(browser)
     results: dict[str, float] = {}
     # (case, preset label in the Window list or None for the default, server window=, frame)
     windows: list[tuple[str, str | None, str | None, int]] = [
@@ -291,12 +296,10 @@ async def test_browser_pixels_equal_the_servers_rendering(
     assert _delta(lung, await _server_png(page, ct.instance_url + "/rendered")) > 10
 
 
-async def test_drag_changes_the_window_without_a_request(
+async def test_drag_window_view_transforms_and_length(
     browser: Browser, study: dict[str, Stored]
 ) -> None:
-    page = browser.page
-    await page.set_viewport_size(VIEWPORT)
-    await browser.sign_in("gp.river")
+    page = await _signed_in(browser)
     ct = study["MONOCHROME2 CT (rescale)"]
     await _open(page, ct.view_url)
     await _one_to_one(page)
@@ -328,14 +331,69 @@ async def test_drag_changes_the_window_without_a_request(
     assert _delta(await _canvas(page, 128, 128), server) <= MAX_MEAN_DELTA
     status = page.locator("[data-viewer-status]")
     await expect(status).to_have_text(f"Frame 1 of 1. W {found.group(1)} L {found.group(2)}.")
+    # Rotation, flips and inversion move the same pixels, exactly.
+    await page.locator(CANVAS).focus()
+    for key, expected in (
+        ("r", np.rot90(server, -1)),
+        ("r", np.rot90(server, 2)),
+        ("r", np.rot90(server, 1)),
+        ("r", server),
+        ("h", np.fliplr(server)),
+        ("v", np.flipud(np.fliplr(server))),
+        ("i", 255 - np.flipud(np.fliplr(server))),
+    ):
+        await page.keyboard.press(key)
+        assert _delta(await _canvas(page, 128, 128), expected) == 0, key
+    await page.get_by_role("button", name="Reset").click()
+    await expect(after).to_have_text(before or "")
+    await expect(page.get_by_role("button", name="Invert")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    # A length on a file with Pixel Spacing, in mm.
+    await _one_to_one(page)
+    await page.get_by_role("button", name="Length").click()
+    size = await page.evaluate(
+        "() => { const c = document.querySelector('[data-viewer-canvas]');"
+        " return [c.width, c.height, c.getBoundingClientRect().width]; }"
+    )
+    assert size[0] == size[2], "one canvas pixel per CSS pixel at device pixel ratio 1"
+    box = await page.locator(CANVAS).bounding_box()
+    assert box
+    # Image pixel (10, 20) to (110, 80) at 1:1.
+    left = box["x"] + round(size[0] / 2 - 64)
+    top = box["y"] + round(size[1] / 2 - 64)
+    await page.mouse.move(left + 10, top + 20)
+    await page.mouse.down()
+    await page.mouse.move(left + 60, top + 50)
+    await page.mouse.move(left + 110, top + 80)
+    await page.mouse.up()
+    spacing = [float(v) for v in ct.ds.PixelSpacing]  # row spacing, column spacing
+    length_mm = float(np.hypot(100 * spacing[1], 60 * spacing[0]))
+    await expect(page.get_by_role("list", name="Measurements")).to_have_text(
+        f"Length 1: {length_mm:.1f} mm"
+    )
+    await page.get_by_role("button", name="Fit").click()
+    path = await browser.screenshot("viewer-ct", full_page=False)
+    publish_screenshot(path, "viewer.png")
+    # Without Pixel Spacing a length is in pixels, and says so.
+    await _open(page, study["YBR_FULL_422 JPEG multi-frame"].view_url, 30)
+    await _one_to_one(page)
+    await page.keyboard.press("l")
+    box = await page.locator(CANVAS).bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + 300, box["y"] + 200)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + 340, box["y"] + 230)
+    await page.mouse.up()
+    await expect(page.get_by_role("list", name="Measurements")).to_have_text(
+        "Length 1: 50 px (uncalibrated)"
+    )
 
 
 async def test_frames_scroll_with_wheel_and_keys(
     browser: Browser, study: dict[str, Stored]
 ) -> None:
-    page = browser.page
-    await page.set_viewport_size(VIEWPORT)
-    await browser.sign_in("gp.river")
+    page = await _signed_in(browser)
     await _open(page, study["YBR_FULL_422 JPEG multi-frame"].view_url, 30)
     frame = page.locator("[data-viewer-frame-text]")
     box = await page.locator(CANVAS).bounding_box()
@@ -367,52 +425,6 @@ async def test_frames_scroll_with_wheel_and_keys(
     await expect(help_panel).to_contain_text("Previous / next frame")
     await page.keyboard.press("Escape")
     await expect(help_panel).to_be_hidden()
-
-
-async def test_length_in_mm_and_screenshot(browser: Browser, study: dict[str, Stored]) -> None:
-    page = browser.page
-    await page.set_viewport_size(VIEWPORT)
-    await browser.sign_in("gp.river")
-    ct = study["MONOCHROME2 CT (rescale)"]
-    await _open(page, ct.view_url)
-    await _one_to_one(page)
-    await page.get_by_role("button", name="Length").click()
-    size = await page.evaluate(
-        "() => { const c = document.querySelector('[data-viewer-canvas]');"
-        " return [c.width, c.height, c.getBoundingClientRect().width]; }"
-    )
-    assert size[0] == size[2], "one canvas pixel per CSS pixel at device pixel ratio 1"
-    box = await page.locator(CANVAS).bounding_box()
-    assert box
-    # Image pixel (10, 20) to (110, 80) at 1:1.
-    left = box["x"] + round(size[0] / 2 - 64)
-    top = box["y"] + round(size[1] / 2 - 64)
-    await page.mouse.move(left + 10, top + 20)
-    await page.mouse.down()
-    await page.mouse.move(left + 60, top + 50)
-    await page.mouse.move(left + 110, top + 80)
-    await page.mouse.up()
-    spacing = [float(v) for v in ct.ds.PixelSpacing]  # row spacing, column spacing
-    expected = float(np.hypot(100 * spacing[1], 60 * spacing[0]))
-    await expect(page.get_by_role("list", name="Measurements")).to_have_text(
-        f"Length 1: {expected:.1f} mm"
-    )
-    await page.get_by_role("button", name="Fit").click()
-    path = await browser.screenshot("viewer-ct", full_page=False)
-    publish_screenshot(path, "viewer.png")
-    # Without Pixel Spacing a length is in pixels, and says so.
-    await _open(page, study["YBR_FULL_422 JPEG multi-frame"].view_url, 30)
-    await _one_to_one(page)
-    await page.keyboard.press("l")
-    box = await page.locator(CANVAS).bounding_box()
-    assert box
-    await page.mouse.move(box["x"] + 300, box["y"] + 200)
-    await page.mouse.down()
-    await page.mouse.move(box["x"] + 340, box["y"] + 230)
-    await page.mouse.up()
-    await expect(page.get_by_role("list", name="Measurements")).to_have_text(
-        "Length 1: 50 px (uncalibrated)"
-    )
 
 
 async def test_tablet_layout_and_touch(browser: Browser, study: dict[str, Stored]) -> None:
@@ -489,9 +501,7 @@ def _huge_multiframe(frames: int) -> bytes:
 
 
 async def test_a_huge_multiframe_is_fetched_on_demand(browser: Browser) -> None:
-    page = browser.page
-    await page.set_viewport_size(VIEWPORT)
-    await browser.sign_in("gp.river")
+    page = await _signed_in(browser)
     data = _huge_multiframe(1000)
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     body, content_type = multipart([data])
