@@ -63,7 +63,8 @@ async def test_the_owner_gp_opens_the_viewer(client: Client, world: World) -> No
     assert "COMPRESSEDSAMPLES, CT1" in html  # the overlay's patient
     assert 'aria-live="polite"' in html
     assert "Keyboard shortcuts" in html
-    assert "<script>" not in html and " style=" not in html
+    assert "<script>" not in html
+    assert " style=" not in html
 
 
 async def test_an_ecg_series_shows_the_ecg_section(client: Client, world: World) -> None:
@@ -73,9 +74,9 @@ async def test_an_ecg_series_shows_the_ecg_section(client: Client, world: World)
     assert response.status == 200
     html = await response.text()
     ecg = f"/api/v1/ecg/{uids['ecg']}"
-    assert f'data-ecg-url="{ecg}" data-svg-url="{ecg}.svg"' in html
+    # The markup of the shared interface (the ECG viewer component fills it in later).
+    assert f'<section class="ecg-viewer" data-ecg-url="{ecg}" data-svg-url="{ecg}.svg">' in html
     assert f'<img class="ecg-paper" src="{ecg}.svg" alt="12-lead ECG">' in html
-    assert re.search(r'<section class="ecg-viewer[" ]', html)
     assert 'data-module="viewer"' not in html
     assert "<canvas" not in html
     # The default is the first image series, never the ECG.
@@ -87,7 +88,7 @@ async def test_an_ecg_only_study_opens_on_its_ecg(client: Client, world: World) 
     assert (await stow(client, world, "gp-a", [ecg])).status == 200
     await sign_in(client, "gp-a")
     html = await (await client.get(VIEW)).text()
-    assert 'class="ecg-viewer' in html
+    assert '<section class="ecg-viewer"' in html
 
 
 async def test_another_clinic_gets_404_and_the_attempt_is_audited(
@@ -144,10 +145,8 @@ async def test_the_viewers_frames_are_native_little_endian(
     data = _in_series(name, 1)
     assert (await stow(client, world, "gp-a", [data])).status == 200
     ds = pydicom.dcmread(io.BytesIO(data))
-    url = (
-        f"/dicom-web/studies/{STUDY_UID}/series/{SERIES_UID}/instances/{ds.SOPInstanceUID}"
-        "/frames/1"
-    )
+    series = f"/dicom-web/studies/{STUDY_UID}/series/{SERIES_UID}"
+    url = f"{series}/instances/{ds.SOPInstanceUID}/frames/1"
     headers = {**world.auth("gp-a"), "Accept": _frame_accept()}
     response = await client.get(url, headers=headers)
     assert response.status == 200, await response.text()
@@ -160,7 +159,10 @@ async def test_the_viewers_frames_are_native_little_endian(
     decoded = np.frombuffer(body, dtype=expected.dtype.newbyteorder("<")).reshape(expected.shape)
     assert np.array_equal(decoded, expected)
     # What the brief first proposed, transfer-syntax=*, sends compressed frames as stored.
-    star = {**headers, "Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'}
+    star = {
+        **headers,
+        "Accept": f"{_frame_accept().split('; transfer-syntax=')[0]}; transfer-syntax=*",
+    }
     stored = await client.get(url, headers=star)
     stored_type = parts_of(await stored.read(), stored.headers["Content-Type"])[0][0]
     assert stored_type.replace('"', "").endswith(f"={ds.file_meta.TransferSyntaxUID}")
