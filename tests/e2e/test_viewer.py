@@ -196,6 +196,18 @@ async def _signed_in(browser: Browser) -> Page:
     return browser.page
 
 
+async def _stow(page: Page, instances: list[bytes]) -> None:
+    """Store instances through STOW-RS as the signed-in page's user."""
+    body, content_type = multipart(instances)
+    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    response = await page.request.post(
+        _origin(page) + "/dicom-web/studies",
+        data=body,
+        headers={"Content-Type": content_type, "X-CSRF-Token": csrf or ""},
+    )
+    assert response.ok, await response.text()
+
+
 async def _canvas(page: Page, columns: int, rows: int) -> np.ndarray:
     raw = base64.b64decode(await page.evaluate(READ_CANVAS, [columns, rows]))
     return np.frombuffer(raw, dtype=np.uint8).reshape(rows, columns, 4)
@@ -504,14 +516,7 @@ async def test_a_huge_multiframe_is_fetched_on_demand(browser: Browser) -> None:
     page = await _signed_in(browser)
     data = _huge_multiframe(1000)
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    body, content_type = multipart([data])
-    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
-    response = await page.request.post(
-        _origin(page) + "/dicom-web/studies",
-        data=body,
-        headers={"Content-Type": content_type, "X-CSRF-Token": csrf or ""},
-    )
-    assert response.ok, await response.text()
+    await _stow(page, [data])
     frames: list[str] = []
     page.on("request", lambda r: frames.append(r.url) if "/frames/" in r.url else None)
     await _open(page, f"/studies/{ds.StudyInstanceUID}/view", 1000)
@@ -527,3 +532,30 @@ async def test_a_huge_multiframe_is_fetched_on_demand(browser: Browser) -> None:
     await expect(page.locator("[data-viewer-load-text]")).to_have_text(
         re.compile(r"^Loaded \d+ of 1000 frames$")
     )
+
+
+async def test_a_stack_is_ordered_along_the_slice_normal(browser: Browser) -> None:
+    page = await _signed_in(browser)
+    study_uid, series_uid = generate_uid(), generate_uid()
+    stack = {}
+    for z, shift in ((30.0, 300), (10.0, 0), (20.0, 600)):  # stored out of order
+        ds = _moved(pydicom.dcmread(bundled("CT_small.dcm")), study_uid, 1, "Stack")
+        ds.SeriesInstanceUID = series_uid
+        del ds.InstanceNumber  # no numbers: the position along the normal orders the slices
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0, 0, z]
+        ds.RescaleIntercept = -1024 + shift
+        stack[z] = ds
+    await _stow(page, [_bytes(ds) for ds in stack.values()])
+    await _open(page, f"/studies/{study_uid}/view", 3)
+    await _one_to_one(page)
+    await page.get_by_label("Window", exact=True).select_option(label="Mediastinum (40/400)")
+    frame = page.locator("[data-viewer-frame-text]")
+    for index, z in enumerate(sorted(stack)):
+        if index:
+            await page.locator(CANVAS).focus()
+            await page.keyboard.press("ArrowDown")
+        await expect(frame).to_have_text(re.compile(rf"^Frame {index + 1} of 3\b"))
+        ds = stack[z]
+        url = Stored("stack", ds, 1).instance_url + "/rendered?window=40,400"
+        assert _delta(await _canvas(page, 128, 128), await _server_png(page, url)) == 0, z
