@@ -136,14 +136,22 @@ export default class Viewer {
     if (generation !== this.generation || this.index !== index) {
       return;
     }
+    let frame;
     try {
-      await this.prepare(entry, samples);
+      frame = await this.prepare(entry, samples);
     } catch (error) {
       this.message(`Frame ${index + 1} cannot be shown: ${error.message}`);
       return;
     }
     if (generation !== this.generation || this.index !== index) {
       return;
+    }
+    this.entry = entry;
+    this.frame = frame;
+    const { columns, rows } = entry.instance;
+    if (this.image.width !== columns || this.image.height !== rows) {
+      this.image.width = columns;
+      this.image.height = rows;
     }
     this.message("");
     this.render();
@@ -171,12 +179,7 @@ export default class Viewer {
       // RGB, or YBR converted to 8-bit RGB by the server's decoder or by pixels.mjs.
       frame.levels = scaled(samples, instance.bitsStored);
     }
-    this.entry = entry;
-    this.frame = frame;
-    if (this.image.width !== instance.columns || this.image.height !== instance.rows) {
-      this.image.width = instance.columns;
-      this.image.height = instance.rows;
-    }
+    return frame;
   }
 
   /** Loaded lookup tables, shared by the frames that name the same ones. */
@@ -305,22 +308,29 @@ export default class Viewer {
     return `W ${formatNumber(window.width)} L ${formatNumber(window.center)}`;
   }
 
+  /** Overlay and status text; the frame named is the one drawn, not one still loading. */
   updateText() {
     const total = this.stack.length;
     if (!total) {
       return;
     }
-    const entry = this.stack[this.index];
-    const frames = entry.instance.frames > 1 ? ` (instance frame ${entry.frame})` : "";
-    this.text("frame", `Frame ${this.index + 1} of ${total}${total > 1 ? frames : ""}`);
+    const shown = this.entry;
+    if (shown) {
+      const own = shown.instance.frames > 1 && shown.instance.frames < total;
+      const suffix = own ? ` (instance frame ${shown.frame})` : "";
+      this.text("frame", `Frame ${shown.index + 1} of ${total}${suffix}`);
+    }
     const cached = this.stack.filter((e) => this.store.has(e)).length;
-    this.text("load", cached >= total ? "" : `Loaded ${cached} of ${total} frames`);
+    const waiting = shown && shown.index !== this.index ? `Loading frame ${this.index + 1}. ` : "";
+    this.text("load", cached >= total && !waiting ? "" : `${waiting}Loaded ${cached} of ${total} frames`);
     this.text("window", this.windowText());
     this.text("zoom", this.frame ? `Zoom ${Math.round(this.view.zoom * 100)}%` : "");
     clearTimeout(this.statusTimer);
     this.statusTimer = setTimeout(() => {
-      const status = this.part("status");
-      status.textContent = `Frame ${this.index + 1} of ${total}. ${this.windowText()}.`;
+      if (this.entry) {
+        const status = this.part("status");
+        status.textContent = `Frame ${this.entry.index + 1} of ${total}. ${this.windowText()}.`;
+      }
     }, 400);
   }
 
