@@ -384,6 +384,16 @@ async def test_drag_window_view_transforms_and_length(
     await expect(page.get_by_role("list", name="Measurements")).to_have_text(
         f"Length 1: {length_mm:.1f} mm"
     )
+    # An angle: a drag for the first arm (its end is the vertex), a click for the second.
+    await page.keyboard.press("a")
+    await page.mouse.move(left + 20, top + 100)
+    await page.mouse.down()
+    await page.mouse.move(left + 60, top + 100)
+    await page.mouse.up()
+    await page.mouse.click(left + 60, top + 60)
+    await expect(
+        page.get_by_role("list", name="Measurements").get_by_role("listitem")
+    ).to_have_text([f"Length 1: {length_mm:.1f} mm", "Angle 2: 90.0°"])
     await page.get_by_role("button", name="Fit").click()
     path = await browser.screenshot("viewer-ct", full_page=False)
     publish_screenshot(path, "viewer.png")
