@@ -468,6 +468,8 @@ async def test_tablet_layout_and_touch(browser: Browser, study: dict[str, Stored
         assert button, name
         assert button["height"] >= 44, name
         assert button["width"] >= 44, name
+    path = await browser.screenshot("viewer-tablet", full_page=False)
+    publish_screenshot(path, "viewer-tablet.png")
     zoom = page.locator("[data-viewer-zoom-text]")
     before = await zoom.text_content()
     x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
@@ -497,8 +499,6 @@ async def test_tablet_layout_and_touch(browser: Browser, study: dict[str, Stored
         await touch("touchMove", [(x + 15 * step, y + 10 * step)])
     await touch("touchEnd", [])
     await expect(window).not_to_have_text(level or "")
-    path = await browser.screenshot("viewer-tablet", full_page=False)
-    publish_screenshot(path, "viewer-tablet.png")
 
 
 def _huge_multiframe(frames: int) -> bytes:
