@@ -31,6 +31,7 @@ from server.pages import routes as pages_routes
 from server.patients import routes as patients_routes
 from server.settings import Settings
 from server.uploads import routes as uploads_routes
+from server.viewer import routes as viewer_routes
 
 
 async def _data_directory(app: web.Application) -> AsyncIterator[None]:
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> web.Application:
         ecg_routes,
         archive_routes,
         uploads_routes,
+        viewer_routes,
         pages_routes,
     ):
         feature_routes.setup(app)
