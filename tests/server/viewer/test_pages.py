@@ -74,8 +74,11 @@ async def test_an_ecg_series_shows_the_ecg_section(client: Client, world: World)
     assert response.status == 200
     html = await response.text()
     ecg = f"/api/v1/ecg/{uids['ecg']}"
-    # The markup of the shared interface (the ECG viewer component fills it in later).
-    assert f'<section class="ecg-viewer" data-ecg-url="{ecg}" data-svg-url="{ecg}.svg">' in html
+    # The markup of the shared interface, started as the ecg-viewer component.
+    assert (
+        f'<section class="ecg-viewer" data-module="ecg-viewer" data-ecg-url="{ecg}" '
+        f'data-svg-url="{ecg}.svg">'
+    ) in html
     assert f'<img class="ecg-paper" src="{ecg}.svg" alt="12-lead ECG">' in html
     assert 'data-module="viewer"' not in html
     assert "<canvas" not in html

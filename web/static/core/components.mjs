@@ -14,4 +14,5 @@ export const components = new Map([
   [IdleLogoff.moduleName, IdleLogoff],
   [Upload.moduleName, Upload],
   ["viewer", { load: () => import("../viewer/viewer.mjs") }],
+  ["ecg-viewer", { load: () => import("../ecg/ecg-viewer.mjs") }],
 ]);

@@ -1,6 +1,6 @@
 /*
  * The measurements panel: for each measurement, the automatic value, the device's own value
- * (when the file carries one) and the reader's value, which starts as the automatic one (else
+ * ("—" when the file states none) and the reader's value, which starts as the automatic one (else
  * the device's) and which the reader confirms or corrects. Aids, never a diagnosis.
  */
 export const MEASUREMENTS = [
@@ -67,7 +67,7 @@ export class MeasurementsPanel {
       row.append(
         heading,
         cell("td", shown(this.#automatic[key]), "ecg-automatic"),
-        cell("td", key in device ? shown(device[key]) : "—", "ecg-device"),
+        cell("td", device[key] === null || device[key] === undefined ? "—" : shown(device[key]), "ecg-device"),
         yours,
       );
       body.append(row);
