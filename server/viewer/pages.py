@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from dicom_tools.ecg import ECG_SOP_CLASSES
 from dicom_tools.uids import is_valid_uid
 from server.access import allow
 from server.archive import service as archive
@@ -22,11 +23,6 @@ from server.identity import Role
 from server.templates import render
 
 SERIES_LIMIT = 500
-ECG_SOP_CLASSES = (
-    "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-Lead ECG Waveform Storage
-    "1.2.840.10008.5.1.4.1.1.9.1.2",  # General ECG Waveform Storage
-    "1.2.840.10008.5.1.4.1.1.9.1.3",  # Ambulatory ECG Waveform Storage
-)
 ECG_API = "/api/v1/ecg"
 
 
