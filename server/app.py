@@ -22,6 +22,7 @@ from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import lifetime as dicomweb_lifetime
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
+from server.ecg import routes as ecg_routes
 from server.events import lifetime as events_lifetime
 from server.events import routes as events_routes
 from server.metrics import Metrics
@@ -31,6 +32,7 @@ from server.pages import routes as pages_routes
 from server.patients import routes as patients_routes
 from server.settings import Settings
 from server.uploads import routes as uploads_routes
+from server.viewer import routes as viewer_routes
 
 
 async def _data_directory(app: web.Application) -> AsyncIterator[None]:
@@ -87,8 +89,10 @@ def create_app(settings: Settings) -> web.Application:
         patients_routes,
         events_routes,
         dicomweb_routes,
+        ecg_routes,
         archive_routes,
         uploads_routes,
+        viewer_routes,
         pages_routes,
     ):
         feature_routes.setup(app)

@@ -31,6 +31,8 @@ class Endpoint:
     query: type[BaseModel] | None
     errors: tuple[int, ...] = ()
     """Error statuses of this endpoint beyond the ones every endpoint may answer."""
+    media_type: str = "application/json"
+    """The media type of a successful response (an SVG, a PDF... for the few that are not JSON)."""
 
 
 def api(
@@ -44,11 +46,12 @@ def api(
     errors: Sequence[int] = (),
     roles: Sequence[Role] = (),
     public: bool = False,
+    media_type: str = "application/json",
 ) -> Callable[[H], H]:
     """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it."""
 
     def mark(handler: H) -> H:
-        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors))
+        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors), media_type)
         setattr(handler, _ATTRIBUTE, spec)
         return allow(*roles, public=public)(handler)
 

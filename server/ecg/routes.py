@@ -1,0 +1,17 @@
+"""Routes of the ECG API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server import keys
+from server.ecg import service, views
+
+_SOP = r"{sop_instance_uid:[0-9.]{1,64}}"
+
+
+def setup(app: web.Application) -> None:
+    """Register the ECG API and its cache."""
+    app[keys.ECG_CACHE] = service.EcgCache()
+    app.router.add_get(f"/api/v1/ecg/{_SOP}", views.get_ecg)
+    app.router.add_get(f"/api/v1/ecg/{_SOP}.svg", views.get_ecg_svg)
