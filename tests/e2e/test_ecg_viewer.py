@@ -139,7 +139,8 @@ async def test_ecg_paper_is_calibrated_and_calipers_read_ms_mv_bpm(browser: Brow
     rate = page.locator('tr[data-measurement="heart_rate_bpm"]')
     automatic = ecg["measurements"]["heart_rate_bpm"]
     device = ecg["device_measurements"]["heart_rate_bpm"]
-    assert automatic is not None and device is not None
+    assert automatic is not None
+    assert device is not None
     await expect(rate.locator(".ecg-automatic")).to_have_text(str(round(automatic)))
     await expect(rate.locator(".ecg-device")).to_have_text(str(round(device)))
     value = rate.locator("input")
