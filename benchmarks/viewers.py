@@ -18,7 +18,12 @@ Sections, each a function of the run's Context in SECTIONS (``--only`` picks som
   per request (user + system, all threads, from /proc) is reported beside the wall
   times: it is what a busy machine distorts least.
 
-Sections to come (ECG API p50, viewer in Chromium) add a function to SECTIONS.
+- ``viewer``: the viewer page in Chromium (Playwright, Debian's chromium) on one study of
+  100 such CT instances in 4 series: navigation start to the first frame on the canvas,
+  and to every series thumbnail loaded, on loopback and with the network throttled to
+  10 Mbit/s and 50 ms RTT (DevTools network emulation); each run in a new browser profile.
+
+Sections to come (ECG API p50) add a function to SECTIONS.
 
 Prints one JSON line:
 {"benchmark": "viewers", "rendered": {"instances": N, "load_average_1m": {...},
@@ -54,9 +59,19 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.e2e: Chromium and its flags
 
 from api_auth import DEFAULT_PG_DSN
-from ingest import FileSet, Orthanc, doorstep, multipart_bodies, orthanc, orthanc_plugin
+from ingest import (
+    PASSWORD,
+    USER,
+    FileSet,
+    Orthanc,
+    doorstep,
+    multipart_bodies,
+    orthanc,
+    orthanc_plugin,
+)
 
 CT_SIZE = 512
 UPSAMPLE = 4  # CT_small.dcm is 128x128
@@ -195,8 +210,8 @@ class CtInstance:
     wado_path: str
 
 
-def ct_instances(root: Path, count: int) -> list[CtInstance]:
-    """count distinct 512x512 16-bit CT instances (one study, one series) under root."""
+def ct_instances(root: Path, count: int, series: int = 1) -> list[CtInstance]:
+    """count distinct 512x512 16-bit CT instances (one study, in `series` series) under root."""
     import numpy as np
     from pydicom import dcmread
     from pydicom.data import get_testdata_file
@@ -213,7 +228,8 @@ def ct_instances(root: Path, count: int) -> list[CtInstance]:
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.Rows = ds.Columns = CT_SIZE
     ds.PixelSpacing = [float(v) / UPSAMPLE for v in ds.PixelSpacing]
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    series_uids = [generate_uid() for _ in range(max(1, series))]
     ds.PatientID = "BENCH-VIEWERS"
     rng = np.random.default_rng(9)
     root.mkdir(parents=True)
@@ -222,6 +238,8 @@ def ct_instances(root: Path, count: int) -> list[CtInstance]:
         noisy = base + rng.normal(0.0, NOISE_HU, base.shape)
         ds.PixelData = np.clip(np.rint(noisy), -32768, 32767).astype("<i2").tobytes()
         ds["PixelData"].VR = "OW"
+        ds.SeriesInstanceUID = series_uids[index * len(series_uids) // count]
+        ds.SeriesNumber = series_uids.index(ds.SeriesInstanceUID) + 1
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = index + 1
@@ -353,7 +371,105 @@ def rendered(context: Context) -> dict[str, Any]:
     return out
 
 
-SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {"rendered": rendered}
+# --- section: viewer (Chromium) ---------------------------------------------------------------
+
+VIEWER_INSTANCES = 100
+VIEWER_SERIES = 4
+VIEWER_RUNS = 3
+VIEWER_TARGETS_MS = {"first_frame": 1000.0, "thumbnails": 3000.0, "throttled_first_frame": 2000.0}
+THROTTLED = {"latency": 50.0, "downloadThroughput": 10e6 / 8, "uploadThroughput": 10e6 / 8}
+"""10 Mbit/s each way and 50 ms of round trip, as Chromium's DevTools emulate them."""
+# Milliseconds from navigation start until the first frame is on the canvas / every series
+# thumbnail has arrived; polled on each animation frame.
+FIRST_FRAME = """() => /^Frame 1 of /.test(
+    document.querySelector("[data-viewer-frame-text]")?.textContent || "") && performance.now()"""
+THUMBNAILS = """() => {
+  const thumbs = [...document.querySelectorAll(".viewer-series img.thumb")];
+  return thumbs.length > 0 && thumbs.every((img) => img.complete && img.naturalWidth > 0)
+    && performance.now();
+}"""
+
+
+async def _viewer_runs(base: str, view_path: str, runs: int) -> dict[str, Any]:
+    """Load the viewer page `runs` times per network profile, each in a fresh browser profile."""
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS
+
+    out: dict[str, Any] = {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            for profile, conditions in (("loopback", None), ("throttled", THROTTLED)):
+                first, thumbs = [], []
+                for _ in range(runs):
+                    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+                    page = await context.new_page()
+                    await page.goto(f"{base}/login")
+                    await page.get_by_label("Username").fill(USER)
+                    await page.get_by_label("Password").fill(PASSWORD)
+                    await page.get_by_role("button", name="Sign in").click()
+                    await page.wait_for_url(f"{base}/")
+                    if conditions is not None:
+                        cdp = await context.new_cdp_session(page)
+                        await cdp.send("Network.enable")
+                        await cdp.send(
+                            "Network.emulateNetworkConditions", {"offline": False, **conditions}
+                        )
+                    await page.goto(base + view_path, wait_until="commit")
+                    painted = await page.wait_for_function(
+                        FIRST_FRAME, polling="raf", timeout=60_000
+                    )
+                    arrived = await page.wait_for_function(
+                        THUMBNAILS, polling="raf", timeout=60_000
+                    )
+                    first.append(float(await painted.json_value()))
+                    thumbs.append(float(await arrived.json_value()))
+                    await context.close()
+                out[profile] = {
+                    "first_frame": percentiles(first),
+                    "thumbnails": percentiles(thumbs),
+                    "runs_first_frame_ms": [round(v, 1) for v in first],
+                }
+        finally:
+            await browser.close()
+    return out
+
+
+def viewer(context: Context) -> dict[str, Any]:
+    """The viewer in Chromium on a study of 100 CT instances: first frame and thumbnails."""
+    files = ct_instances(context.tmp / "viewer-ct", VIEWER_INSTANCES, series=VIEWER_SERIES)
+    study_uid = files[0].wado_path.split("/")[3]
+    out: dict[str, Any] = {
+        "instances": len(files),
+        "series": VIEWER_SERIES,
+        "image": f"{CT_SIZE}x{CT_SIZE} 16-bit CT, uncompressed",
+        "throttle": {"mbit_s": 10, "rtt_ms": THROTTLED["latency"]},
+        "targets_ms": VIEWER_TARGETS_MS,
+        "load_average_1m": {"start": load_average()},
+        "measured": "navigation start to the first frame on the canvas, and to every series "
+        "thumbnail loaded; each run in a new browser profile (empty browser cache); the "
+        "first loopback run also finds the server's rendered cache cold",
+    }
+    with doorstep("sqlite", DEFAULT_PG_DSN, context.tmp) as ours:
+        note(f"storing {len(files)} instances in {VIEWER_SERIES} series")
+        _stow(f"{ours.base}/dicom-web/studies", ours.auth, files)
+        note("loading the viewer in Chromium")
+        runs = asyncio.run(_viewer_runs(ours.base, f"/studies/{study_uid}/view", VIEWER_RUNS))
+    out.update(runs)
+    out["load_average_1m"]["end"] = load_average()
+    out["targets_met"] = {
+        "first_frame": runs["loopback"]["first_frame"]["p50_ms"] < VIEWER_TARGETS_MS["first_frame"],
+        "thumbnails": runs["loopback"]["thumbnails"]["p50_ms"] < VIEWER_TARGETS_MS["thumbnails"],
+        "throttled_first_frame": runs["throttled"]["first_frame"]["p50_ms"]
+        < VIEWER_TARGETS_MS["throttled_first_frame"],
+    }
+    return out
+
+
+SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {"rendered": rendered, "viewer": viewer}
 """Every section by name, run in this order."""
 
 
