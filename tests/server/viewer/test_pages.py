@@ -181,3 +181,34 @@ async def test_audit_of_a_viewer_page_is_a_search(client: Client, world: World) 
         False,
     }
     assert {e.outcome for e in events} == {"success"}
+
+
+_IMPORT = re.compile(r'''^\s*(?:import|export)\b[^"';]*?from\s+"(\./[\w-]+\.mjs)"''', re.MULTILINE)
+
+
+def _module_graph(entry: str) -> set[str]:
+    """The /static URLs of a module and every module it imports from its own folder."""
+    folder, name = entry.split("/")
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        source = (web_dir() / "static" / folder / current).read_text()
+        todo += [found.removeprefix("./") for found in _IMPORT.findall(source)]
+    return {f"/static/{folder}/{module}" for module in seen}
+
+
+@pytest.mark.parametrize(
+    ("series", "entry"), [(None, "viewer/viewer.mjs"), (ECG_SERIES, "ecg/ecg-viewer.mjs")]
+)
+async def test_the_page_preloads_exactly_its_viewers_modules(
+    client: Client, world: World, series: str | None, entry: str
+) -> None:
+    await _store(client, world)
+    await sign_in(client, "gp-a")
+    html = await (await client.get(VIEW + (f"?series={series}" if series else ""))).text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', html))
+    assert preloaded == _module_graph(entry)
