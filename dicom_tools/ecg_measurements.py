@@ -101,8 +101,14 @@ class _Tuning:
     gap_ms: float = 20.0  # a QRS may dip under its level for less than this
     p_on: float = 0.08
     p_snr: float = 3.0  # P peak over the noise of the representative beat
+    p_lead_snr: float = 2.5  # a lead shows the P wave: its P over its own beat-to-beat noise
+    p_lead_uv: float = 20.0  # ... and at least this tall (0.2 mm at 10 mm/mV)
+    p_leads: int = 2  # independent leads that must show the P wave
+    p_rise_ms: float = 120.0  # P onset at most this long before the P peak (a whole P wave)
     t_rank: int = 2  # T offset: the second latest over the leads
     t_amplitude: float = 0.15  # leads whose T is at least this fraction of the largest
+    t_flat_uv: float = 100.0  # the largest T under this in every lead: flat, no QT
+    t_snr: float = 5.0  # the largest T over the noise of the representative beat
     beat_correlation: float = 0.9
     lowpass_hz: float = 40.0
     on_shift_ms: float = -15.0
@@ -403,7 +409,7 @@ def _delineate(record: _Record, beat: _Beat, mean_rr: float, tuning: _Tuning) ->
     qrs_off = _run_around(speed[lo:hi] >= off_level, centre - lo, gap)[1] + lo
     if qrs_on <= lo or qrs_off >= hi:
         return _Bounds(None, None, None, None)
-    t_off = _t_offset(beat.median, qrs_on, qrs_off, mean_rr, fs, tuning)
+    t_off = _t_offset(beat, qrs_on, qrs_off, mean_rr, fs, tuning)
     p_on = _p_onset(beat, rows, qrs_on, t_off, mean_rr, fs, tuning)
     # The detectors mark where a wave is clearly under way; the annotators' boundaries lie a
     # constant few ms outside (measured on the tuning records): shift by those constants.
@@ -440,15 +446,29 @@ def _run_around(above: npt.NDArray[np.bool_], centre: int, gap: int) -> tuple[in
 
 
 def _t_offset(
-    median: _Floats, qrs_on: int, qrs_off: int, mean_rr: float, fs: float, tuning: _Tuning
+    beat: _Beat, qrs_on: int, qrs_off: int, mean_rr: float, fs: float, tuning: _Tuning
 ) -> int | None:
-    """T offset: per lead tangent method, then the ``t_rank``-th latest over leads with a T."""
+    """T offset: per lead tangent method, then the ``t_rank``-th latest over leads with a T.
+
+    None when the T wave is flat in every lead (its largest amplitude under ``t_flat_uv``, the
+    usual clinical "flat T" of 0.1 mV) or does not stand ``t_snr`` times above the noise of
+    the representative beat: the tangent of a wave that barely leaves the baseline ends
+    anywhere.
+    """
+    median = beat.median
     start = qrs_off + _n(60, fs)
     stop = min(median.shape[1] - 1, qrs_on + _n(min(0.75 * mean_rr, 650.0), fs))
     if stop - start < _n(100, fs):
         return None
     iso = np.mean(median[:, qrs_on - _n(20, fs) : qrs_on - _n(5, fs) + 1], axis=1)
     waves = median[:, start:stop] - iso[:, None]
+    residual = beat.beats[:, :, start:stop] - median[:, None, start:stop]
+    noise = float(np.median(np.sqrt(np.mean(residual**2, axis=(1, 2))))) / math.sqrt(
+        beat.beats.shape[1]
+    )
+    tallest = float(np.max(np.abs(waves)))
+    if tallest < tuning.t_flat_uv or tallest < tuning.t_snr * noise:
+        return None
     found: list[tuple[int, float]] = []
     for segment in waves:
         peak = int(np.argmax(np.abs(segment)))
@@ -503,6 +523,16 @@ def _p_onset(
     p_peak = int(np.argmax(magnitude))
     if magnitude[p_peak] < tuning.p_snr * max(noise, 1.0) or p_peak < _n(20, fs):
         return None
+    # The P wave must stand out consistently: in enough leads, each against its own
+    # beat-to-beat noise, near the spatial P peak (a single lead's wiggle is not a P wave).
+    near = slice(max(0, p_peak - _n(40, fs)), p_peak + _n(40, fs) + 1)
+    lead_amplitude = np.max(np.abs(deviation[:, near]), axis=1)
+    lead_noise = np.sqrt(np.mean(residual**2, axis=(1, 2)))
+    showing = (lead_amplitude >= tuning.p_lead_snr * lead_noise) & (
+        lead_amplitude >= tuning.p_lead_uv
+    )
+    if int(np.count_nonzero(showing)) < min(tuning.p_leads, len(rows)):
+        return None
     speed = _spatial_velocity(median[:, start:stop], fs)
     peak_speed = float(np.max(speed[: p_peak + 1]))
     floor = float(np.min(speed[: p_peak + 1]))
@@ -510,7 +540,12 @@ def _p_onset(
     below = np.nonzero(speed[: int(np.argmax(speed[: p_peak + 1])) + 1] < level)[0]
     if below.size == 0:
         return None
-    return start + int(below[-1]) + 1
+    onset = int(below[-1]) + 1
+    if p_peak - onset > _n(tuning.p_rise_ms, fs):
+        # Longer than a whole P wave before its peak: the rise is something else (the end of
+        # the previous T or U wave, drift), not this P wave's onset.
+        return None
+    return start + onset
 
 
 def _frontal_axis(
