@@ -109,6 +109,7 @@ class _Tuning:
     t_amplitude: float = 0.15  # leads whose T is at least this fraction of the largest
     t_flat_uv: float = 100.0  # the largest T under this in every lead: flat, no QT
     t_snr: float = 5.0  # the largest T over the noise of the representative beat
+    t_descent_ms: float = 150.0  # a T's steepest descent within this after its peak
     beat_correlation: float = 0.9
     lowpass_hz: float = 40.0
     on_shift_ms: float = -15.0
@@ -469,11 +470,14 @@ def _t_offset(
     tallest = float(np.max(np.abs(waves)))
     if tallest < tuning.t_flat_uv or tallest < tuning.t_snr * noise:
         return None
+    # The steepest descent is sought within a T wave's descending limb of the peak: at fast
+    # rates with a long PR the window also holds the next beat's P wave, whose descent must not
+    # pass for the T's.
     found: list[tuple[int, float]] = []
     for segment in waves:
         peak = int(np.argmax(np.abs(segment)))
         sign = 1.0 if segment[peak] >= 0 else -1.0
-        end = _tangent_end(segment * sign)
+        end = _tangent_end(segment * sign, peak, peak + _n(tuning.t_descent_ms, fs))
         if end is not None:
             found.append((start + end, abs(float(segment[peak]))))
     if not found:
@@ -484,13 +488,12 @@ def _t_offset(
     return candidates[-rank]
 
 
-def _tangent_end(wave: _Floats) -> int | None:
-    """Where the tangent at the steepest descent after the peak of ``wave`` meets zero."""
-    peak = int(np.argmax(wave))
+def _tangent_end(wave: _Floats, peak: int, last: int) -> int | None:
+    """Where the tangent at the steepest descent of ``wave`` in (peak, last] meets zero."""
     slope = np.gradient(wave)
     if slope.size - peak < 3:
         return None
-    steepest = peak + int(np.argmin(slope[peak:]))
+    steepest = peak + int(np.argmin(slope[peak : last + 1]))
     if slope[steepest] >= 0:
         return None
     crossing = steepest - float(wave[steepest]) / float(slope[steepest])
