@@ -105,6 +105,7 @@ class _Tuning:
     p_lead_uv: float = 20.0  # ... and at least this tall (0.2 mm at 10 mm/mV)
     p_leads: int = 2  # independent leads that must show the P wave
     p_rise_ms: float = 120.0  # P onset at most this long before the P peak (a whole P wave)
+    p_floor_percentile: float = 10.0  # the atrial segment's floor speed: this percentile
     t_rank: int = 2  # T offset: the second latest over the leads
     t_amplitude: float = 0.15  # leads whose T is at least this fraction of the largest
     t_flat_uv: float = 100.0  # the largest T under this in every lead: flat, no QT
@@ -114,7 +115,7 @@ class _Tuning:
     lowpass_hz: float = 40.0
     on_shift_ms: float = -15.0
     off_shift_ms: float = 8.0
-    p_shift_ms: float = -12.0
+    p_shift_ms: float = -15.0
     t_shift_ms: float = 15.0
 
 
@@ -544,7 +545,7 @@ def _p_onset(
         return None
     speed = _spatial_velocity(median[:, start:stop], fs)
     peak_speed = float(np.max(speed[: p_peak + 1]))
-    floor = float(np.min(speed[: p_peak + 1]))
+    floor = float(np.percentile(speed[: p_peak + 1], tuning.p_floor_percentile))
     level = floor + tuning.p_on * (peak_speed - floor)
     below = np.nonzero(speed[: int(np.argmax(speed[: p_peak + 1])) + 1] < level)[0]
     if below.size == 0:

@@ -25,7 +25,7 @@ arguments always give the same samples.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -139,6 +139,8 @@ def synthetic_ecg(
     wander_uv: float = 0.0,
     p_wave: bool = True,
     rr_variation: float = 0.0,
+    p_amplitude_uv: float = 150.0,
+    t_amplitude_uv: float = 350.0,
 ) -> dict[str, _Floats]:
     """A 12-lead ECG in microvolts keyed by standard lead names, with the given known values.
 
@@ -146,7 +148,8 @@ def synthetic_ecg(
     heart_rate_bpm ms while the whole beat (to T offset) fits. ``p_wave=False`` leaves the
     P waves out; with ``rr_variation`` (a fraction, e.g. 0.25) each RR interval is drawn
     uniformly within +-that fraction of the nominal one (seeded), as in atrial fibrillation,
-    and the heart rate is only nominal.
+    and the heart rate is only nominal. ``p_amplitude_uv`` and ``t_amplitude_uv`` are the
+    peak magnitudes of the P and T heart vectors (a lead shows at most that much).
     """
     if not (heart_rate_bpm > 0 and sampling_frequency > 0 and duration_s > 0):
         raise ValueError("heart rate, sampling frequency and duration must be positive")
@@ -162,9 +165,11 @@ def synthetic_ecg(
     onset = max(pr_ms + 100.0, 400.0)
     while onset + qt_ms <= total - 50.0:
         if p_wave:
-            pulses += _placed("p", onset - pr_ms, onset - pr_ms + min(110.0, 0.7 * pr_ms), 60.0)
+            p = _placed("p", onset - pr_ms, onset - pr_ms + min(110.0, 0.7 * pr_ms), 60.0)
+            pulses += [replace(w, amplitude=p_amplitude_uv) for w in p]
         pulses += _placed("qrs", onset, onset + qrs_ms, qrs_axis_deg)
-        pulses += _placed("t", onset + qrs_ms + st, onset + qt_ms, qrs_axis_deg)
+        t_wave = _placed("t", onset + qrs_ms + st, onset + qt_ms, qrs_axis_deg)
+        pulses += [replace(w, amplitude=t_amplitude_uv) for w in t_wave]
         onset += rr * (1 + rng.uniform(-rr_variation, rr_variation)) if rr_variation else rr
     leads: _Floats = np.matmul(_lead_matrix(), _vector(pulses, t))
     if noise_uv > 0:
