@@ -4,7 +4,8 @@ Aids for a reader who confirms or corrects them, never a diagnosis. Built on sci
 (zero-phase Butterworth filters, ``find_peaks``) and numpy; every step works on all the leads
 at once, not on lead II alone:
 
-1. **Filtering**: 0.5 Hz high-pass (baseline wander) and 40 Hz low-pass, both zero-phase.
+1. **Filtering**: 0.5 Hz high-pass (baseline wander) and 40 Hz low-pass, both zero-phase and
+   2nd-order (a higher order rings around a sharp QRS above the boundary level).
 2. **Beats**: R complexes are peaks of a multi-lead QRS energy (5-30 Hz band, squared slope,
    each lead normalised by its own robust amplitude so that no single lead dominates, 80 ms
    moving window), at least 250 ms apart and above a third of the typical peak.
@@ -18,12 +19,14 @@ at once, not on lead II alone:
    one. Because the spatial velocity is large as soon as *any* lead moves, the onset is the
    earliest over the leads and the offset the latest, while one noisy lead only raises the
    floor. P onset likewise from the spatial velocity of the atrial part (sought only when the
-   P wave stands out of the beat-to-beat noise: not in atrial fibrillation). T offset by the
-   tangent method lead by lead (steepest descent after the T peak meets the isoelectric level),
-   then the second latest over the leads with a T wave (robust to one lead).
+   P wave stands out of the beat-to-beat noise, in at least 2 independent leads: not in atrial
+   fibrillation or flutter). T offset by the tangent method lead by lead (steepest descent
+   within 150 ms after the T peak meets the isoelectric level), then the second latest over
+   the leads with a T wave (robust to one lead).
 5. **Calibration**: constant shifts, measured on the tuning records, move the detected
    boundaries to where LUDB's cardiologists put them (QRS onset -15 ms, offset +8 ms, P onset
-   -8 ms, T offset +15 ms).
+   -15 ms, T offset +15 ms). LUDB's global boundaries are the extremes of 12 leads annotated
+   one by one, so they lie outside a device's: QRS +23 ms and QT +30 ms longer.
 6. **Values**: heart rate and RR from the mean RR interval; PR = QRS onset - P onset; QRS =
    offset - onset; QT = T offset - QRS onset; QTc Bazett QT/√RR and Fridericia QT/∛RR (RR in
    seconds); frontal QRS axis from the net QRS area of the limb leads (least squares on the
@@ -31,8 +34,11 @@ at once, not on lead II alone:
    from the median RR by more than 12%.
 
 Anything that cannot be measured reliably is ``None``: fewer than 3 beats, a flat or noisy
-record, pacemaker spikes, no P wave (PR), no limb leads (axis), a T wave that does not end
-inside the beat (QT). Accuracy and its ground truth: docs/ecg.md, benchmarks/ecg_measurements.py.
+record, pacemaker spikes, no limb leads (axis); PR when the P wave shows in fewer than 2
+independent leads (each: >= 2.5x its beat-to-beat noise and >= 20 uV) or its onset lies more
+than 120 ms (a whole P wave) before its peak; QT when the T wave is flat (< 100 uV in every
+lead), lost in the noise of the representative beat (< 5x) or does not end inside the beat.
+Accuracy and its ground truth: docs/ecg.md, benchmarks/ecg_measurements.py.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ What the known values mean (the generator places the waves so that these hold ex
   |H(t)| of that wave alone reaches 1% of its own peak.
 - **PR** = QRS onset - P onset; **QRS** = QRS offset - QRS onset; **QT** = T offset - QRS onset.
 - **Heart rate**: beats exactly 60000 / heart_rate_bpm ms apart.
+- These are the physical boundaries of the waves (a sin² pulse leaves the baseline at its
+  start; its 1% point is within 1-3 ms of it), not the convention of
+  ``dicom_tools.ecg_measurements``, which is calibrated to LUDB's annotators (global
+  boundaries as extremes over 12 leads annotated one by one: QRS +23 ms, QT +30 ms) and whose
+  40 Hz band spreads these waves' sharp edges by a few ms more. On them ``measure()`` reads
+  PR known-4, QRS known+37, QT known+27 ms (+-2 / +-3 / +-5 over HR 50-120, PR 120-220,
+  QRS 70-140, QT 320-480, axis -60..+120; tests/dicom_tools/test_ecg_measurements.py).
 - **Frontal QRS axis**: the direction of the net QRS area in the frontal plane; the Q, R and S
   waves all lie along ±axis in that plane, so the direction is the axis exactly.
 
