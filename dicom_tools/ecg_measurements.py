@@ -252,7 +252,7 @@ def _without_noisy_leads(record: _Record, peaks: npt.NDArray[np.int64]) -> _Reco
     if inside.size < _MIN_BEATS or len(record.names) < 3:
         return record
     beats = record.filtered[:, inside[:, None] + np.arange(-half, half + 1)[None, :]]
-    median = np.median(beats, axis=1, keepdims=True)
+    median = _median_over_beats(beats)[:, None, :]
     residual = np.sqrt(np.mean((beats - median) ** 2, axis=(1, 2)))
     amplitude = np.sqrt(np.mean(median**2, axis=(1, 2)))
     ratio = residual / np.maximum(amplitude, 1e-9)
@@ -358,13 +358,13 @@ def _representative_beat(
     q0, q1 = _n(60, fs), _n(80, fs)
     qrs_window = np.arange(-q0, q1 + 1)
     segments = x[:, inside[:, None] + qrs_window[None, :]]  # (L, B, Q)
-    template = np.median(segments, axis=1)  # (L, Q)
+    template = _median_over_beats(segments)  # (L, Q)
     shifts = np.arange(-shift, shift + 1)
     shifted = x[:, inside[:, None, None] + shifts[None, :, None] + qrs_window[None, None, :]]
     scores = np.einsum("lbsq,lq->bs", shifted, template)
     inside = inside + shifts[np.argmax(scores, axis=1)]
     segments = x[:, inside[:, None] + qrs_window[None, :]]
-    template = np.median(segments, axis=1)
+    template = _median_over_beats(segments)
     flat_t = (template - template.mean(axis=1, keepdims=True)).ravel()
     centred = segments - segments.mean(axis=2, keepdims=True)
     flat_b = np.transpose(centred, (1, 0, 2)).reshape(inside.size, -1)
@@ -377,7 +377,21 @@ def _representative_beat(
         return None
     window = np.arange(-pre, post + 1)
     beats = x[:, dominant[:, None] + window[None, :]]
-    return _Beat(np.median(beats, axis=1), beats, pre)
+    return _Beat(_median_over_beats(beats), beats, pre)
+
+
+def _median_over_beats(beats: _Floats) -> _Floats:
+    """The sample-by-sample median of (leads, beats, window) over the beats.
+
+    np.median along a middle axis partitions strided rows; sorting the few beats is 4x faster
+    and gives the same values.
+    """
+    ordered = np.sort(beats, axis=1)
+    count = ordered.shape[1]
+    middle: _Floats = ordered[:, count // 2]
+    if count % 2 == 0:
+        middle = 0.5 * (ordered[:, count // 2 - 1] + middle)
+    return middle
 
 
 @dataclass(frozen=True, slots=True)
