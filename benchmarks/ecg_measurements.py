@@ -18,7 +18,8 @@ and as "not deviated (0..90°) / left / right".
 Prints one JSON line:
 {"benchmark": "ecg_measurements", "ludb": {"tune": {measurement: {"n", "bias", "sd", "mae",
  "none", "reference_none"}}, "held_out": {...}}, "axis": {...}, "rhythm": {...},
- "synthetic": {...}, "time_ms": {"p50", "p95"}}
+ "gates": {split: {"pr_ms"|"qt_ms": {"added", "records"}}}, "synthetic": {...},
+ "time_ms": {"p50", "p95"}, "cpu_ms": {"p50", "p95"}}
 
 Usage: python benchmarks/ecg_measurements.py [--data DIR] [--details]
 Environment: DOORSTEP_ECG_DATA (default ../shared/data/ecg relative to the repository root).
@@ -282,26 +283,71 @@ def rhythm_agreement(rows: list[Row]) -> dict[str, Any]:
     }
 
 
-SYNTHETIC_CASES = (
-    {"heart_rate_bpm": 72, "pr_ms": 160, "qrs_ms": 90, "qt_ms": 380, "qrs_axis_deg": 45},
-    {"heart_rate_bpm": 50, "pr_ms": 200, "qrs_ms": 110, "qt_ms": 440, "qrs_axis_deg": -30},
-    {"heart_rate_bpm": 100, "pr_ms": 130, "qrs_ms": 80, "qt_ms": 320, "qrs_axis_deg": 80},
-    {"heart_rate_bpm": 60, "pr_ms": 180, "qrs_ms": 140, "qt_ms": 420, "qrs_axis_deg": 110},
-)
+def synthetic_grid() -> list[dict[str, float]]:
+    """Known values over HR 50-120, PR 120-220, QRS 70-140, QT 320-480, axis -60..+120: the
+    corners with a TP segment (else the P wave sits on the previous T), and a middle case."""
+    corners = [
+        {"heart_rate_bpm": hr, "pr_ms": pr, "qrs_ms": qrs, "qt_ms": qt, "qrs_axis_deg": axis}
+        for hr in (50.0, 120.0)
+        for pr in (120.0, 220.0)
+        for qrs in (70.0, 140.0)
+        for qt in (320.0, 480.0)
+        for axis in (-60.0, 120.0)
+        if pr + qt + 60 <= 60000 / hr
+    ]
+    middle = {"heart_rate_bpm": 72.0, "pr_ms": 160.0, "qrs_ms": 100.0, "qt_ms": 400.0}
+    return [*corners, middle | {"qrs_axis_deg": 30.0}]
 
 
 def synthetic(noise_uv: float = 20.0) -> dict[str, Any]:
-    """Errors on synthetic ECGs with known values, without and with noise and wander."""
-    errors: dict[str, list[float]] = {k: [] for k in (*INTERVALS, "qrs_axis_deg")}
-    for seed, case in enumerate(SYNTHETIC_CASES):
-        for noise in (0.0, noise_uv):
-            leads = synthetic_ecg(**case, seed=seed, noise_uv=noise, wander_uv=noise * 10)
+    """Errors (measured - known) on the synthetic grid, noise-free and with noise and wander."""
+    out: dict[str, Any] = {}
+    for noise in (0.0, noise_uv):
+        errors: dict[str, list[float]] = {k: [] for k in (*INTERVALS, "qrs_axis_deg")}
+        nones = 0
+        for case in synthetic_grid():
+            leads = synthetic_ecg(**case, seed=1, noise_uv=noise, wander_uv=noise * 10)
             got = measure(leads, 500).as_dict()
             for key in errors:
                 value = got[key]
                 if isinstance(value, float):
                     errors[key].append(value - case[key])
-    return {key: summary(values) for key, values in errors.items()}
+                else:
+                    nones += 1
+        per: dict[str, Any] = {}
+        for key, values in errors.items():
+            per[key] = {**summary(values), "min": min(values, default=None)}
+            per[key]["max"] = max(values, default=None)
+        out[f"noise_{noise:g}uv"] = per | {"cases": len(synthetic_grid()), "none": nones}
+    return out
+
+
+def ungated(leads: Mapping[str, Any], fs: float) -> Measurements:
+    """measure() without the reliability gates of the P and T waves (to count what they add)."""
+    from dataclasses import replace
+
+    from dicom_tools import ecg_measurements as em
+
+    tuning = replace(em._TUNING, t_flat_uv=0.0, t_snr=0.0, p_leads=0, p_rise_ms=1e9)
+    return em._measure(leads, fs, tuning)
+
+
+def gate_nones(rows: list[Row], plain: list[Row]) -> dict[str, Any]:
+    """Per split: the values the P/T reliability gates turned into None (records listed)."""
+    out: dict[str, Any] = {}
+    for split in ("tune", "held_out"):
+        per = {}
+        for key in ("pr_ms", "qt_ms"):
+            added = [
+                a.record
+                for a, b in zip(rows, plain, strict=True)
+                if a.split == split
+                and getattr(a.measured, key) is None
+                and getattr(b.measured, key) is not None
+            ]
+            per[key] = {"added": len(added), "records": added}
+        out[split] = per
+    return out
 
 
 def neurokit2_candidate(folder: Path, records: list[int]) -> dict[str, Any]:
@@ -390,6 +436,7 @@ def main() -> None:
         "ludb": accuracy(rows),
         "axis": axis_agreement(rows),
         "rhythm": rhythm_agreement(rows),
+        "gates": gate_nones(rows, evaluate_ludb(folder, ungated)),
         "synthetic": synthetic(),
         "time_ms": {"p50": round(percentile(wall, 50), 2), "p95": round(percentile(wall, 95), 2)},
         "cpu_ms": {"p50": round(percentile(cpu, 50), 2), "p95": round(percentile(cpu, 95), 2)},

@@ -14,6 +14,13 @@ What the known values mean (the generator places the waves so that these hold ex
   |H(t)| of that wave alone reaches 1% of its own peak.
 - **PR** = QRS onset - P onset; **QRS** = QRS offset - QRS onset; **QT** = T offset - QRS onset.
 - **Heart rate**: beats exactly 60000 / heart_rate_bpm ms apart.
+- These are the physical boundaries of the waves (a sin² pulse leaves the baseline at its
+  start; its 1% point is within 1-3 ms of it), not the convention of
+  ``dicom_tools.ecg_measurements``, which is calibrated to LUDB's annotators (global
+  boundaries as extremes over 12 leads annotated one by one: QRS +23 ms, QT +30 ms) and whose
+  40 Hz band spreads these waves' sharp edges by a few ms more. On them ``measure()`` reads
+  PR known-4, QRS known+37, QT known+27 ms (+-2 / +-3 / +-5 over HR 50-120, PR 120-220,
+  QRS 70-140, QT 320-480, axis -60..+120; tests/dicom_tools/test_ecg_measurements.py).
 - **Frontal QRS axis**: the direction of the net QRS area in the frontal plane; the Q, R and S
   waves all lie along ±axis in that plane, so the direction is the axis exactly.
 
@@ -25,7 +32,7 @@ arguments always give the same samples.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -139,6 +146,8 @@ def synthetic_ecg(
     wander_uv: float = 0.0,
     p_wave: bool = True,
     rr_variation: float = 0.0,
+    p_amplitude_uv: float = 150.0,
+    t_amplitude_uv: float = 350.0,
 ) -> dict[str, _Floats]:
     """A 12-lead ECG in microvolts keyed by standard lead names, with the given known values.
 
@@ -146,7 +155,8 @@ def synthetic_ecg(
     heart_rate_bpm ms while the whole beat (to T offset) fits. ``p_wave=False`` leaves the
     P waves out; with ``rr_variation`` (a fraction, e.g. 0.25) each RR interval is drawn
     uniformly within +-that fraction of the nominal one (seeded), as in atrial fibrillation,
-    and the heart rate is only nominal.
+    and the heart rate is only nominal. ``p_amplitude_uv`` and ``t_amplitude_uv`` are the
+    peak magnitudes of the P and T heart vectors (a lead shows at most that much).
     """
     if not (heart_rate_bpm > 0 and sampling_frequency > 0 and duration_s > 0):
         raise ValueError("heart rate, sampling frequency and duration must be positive")
@@ -162,9 +172,11 @@ def synthetic_ecg(
     onset = max(pr_ms + 100.0, 400.0)
     while onset + qt_ms <= total - 50.0:
         if p_wave:
-            pulses += _placed("p", onset - pr_ms, onset - pr_ms + min(110.0, 0.7 * pr_ms), 60.0)
+            p = _placed("p", onset - pr_ms, onset - pr_ms + min(110.0, 0.7 * pr_ms), 60.0)
+            pulses += [replace(w, amplitude=p_amplitude_uv) for w in p]
         pulses += _placed("qrs", onset, onset + qrs_ms, qrs_axis_deg)
-        pulses += _placed("t", onset + qrs_ms + st, onset + qt_ms, qrs_axis_deg)
+        t_wave = _placed("t", onset + qrs_ms + st, onset + qt_ms, qrs_axis_deg)
+        pulses += [replace(w, amplitude=t_amplitude_uv) for w in t_wave]
         onset += rr * (1 + rng.uniform(-rr_variation, rr_variation)) if rr_variation else rr
     leads: _Floats = np.matmul(_lead_matrix(), _vector(pulses, t))
     if noise_uv > 0:

@@ -3,15 +3,18 @@
 Tolerances (stated here, measured in benchmarks/ecg_measurements.py):
 - LUDB (cardiologists' global boundaries, held-out records 98-200, never tuned on): HR +-3 bpm
   (the reference rate counts only the annotated middle beats), PR and QRS +-20 ms, QT +-30 ms
-  per record (about 2 SD of the held-out errors). 18 of the 30 held-out records are within
+  per record (about 2 SD of the held-out errors). 19 of the 30 held-out records are within
   all four; the test takes the three with the widest margin (151, 185, 193) as a regression
   guard - the accuracy claim is benchmarks/ecg_measurements.py's, over all the records.
-- Synthetic ECGs (wave boundaries at 1% of the wave's peak, see dicom_tools/ecg_synthetic.py):
-  HR +-1 bpm, axis +-3 deg, PR +-25 ms; QRS and QT are calibrated to the LUDB annotators, whose
-  boundaries lie outside the 1% points of these smooth pulses: QRS known+20..+50 ms, QT
-  known+10..+45 ms.
+- Synthetic ECGs (wave boundaries at 1% of the wave's peak, see dicom_tools/ecg_synthetic.py),
+  across HR 50-120, PR 120-220, QRS 70-140, QT 320-480, axis -60..+120: HR +-0.5 bpm, axis
+  +-2 deg; PR, QRS and QT +-10 ms noise-free (PR and QT +-15 with 20 uV noise) around known +
+  OFFSET below, an offset explained there (LUDB calibration + the detector on sin^2 waves).
+- Reliability gates: a T wave under 100 uV in every lead gives no QT; a P wave under 20 uV
+  gives no PR; pacing spikes give nothing.
 - pydicom's waveform_ecg.dcm against the device's own values: HR +-2 bpm, PR +-15 ms, axis
-  +-10 deg; QRS and QT, for the same calibration, device+15..+50 ms.
+  +-10 deg; QRS and QT, device + the LUDB calibration (QRS +23, QT +30 ms) +-10 ms: minus its
+  calibration, measure() agrees with that device within 1 ms on both.
 """
 
 from __future__ import annotations
@@ -68,28 +71,88 @@ def test_held_out_ludb_records_match_the_cardiologists(record: int) -> None:
         assert within(getattr(got, key), expected - tolerance, expected + tolerance), (key, got)
 
 
-SYNTHETIC = [
-    {"heart_rate_bpm": 72, "pr_ms": 160, "qrs_ms": 90, "qt_ms": 380, "qrs_axis_deg": 45},
-    {"heart_rate_bpm": 50, "pr_ms": 200, "qrs_ms": 110, "qt_ms": 440, "qrs_axis_deg": -30},
-    {"heart_rate_bpm": 100, "pr_ms": 130, "qrs_ms": 80, "qt_ms": 320, "qrs_axis_deg": 80},
-]
+# What measure() reads on the synthetic waves, known value + offset (ms). The LUDB calibration
+# shifts (QRS onset -15, offset +8, P onset -15, T offset +15) give PR 0, QRS +23, QT +30; the
+# rest is the detector on these sin^2 waves, whose edges are sharper than real ones: the 40 Hz
+# band spreads a QRS edge by ~7 ms each side before it reaches the 3% level (QRS +14), the
+# tangent meets the baseline a few ms before a T's 1% point (QT -3), PR -4.
+OFFSET = {"pr_ms": -4.0, "qrs_ms": 37.0, "qt_ms": 27.0}
+# Tolerances around known + OFFSET: noise-free (measured range over the grid +-2 / +-3 / +-5),
+# and with 20 uV noise and 200 uV baseline wander (+-8 / +-5 / +-13 measured).
+TOLERANCE = {
+    0.0: {"pr_ms": 10, "qrs_ms": 10, "qt_ms": 10},
+    20.0: {"pr_ms": 15, "qrs_ms": 10, "qt_ms": 15},
+}
 
 
-@pytest.mark.parametrize("known", SYNTHETIC)
 @pytest.mark.parametrize("noise", [0.0, 20.0])
-def test_synthetic_known_values_are_recovered(known: dict[str, float], noise: float) -> None:
-    got = measure(synthetic_ecg(**known, noise_uv=noise, wander_uv=10 * noise, seed=1), 500)
-    assert within(got.heart_rate_bpm, known["heart_rate_bpm"] - 1, known["heart_rate_bpm"] + 1)
-    assert within(got.qrs_axis_deg, known["qrs_axis_deg"] - 3, known["qrs_axis_deg"] + 3)
-    assert within(got.pr_ms, known["pr_ms"] - 25, known["pr_ms"] + 25), got
-    assert within(got.qrs_ms, known["qrs_ms"] + 20, known["qrs_ms"] + 50), got
-    assert within(got.qt_ms, known["qt_ms"] + 10, known["qt_ms"] + 45), got
-    assert got.rhythm == "regular"
-    assert got.rr_ms is not None
-    assert got.qt_ms is not None
-    rr_s = got.rr_ms / 1000
-    assert got.qtc_bazett_ms == pytest.approx(got.qt_ms / rr_s**0.5, abs=0.2)
-    assert got.qtc_fridericia_ms == pytest.approx(got.qt_ms / rr_s ** (1 / 3), abs=0.2)
+def test_synthetic_known_values_are_recovered_across_the_ranges(noise: float) -> None:
+    """HR 50-120, PR 120-220, QRS 70-140, QT 320-480, axis -60..+120 (corners and a middle)."""
+    from benchmarks.ecg_measurements import synthetic_grid
+
+    grid = synthetic_grid()
+    assert len(grid) >= 9
+    for known in grid:
+        got = measure(synthetic_ecg(**known, noise_uv=noise, wander_uv=10 * noise, seed=1), 500)
+        hr = known["heart_rate_bpm"]
+        assert within(got.heart_rate_bpm, hr - 0.5, hr + 0.5), (known, got)
+        assert within(got.qrs_axis_deg, known["qrs_axis_deg"] - 2, known["qrs_axis_deg"] + 2)
+        for key, offset in OFFSET.items():
+            expected = known[key] + offset
+            tolerance = TOLERANCE[noise][key]
+            assert within(getattr(got, key), expected - tolerance, expected + tolerance), (
+                key,
+                known,
+                got,
+            )
+        assert got.rhythm == "regular"
+        assert got.rr_ms is not None
+        assert got.qt_ms is not None
+        rr_s = got.rr_ms / 1000
+        assert got.qtc_bazett_ms == pytest.approx(got.qt_ms / rr_s**0.5, abs=0.2)
+        assert got.qtc_fridericia_ms == pytest.approx(got.qt_ms / rr_s ** (1 / 3), abs=0.2)
+
+
+@pytest.mark.parametrize("amplitude", [60.0, 90.0])
+def test_a_flat_t_wave_gives_no_qt(amplitude: float) -> None:
+    """Under 100 uV in every lead (the clinical 'flat T'): QT and QTc are None, the rest stays."""
+    got = measure(synthetic_ecg(t_amplitude_uv=amplitude, noise_uv=10, seed=3), 500)
+    assert got.qt_ms is None
+    assert got.qtc_bazett_ms is None
+    assert got.qtc_fridericia_ms is None
+    assert got.qrs_ms is not None
+    assert got.pr_ms is not None
+
+
+def test_a_low_but_clear_t_wave_is_measured() -> None:
+    got = measure(synthetic_ecg(t_amplitude_uv=150, noise_uv=10, seed=3), 500)
+    assert within(got.qt_ms, 380 + OFFSET["qt_ms"] - 10, 380 + OFFSET["qt_ms"] + 10), got
+
+
+@pytest.mark.parametrize("amplitude", [10.0, 25.0])
+def test_a_p_wave_that_does_not_stand_out_gives_no_pr(amplitude: float) -> None:
+    """A P wave under 20 uV (0.2 mm) in all but one lead: not a reliable P onset, PR None."""
+    got = measure(synthetic_ecg(p_amplitude_uv=amplitude, noise_uv=10, seed=3), 500)
+    assert got.pr_ms is None
+    assert got.qrs_ms is not None
+
+
+def test_a_small_clear_p_wave_is_measured() -> None:
+    got = measure(synthetic_ecg(p_amplitude_uv=60, noise_uv=10, seed=3), 500)
+    assert within(got.pr_ms, 160 + OFFSET["pr_ms"] - 10, 160 + OFFSET["pr_ms"] + 10), got
+
+
+def test_pacing_spikes_measure_nothing() -> None:
+    """A 2 mV one-sample spike 10 ms before each QRS (a pacemaker's): nothing is measured."""
+    leads = synthetic_ecg()
+    sign = {name: 1.0 if k % 2 else -1.0 for k, name in enumerate(LEAD_ORDER)}
+    onsets = np.arange(400.0, 10000.0, 60000 / 72)
+    paced = {}
+    for name, samples in leads.items():
+        spiked = samples.copy()
+        spiked[np.round((onsets - 10) / 2).astype(int)] += 2000 * sign[name]
+        paced[name] = spiked
+    assert nothing(measure(paced, 500))
 
 
 @pytest.mark.parametrize("fs", [250, 1000])
@@ -180,8 +243,8 @@ def test_pydicom_device_ecg_agrees_with_the_device() -> None:
     )
     assert within(got.pr_ms, device["PR Interval"] - 15, device["PR Interval"] + 15)
     assert within(got.qrs_axis_deg, device["QRS Axis"] - 10, device["QRS Axis"] + 10)
-    assert within(got.qrs_ms, device["QRS Duration"] + 15, device["QRS Duration"] + 50)
-    assert within(got.qt_ms, device["QT Interval"] + 15, device["QT Interval"] + 50)
+    assert within(got.qrs_ms, device["QRS Duration"] + 23 - 10, device["QRS Duration"] + 23 + 10)
+    assert within(got.qt_ms, device["QT Interval"] + 30 - 10, device["QT Interval"] + 30 + 10)
     assert got.rhythm == "regular"
 
 
