@@ -21,6 +21,7 @@ from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
+from server.ecg import routes as ecg_routes
 from server.events import lifetime as events_lifetime
 from server.events import routes as events_routes
 from server.metrics import Metrics
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
         patients_routes,
         events_routes,
         dicomweb_routes,
+        ecg_routes,
         archive_routes,
         uploads_routes,
         pages_routes,

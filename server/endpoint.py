@@ -31,6 +31,8 @@ class Endpoint:
     query: type[BaseModel] | None
     errors: tuple[int, ...] = ()
     """Error statuses of this endpoint beyond the ones every endpoint may answer."""
+    raw_body: tuple[str, ...] = ()
+    """Media types of a request body that is not JSON (an XML document, say), if any."""
 
 
 def api(
@@ -44,11 +46,15 @@ def api(
     errors: Sequence[int] = (),
     roles: Sequence[Role] = (),
     public: bool = False,
+    raw_body: Sequence[str] = (),
 ) -> Callable[[H], H]:
-    """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it."""
+    """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it.
+
+    raw_body names the media types of a request body that is not JSON (read by the handler).
+    """
 
     def mark(handler: H) -> H:
-        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors))
+        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors), tuple(raw_body))
         setattr(handler, _ATTRIBUTE, spec)
         return allow(*roles, public=public)(handler)
 
