@@ -16,6 +16,7 @@ Every function blocks.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -27,7 +28,7 @@ from xml.etree.ElementTree import Element, ParseError
 import numpy as np
 import numpy.typing as npt
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import iterparse
 
 from dicom_tools.ecg_encoding import PatientIdentity, part10, twelve_lead_ecg
 from dicom_tools.errors import ReasonedError
@@ -63,6 +64,8 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 MAX_SAMPLES_PER_LEAD = 16384
 """The 12-Lead ECG IOD's limit (PS3.3 A.34.3.4): a longer recording is refused, not cut."""
 MAX_SAMPLING_FREQUENCY = 20_000.0
+MAX_ELEMENTS = 200_000
+"""XML elements accepted in one document (the FDA's 10 s 12-lead example has 1,463)."""
 MIN_DURATION_S = 1.0
 """Shorter recordings (such as the 13-sample minimum aECG, 26 ms) hold no beat to read."""
 
@@ -227,9 +230,28 @@ def parse_timestamp(value: str | None) -> datetime | None:
         return None
 
 
+def _parse(data: bytes) -> Element:
+    """The document's root, refusing more than MAX_ELEMENTS elements as they are parsed."""
+    root: Element | None = None
+    events = iterparse(
+        io.BytesIO(data),
+        events=("start",),
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
+    for count, (_, element) in enumerate(events, start=1):
+        root = element if root is None else root
+        if count > MAX_ELEMENTS:
+            raise AecgError("too_large", f"The document has more than {MAX_ELEMENTS} XML elements.")
+    if root is None:
+        raise AecgError("not_xml", "The document holds no XML element.")
+    return root
+
+
 def _root(data: bytes) -> Element:
     try:
-        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = _parse(data)
     except DefusedXmlException:
         raise AecgError(
             "forbidden_xml",
@@ -274,12 +296,12 @@ def _sampling_interval(sequence: Element) -> float:
 
 
 def _digits(text: str | None, lead: str) -> npt.NDArray[np.float64]:
-    words = (text or "").split()
+    words = (text or "").split(maxsplit=MAX_SAMPLES_PER_LEAD)  # bounded: no huge list
     if len(words) > MAX_SAMPLES_PER_LEAD:
         raise AecgError(
             "too_large",
-            f"Lead {lead} has {len(words)} samples; at most {MAX_SAMPLES_PER_LEAD} are "
-            "accepted for a 12-lead ECG.",
+            f"Lead {lead} has more than {MAX_SAMPLES_PER_LEAD} samples, the most a "
+            "12-lead ECG holds.",
         )
     try:
         digits = np.array([int(w) for w in words], dtype=np.float64)

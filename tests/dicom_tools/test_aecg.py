@@ -238,3 +238,18 @@ def test_a_recording_beyond_the_iod_frequency_is_refused_by_the_encoder() -> Non
 )
 def test_hl7_timestamps(text: str | None, expected: datetime | None) -> None:
     assert parse_timestamp(text) == expected
+
+
+def test_a_flood_of_elements_is_refused_while_parsing() -> None:
+    flood = b'<AnnotatedECG xmlns="urn:hl7-org:v3">' + b"<a/>" * 300_000 + b"</AnnotatedECG>"
+    with pytest.raises(AecgError) as refused:
+        read_aecg(flood)
+    assert refused.value.reason == "too_large"
+
+
+def test_a_lead_of_millions_of_digits_is_refused_without_reading_them_all() -> None:
+    lead = document({"I": [0]}).replace(b"<digits>0", b"<digits>" + b"7 " * 2_000_000)
+    with pytest.raises(AecgError) as refused:
+        read_aecg(lead)
+    assert refused.value.reason == "too_large"
+    assert "16384" in refused.value.message
