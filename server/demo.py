@@ -216,30 +216,28 @@ def demo_images(clinic: str, patient: Patient) -> list[bytes]:
     pydicom's CT_small itself as a second series; new UIDs."""
     study_uid = _uid(clinic, "ct")
     base = _bundled("CT_small.dcm")
-    size = int(base.Rows)
-    instances = []
-    for index in range(_STACK_SLICES):
+    x, y, z = (float(v) for v in base.ImagePositionPatient)
+
+    def instance(series: str, number: int, index: int) -> Dataset:
         ds = copy.deepcopy(base)
         _as_patient(ds, patient)
         ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = _uid(clinic, "ct", "stack")
-        ds.SeriesNumber = 1
-        ds.SeriesDescription = "Chest phantom, axial stack"
+        ds.SeriesInstanceUID = _uid(clinic, "ct", series)
+        ds.SeriesNumber = number
         ds.StudyDescription = "CT chest"
         ds.InstanceNumber = index + 1
-        x, y, z = (float(v) for v in base.ImagePositionPatient)
+        return ds
+
+    instances = []
+    for index in range(_STACK_SLICES):
+        ds = instance("stack", 1, index)
+        ds.SeriesDescription = "Chest phantom, axial stack"
         ds.ImagePositionPatient = [x, y, round(z - 5.0 * index, 2)]
         ds.SliceLocation = round(z - 5.0 * index, 2)
         ds.WindowCenter, ds.WindowWidth = -600, 1600
-        ds.PixelData = _phantom_slice(index, size).tobytes()
+        ds.PixelData = _phantom_slice(index, int(base.Rows)).tobytes()
         instances.append(_part10(ds, _uid(clinic, "ct", "stack", str(index))))
-    original = copy.deepcopy(base)
-    _as_patient(original, patient)
-    original.StudyInstanceUID = study_uid
-    original.SeriesInstanceUID = _uid(clinic, "ct", "original")
-    original.SeriesNumber = 2
-    original.StudyDescription = "CT chest"
-    instances.append(_part10(original, _uid(clinic, "ct", "original", "1")))
+    instances.append(_part10(instance("original", 2, 0), _uid(clinic, "ct", "original", "1")))
     return instances
 
 

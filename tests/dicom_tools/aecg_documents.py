@@ -16,6 +16,18 @@ _LEAD_CODES = {
 }  # fmt: skip
 
 
+ENTITY_EXPANSION = b"""<?xml version="1.0"?>
+<!DOCTYPE AnnotatedECG [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>
+<AnnotatedECG xmlns="urn:hl7-org:v3">&b;</AnnotatedECG>"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE AnnotatedECG [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<AnnotatedECG xmlns="urn:hl7-org:v3">&x;</AnnotatedECG>"""
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE AnnotatedECG SYSTEM "http://127.0.0.1:9/aecg.dtd">
+<AnnotatedECG xmlns="urn:hl7-org:v3"/>"""
+"""Hostile documents: an entity expansion, an external entity (XXE), an external DTD."""
+
+
 def sample(name: str) -> bytes:
     """One of the shared aECG samples (skipped when shared/ is absent, failed in CI)."""
     path = SAMPLES / name

@@ -11,7 +11,16 @@ from pydicom import dcmread
 
 from dicom_tools.aecg import AecgError, aecg_to_dicom, parse_timestamp, read_aecg
 from dicom_tools.ecg_encoding import TWELVE_LEAD_ECG, EcgEncodingError, PatientIdentity
-from tests.dicom_tools.aecg_documents import document, sample, sine_digits, subject, twelve_leads
+from tests.dicom_tools.aecg_documents import (
+    ENTITY_EXPANSION,
+    EXTERNAL_DTD,
+    EXTERNAL_ENTITY,
+    document,
+    sample,
+    sine_digits,
+    subject,
+    twelve_leads,
+)
 
 STANDARD = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -148,23 +157,12 @@ def _timed(increment: str) -> bytes:
     return document({"I": sine_digits()}, increment=increment)
 
 
-_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE AnnotatedECG [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>
-<AnnotatedECG xmlns="urn:hl7-org:v3">&lol2;</AnnotatedECG>"""
-_EXTERNAL = b"""<?xml version="1.0"?>
-<!DOCTYPE AnnotatedECG [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<AnnotatedECG xmlns="urn:hl7-org:v3">&xxe;</AnnotatedECG>"""
-_DTD = b"""<?xml version="1.0"?>
-<!DOCTYPE AnnotatedECG SYSTEM "http://127.0.0.1:9/aecg.dtd">
-<AnnotatedECG xmlns="urn:hl7-org:v3"/>"""
-
-
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (_ENTITY, "forbidden_xml"),
-        (_EXTERNAL, "forbidden_xml"),
-        (_DTD, "forbidden_xml"),
+        (ENTITY_EXPANSION, "forbidden_xml"),
+        (EXTERNAL_ENTITY, "forbidden_xml"),
+        (EXTERNAL_DTD, "forbidden_xml"),
         (b"", "not_xml"),
         (b"not xml at all", "not_xml"),
         (document({"I": sine_digits()})[:-40], "not_xml"),

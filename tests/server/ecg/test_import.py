@@ -16,7 +16,14 @@ from dicom_tools.ecg_encoding import TWELVE_LEAD_ECG
 from server import keys
 from server.archive.models import Instance, Study
 from server.ecg import importing
-from tests.dicom_tools.aecg_documents import document, sample, sine_digits, subject
+from tests.dicom_tools.aecg_documents import (
+    ENTITY_EXPANSION,
+    EXTERNAL_ENTITY,
+    document,
+    sample,
+    sine_digits,
+    subject,
+)
 from tests.forms import sign_in
 from tests.server.dicomweb.helpers import blob_files, index_counts, retrieve
 from tests.support import Client, World, audit_events
@@ -95,19 +102,11 @@ async def test_a_subject_with_a_registered_identifier_is_linked_to_the_patient(
     assert study.linked_patient_id == world.patients["alice"]
 
 
-_ENTITIES = b"""<?xml version="1.0"?>
-<!DOCTYPE AnnotatedECG [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>
-<AnnotatedECG xmlns="urn:hl7-org:v3">&b;</AnnotatedECG>"""
-_EXTERNAL = b"""<?xml version="1.0"?>
-<!DOCTYPE AnnotatedECG [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<AnnotatedECG xmlns="urn:hl7-org:v3">&x;</AnnotatedECG>"""
-
-
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (_ENTITIES, "forbidden_xml"),
-        (_EXTERNAL, "forbidden_xml"),
+        (ENTITY_EXPANSION, "forbidden_xml"),
+        (EXTERNAL_ENTITY, "forbidden_xml"),
         (document({"I": sine_digits()})[:-50], "not_xml"),
         (document({"I": sine_digits()}, namespace="urn:hl7-org:v2"), "not_aecg"),
         (b'<?xml version="1.0"?><html><body>hello</body></html>', "not_aecg"),
