@@ -89,15 +89,14 @@ _MEASUREMENTS: Mapping[str, tuple[str, str]] = {
     "MDC_ECG_TIME_PD_PR": ("pr_ms", "ms"),
     "MDC_ECG_TIME_PD_QRS": ("qrs_ms", "ms"),
     "MDC_ECG_TIME_PD_QT": ("qt_ms", "ms"),
-    "MDC_ECG_TIME_PD_QTc": ("qtc_bazett_ms", "ms"),
-    "MDC_ECG_TIME_PD_QTcB": ("qtc_bazett_ms", "ms"),
-    "MDC_ECG_TIME_PD_QTcF": ("qtc_fridericia_ms", "ms"),
+    "MDC_ECG_TIME_PD_QTc": ("qtc_ms", "ms"),
+    "MDC_ECG_ANGLE_P_FRONT": ("p_axis_deg", "deg"),
     "MDC_ECG_ANGLE_QRS_FRONT": ("qrs_axis_deg", "deg"),
+    "MDC_ECG_ANGLE_T_FRONT": ("t_axis_deg", "deg"),
 }
-"""Global annotations that are measurements of ``dicom_tools.ecg_measurements`` fields.
+"""Global annotations kept as device measurements, by the names the ECG reader reports.
 
-The aECG ``MDC_ECG_TIME_PD_QTc`` does not say its formula; Bazett is the devices' usual
-one, so it is filed as such (an explicit QTcB/QTcF code takes precedence).
+An aECG QTc does not say its formula, so it is ``qtc_ms``, not Bazett's or Fridericia's.
 """
 _RATE_UNITS = {"/min": 1.0, "bpm": 1.0, "{beats}/min": 1.0, "1/min": 1.0}
 _TS = re.compile(r"([0-9]{4})([0-9]{2})?([0-9]{2})?([0-9]{2})?([0-9]{2})?([0-9]{2})?(\.[0-9]+)?")
@@ -142,7 +141,7 @@ class AecgRecording:
     model: str | None = None
     annotations: tuple[Annotation, ...] = ()
     measurements: Mapping[str, float] = field(default_factory=dict)
-    """The document's global measurements, keyed by ``Measurements`` field names."""
+    """The document's global measurements (``pr_ms``, ``qtc_ms``, ``qrs_axis_deg``...)."""
     statements: tuple[str, ...] = ()
     """The document's interpretation statements (rhythm and the like), as display text."""
     notes: tuple[str, ...] = ()
@@ -472,7 +471,6 @@ def _global_annotations(root: Element) -> tuple[Annotation, ...]:
 
 def _measurements(annotations: tuple[Annotation, ...]) -> dict[str, float]:
     found: dict[str, float] = {}
-    explicit = {"MDC_ECG_TIME_PD_QTcB", "MDC_ECG_TIME_PD_QTcF"}
     for one in annotations:
         target = _MEASUREMENTS.get(one.code)
         if target is None or one.value is None:
@@ -489,9 +487,7 @@ def _measurements(annotations: tuple[Annotation, ...]) -> dict[str, float]:
         )
         if scale is None:
             continue
-        if key in found and one.code not in explicit:
-            continue  # the first global value of a kind (or an explicit QTcB/QTcF) wins
-        found[key] = one.value * scale
+        found.setdefault(key, one.value * scale)  # the first global value of a kind
     return found
 
 

@@ -107,10 +107,13 @@ MEASUREMENT_CODES: Mapping[str, tuple[Code, Code]] = {
     "pr_ms": (_scpecg("5.13.5-7", "PR Interval"), _MS),
     "qrs_ms": (_scpecg("5.13.5-9", "QRS Duration"), _MS),
     "qt_ms": (_scpecg("5.13.5-11", "QT Interval"), _MS),
-    "qtc_bazett_ms": (_scpecg("5.10.2.5-5", "QTc Interval"), _MS),
+    "qtc_ms": (_scpecg("5.10.2.5-5", "QTc Interval"), _MS),  # the formula is not stated
+    "p_axis_deg": (_scpecg("5.10.3-11", "P Axis"), _DEGREES),
     "qrs_axis_deg": (_scpecg("5.10.3-13", "QRS Axis"), _DEGREES),
+    "t_axis_deg": (_scpecg("5.10.3-15", "T Axis"), _DEGREES),
 }
-"""Waveform annotation concepts and units of the device measurements, by Measurements key."""
+"""Waveform annotation concepts and units of device measurements, by the names the ECG
+reader reports (``Measurements`` field names, plus ``qtc_ms`` and the P and T axes)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,8 +45,10 @@ def test_the_shared_samples_read_as_12_lead_rhythm_recordings(name: str) -> None
         "pr_ms": 148.0,
         "qrs_ms": 120.0,
         "qt_ms": 420.0,
-        "qtc_bazett_ms": 443.0,
+        "qtc_ms": 443.0,
+        "p_axis_deg": 44.0,
         "qrs_axis_deg": -61.0,
+        "t_axis_deg": 86.0,
     }
     assert recording.statements == ("Sinus Rhythm",)
     assert any("derived series" in note for note in recording.notes)
@@ -111,7 +113,9 @@ def test_the_conversion_is_exact_at_the_documents_own_scale() -> None:
         "QRS Duration": 120,
         "QT Interval": 420,
         "QTc Interval": 443,
+        "P Axis": 44,
         "QRS Axis": -61,
+        "T Axis": 86,
     }
 
 
