@@ -350,17 +350,26 @@ def _read_set(sequence_set: Element) -> _Set:
     return found
 
 
-def _recording_sets(root: Element) -> tuple[list[_Set], list[str]]:
-    """The sequenceSets with leads of the first rhythm series, and notes on what is skipped."""
+def _rhythm_series(root: Element) -> tuple[Element | None, list[str]]:
+    """The first rhythm series (coded RHYTHM, or not coded), and notes on what is skipped."""
     series = list(_children(root, "component", "series"))
-    rhythm = [s for s in series if _code(s) in ("RHYTHM", "")] or series
+    rhythm = [s for s in series if _code(s) in ("RHYTHM", "")]
     notes = []
     if len(rhythm) > 1:
         notes.append(f"The document has {len(rhythm)} rhythm series; the first is imported.")
+    if len(series) > len(rhythm):
+        notes.append("Series other than rhythm waveforms are not imported.")
     if rhythm and _first(rhythm[0], "derivation", "derivedSeries") is not None:
         notes.append("Representative beats (derived series) are not imported as waveforms.")
-    sets = [_read_set(s) for s in rhythm[:1] for s in _children(s, "component", "sequenceSet")]
-    return [s for s in sets if s.leads], notes
+    return (rhythm[0] if rhythm else None), notes
+
+
+def _recording_sets(series: Element | None) -> list[_Set]:
+    """The sequenceSets of the rhythm series that hold leads."""
+    if series is None:
+        return []
+    sets = [_read_set(s) for s in _children(series, "component", "sequenceSet")]
+    return [s for s in sets if s.leads]
 
 
 def _merged(sets: list[_Set], notes: list[str]) -> _Set:
@@ -417,8 +426,8 @@ def _acquired(root: Element) -> datetime | None:
     return None
 
 
-def _device(root: Element) -> tuple[str | None, str | None]:
-    author = _first(root, "component", "series", "author", "seriesAuthor")
+def _device(series: Element) -> tuple[str | None, str | None]:
+    author = _first(series, "author", "seriesAuthor")
     if author is None:
         return None, None
     manufacturer = _text(_first(author, "manufacturerOrganization", "name"))
@@ -447,25 +456,23 @@ def _annotation(element: Element) -> Annotation | None:
     return None
 
 
-def _global_annotations(root: Element) -> tuple[Annotation, ...]:
+def _global_annotations(series: Element) -> tuple[Annotation, ...]:
     """The recording-level annotations: the rhythm series' own and its representative beat's.
 
     Per-beat annotations (those under an ``MDC_ECG_BEAT``) are not taken: they repeat for
     every beat what the global ones state once.
     """
     found: list[Annotation] = []
-    for series in list(_children(root, "component", "series"))[:1]:
-        scopes = [series, *_children(series, "derivation", "derivedSeries")]
-        for scope in scopes:
-            for annotation_set in _children(scope, "subjectOf", "annotationSet"):
-                pending = list(_children(annotation_set, "component", "annotation"))
-                while pending:
-                    element = pending.pop(0)
-                    if _code(element) == "MDC_ECG_BEAT":
-                        continue
-                    if (one := _annotation(element)) is not None:
-                        found.append(one)
-                    pending.extend(_children(element, "component", "annotation"))
+    for scope in [series, *_children(series, "derivation", "derivedSeries")]:
+        for annotation_set in _children(scope, "subjectOf", "annotationSet"):
+            pending = list(_children(annotation_set, "component", "annotation"))
+            while pending:
+                element = pending.pop(0)
+                if _code(element) == "MDC_ECG_BEAT":
+                    continue
+                if (one := _annotation(element)) is not None:
+                    found.append(one)
+                pending.extend(_children(element, "component", "annotation"))
     return tuple(found)
 
 
@@ -503,8 +510,9 @@ def _statements(annotations: tuple[Annotation, ...]) -> tuple[str, ...]:
 def read_aecg(data: bytes) -> AecgRecording:
     """The rhythm recording of an HL7 aECG document; raises AecgError with a reason."""
     root = _root(data)
-    sets, notes = _recording_sets(root)
-    if not sets:
+    series, notes = _rhythm_series(root)
+    sets = _recording_sets(series)
+    if series is None or not sets:
         raise AecgError(
             "no_leads",
             "The document has no rhythm series with lead data (MDC_ECG_LEAD_* sequences).",
@@ -530,8 +538,8 @@ def read_aecg(data: bytes) -> AecgRecording:
         )
     if recording.ignored:
         notes.append(f"Leads other than the standard 12 are not imported: {recording.ignored}.")
-    manufacturer, model = _device(root)
-    annotations = _global_annotations(root)
+    manufacturer, model = _device(series)
+    annotations = _global_annotations(series)
     return AecgRecording(
         leads={name: recording.leads[name] for name in LEAD_ORDER if name in recording.leads},
         sampling_frequency=round(frequency, 6),

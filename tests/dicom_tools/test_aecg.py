@@ -255,3 +255,10 @@ def test_a_lead_of_millions_of_digits_is_refused_without_reading_them_all() -> N
         read_aecg(lead)
     assert refused.value.reason == "too_large"
     assert "16384" in refused.value.message
+
+
+def test_only_representative_beats_at_the_top_are_not_a_recording() -> None:
+    beats = document({"I": sine_digits()}, series_code="REPRESENTATIVE_BEAT")
+    with pytest.raises(AecgError) as refused:
+        read_aecg(beats)
+    assert refused.value.reason == "no_leads"
