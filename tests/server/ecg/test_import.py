@@ -201,3 +201,18 @@ async def test_the_import_is_in_the_openapi_document(client: Client, world: Worl
         "$ref": "#/components/schemas/EcgImported"
     }
     assert {"415", "422", "413", "429"} <= set(operation["responses"])
+
+
+async def test_a_document_larger_than_the_json_body_limit_is_imported(
+    client: Client, world: World
+) -> None:
+    """16384 samples of 12 leads (about 1.2 MB of XML): beyond the 1 MiB JSON body limit."""
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    leads = {
+        name: [(i * 7919 + k * 31) % 40000 - 20000 for i in range(16384)]
+        for k, name in enumerate(names)
+    }
+    xml = document(leads, increment='<increment value="1" unit="ms"/>')
+    assert len(xml) > client.app[keys.SETTINGS].max_body_bytes
+    status, body = await _import(client, world, "gp-a", xml)
+    assert status == 201, body
