@@ -31,6 +31,8 @@ class Endpoint:
     query: type[BaseModel] | None
     errors: tuple[int, ...] = ()
     """Error statuses of this endpoint beyond the ones every endpoint may answer."""
+    media_type: str = "application/json"
+    """The media type of a successful response (an SVG, a PDF... for the few that are not JSON)."""
     raw_body: tuple[str, ...] = ()
     """Media types of a request body that is not JSON (an XML document, say), if any."""
 
@@ -46,6 +48,7 @@ def api(
     errors: Sequence[int] = (),
     roles: Sequence[Role] = (),
     public: bool = False,
+    media_type: str = "application/json",
     raw_body: Sequence[str] = (),
 ) -> Callable[[H], H]:
     """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it.
@@ -54,7 +57,17 @@ def api(
     """
 
     def mark(handler: H) -> H:
-        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors), tuple(raw_body))
+        spec = Endpoint(
+            summary,
+            tag,
+            body,
+            response,
+            status,
+            query,
+            tuple(errors),
+            media_type,
+            tuple(raw_body),
+        )
         setattr(handler, _ATTRIBUTE, spec)
         return allow(*roles, public=public)(handler)
 

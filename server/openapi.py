@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -66,7 +67,7 @@ def _operation(spec: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
         ]
     success: dict[str, Any] = {"description": "Success"}
     if spec.response is not None:
-        success["content"] = {"application/json": {"schema": _schema(spec.response, components)}}
+        success["content"] = {spec.media_type: {"schema": _schema(spec.response, components)}}
     error = {
         "content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}
     }
@@ -112,7 +113,8 @@ def document(app: web.Application) -> dict[str, Any]:
 
 
 def _path_names(path: str) -> list[str]:
-    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+    """The names of a path's variables, also where a segment has more (``{uid}.svg``)."""
+    return re.findall(r"\{([^}:]+)", path)
 
 
 @allow()

@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -36,6 +37,28 @@ def require(available: bool, reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"required in CI but missing: {reason}")
     pytest.skip(reason)
+
+
+SHARED_DATA_FALLBACK = Path("/work/shared/data")
+"""This workplace's shared sample data, for checkouts that are not beside it (CI clones)."""
+
+
+def shared_data(*parts: str) -> Path:
+    """A folder of the team's shared sample data (../shared/data), or skip/fail.
+
+    Looked for in $DOORSTEP_SHARED_DATA, then in a `shared/data` beside the checkout or
+    beside any folder above it, then in this workplace's shared folder.
+    """
+    configured = os.environ.get("DOORSTEP_SHARED_DATA")
+    root = Path(__file__).resolve().parents[1]
+    candidates = [Path(configured)] if configured else []
+    candidates += [parent / "shared" / "data" for parent in root.parents]
+    candidates.append(SHARED_DATA_FALLBACK)
+    for base in candidates:
+        if base.joinpath(*parts).exists():
+            return base.joinpath(*parts)
+    require(False, f"shared sample data {'/'.join(parts)} not found (set DOORSTEP_SHARED_DATA)")
+    raise AssertionError("unreachable")
 
 
 def require_tool(name: str) -> str:

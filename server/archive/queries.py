@@ -279,6 +279,34 @@ async def locate_instances(
         where.append(Series.series_uid == series_uid)
     if sop_instance_uid is not None:
         where.append(Instance.sop_instance_uid == sop_instance_uid)
+    level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
+    return await _located(session, reader, where, level, object_id, study_uid, purpose)
+
+
+async def locate_instance(
+    *, session: AsyncSession, reader: Reader, sop_instance_uid: str, purpose: str
+) -> StoredInstance | None:
+    """The visible instance with this SOP Instance UID, in whichever study; None (audited) if none.
+
+    For APIs whose path names the instance alone (the ECG API). A SOP Instance UID is
+    unique within an organisation; a reader who sees several organisations gets the
+    first by study.
+    """
+    where = [Instance.sop_instance_uid == sop_instance_uid]
+    found = await _located(session, reader, where, "instance", sop_instance_uid, None, purpose)
+    return found[0] if found else None
+
+
+async def _located(
+    session: AsyncSession,
+    reader: Reader,
+    where: list[ColumnElement[bool]],
+    level: str,
+    object_id: str,
+    study_uid: str | None,
+    purpose: str,
+) -> list[StoredInstance]:
+    """The visible instances matching where; the retrieval (or the refusal) is audited."""
     rows = (
         await session.execute(
             select(
@@ -299,8 +327,8 @@ async def locate_instances(
         )
     ).all()
     found = [StoredInstance(*row) for row in rows]
-    level, object_id = _most_specific(study_uid, series_uid, sop_instance_uid)
-    details = {"study": study_uid, "purpose": purpose, "instances": len(found)}
+    study = study_uid if study_uid is not None else (found[0].study_uid if found else None)
+    details = {"study": study, "purpose": purpose, "instances": len(found)}
     if found:
         reader.audit.record_apart(
             session,

@@ -1,0 +1,1 @@
+"""The ECG API: calibrated leads as JSON, ECG paper as SVG, automatic and device measurements."""

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from tests.support import require
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "ecg"
-"""The public aECG samples (../shared/data/ecg beside the repository)."""
+from tests.support import shared_data
 
 _LEAD_CODES = {
     "I": "I", "II": "II", "III": "III", "aVR": "AVR", "aVL": "AVL", "aVF": "AVF",
@@ -29,10 +25,8 @@ EXTERNAL_DTD = b"""<?xml version="1.0"?>
 
 
 def sample(name: str) -> bytes:
-    """One of the shared aECG samples (skipped when shared/ is absent, failed in CI)."""
-    path = SAMPLES / name
-    require(path.is_file(), f"the aECG sample {path} is not there")
-    return path.read_bytes()
+    """One of the shared aECG samples in ../shared/data/ecg (skipped when absent, failed in CI)."""
+    return shared_data("ecg", name).read_bytes()
 
 
 def sequence(code: str, digits: Sequence[int], *, scale: str = "2.5", unit: str = "uV") -> str:

@@ -262,3 +262,24 @@ def test_only_representative_beats_at_the_top_are_not_a_recording() -> None:
     with pytest.raises(AecgError) as refused:
         read_aecg(beats)
     assert refused.value.reason == "no_leads"
+
+
+def test_the_ecg_reader_reads_the_converted_instance() -> None:
+    """Round trip through dicom_tools.ecg: the same microvolts, derived leads computed there."""
+    from dicom_tools.ecg import read_ecg
+
+    recording, data = aecg_to_dicom(document(twelve_leads()))
+    ecg = read_ecg(data)
+    assert ecg.sampling_frequency == 500.0
+    stored = {lead.name: lead for lead in ecg.leads if not lead.derived}
+    assert list(stored) == list(recording.leads)
+    for name, values in recording.leads.items():
+        assert np.array_equal(stored[name].samples_uv, values), name  # exact at 2.5 uV
+    assert {lead.name for lead in ecg.leads if lead.derived} == {"III", "aVR", "aVL", "aVF"}
+    example = read_ecg(aecg_to_dicom(sample("hl7-aecg-example.xml"))[1])
+    assert (example.device.pr_ms, example.device.qrs_ms, example.device.qrs_axis_deg) == (
+        148.0,
+        120.0,
+        -61.0,
+    )
+    assert example.device.statements == ("Sinus Rhythm",)

@@ -35,6 +35,8 @@ API_PATHS = [
     ("GET", f"{INSTANCE}/frames/1", 404, "dicom.retrieve", SOP_INSTANCE_UID),
     ("GET", f"{INSTANCE}/rendered", 404, "dicom.retrieve", SOP_INSTANCE_UID),
     ("GET", f"{INSTANCE}/thumbnail", 404, "dicom.retrieve", SOP_INSTANCE_UID),
+    ("GET", f"/api/v1/ecg/{SOP_INSTANCE_UID}", 404, "dicom.retrieve", SOP_INSTANCE_UID),
+    ("GET", f"/api/v1/ecg/{SOP_INSTANCE_UID}.svg", 404, "dicom.retrieve", SOP_INSTANCE_UID),
 ]
 PAGE_PATHS = [
     ("GET", "/patients/{bella}", 404, "patient.read", "{bella}"),

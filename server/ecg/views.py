@@ -1,0 +1,85 @@
+"""ECG API: GET /api/v1/ecg/{sop_instance_uid} (JSON) and its .svg (ECG paper)."""
+
+from __future__ import annotations
+
+from aiohttp import hdrs, web
+
+from dicom_tools.uids import is_valid_uid
+from server import keys
+from server.archive import service as archive
+from server.archive.readers import request_reader
+from server.context import db
+from server.ecg import service
+from server.ecg.schemas import EcgOut, SvgQuery
+from server.endpoint import api, read_query
+from server.errors import InvalidInput, MalformedInput
+
+CACHE_CONTROL = "private, no-cache"
+"""Kept by the browser, revalidated every time (with If-None-Match): each read is audited."""
+
+
+@api(
+    summary="A calibrated ECG: leads in whole microvolts, automatic and device measurements "
+    "(strong ETag; If-None-Match answers 304)",
+    tag="ecg",
+    response=EcgOut,
+    roles=service.READERS,
+)
+async def get_ecg(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/ecg/{sop_instance_uid}."""
+    instance = await _located(request, "ecg")
+    body = await service.ecg_json(
+        storage=request.app[keys.ARCHIVE].storage,
+        cache=request.app[keys.ECG_CACHE],
+        instance=instance,
+    )
+    return _respond(request, body, "application/json")
+
+
+@api(
+    summary="The ECG on paper, in millimetres (grid, calibration pulses, leads, measurements)",
+    tag="ecg",
+    query=SvgQuery,
+    response=str,
+    media_type="image/svg+xml",
+    roles=service.READERS,
+)
+async def get_ecg_svg(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/ecg/{sop_instance_uid}.svg?layout=3x4|12x1&speed=25|50&gain=5|10|20."""
+    try:
+        query = read_query(request, SvgQuery)
+    except InvalidInput as error:
+        raise MalformedInput(error.message, details=error.details) from None
+    instance = await _located(request, "ecg.svg")
+    body = await service.ecg_svg(
+        storage=request.app[keys.ARCHIVE].storage,
+        cache=request.app[keys.ECG_CACHE],
+        instance=instance,
+        layout=query.layout,
+        speed=query.speed,
+        gain=query.gain,
+    )
+    response = _respond(request, body, "image/svg+xml")
+    filename = f"ecg-{instance.sop_instance_uid}-{query.layout}.svg"
+    response.headers[hdrs.CONTENT_DISPOSITION] = f'inline; filename="{filename}"'
+    return response
+
+
+async def _located(request: web.Request, purpose: str) -> archive.StoredInstance:
+    uid = request.match_info["sop_instance_uid"]
+    if not is_valid_uid(uid):
+        raise MalformedInput(f"The SOP Instance UID must be digits and dots: {uid[:70]!r}.")
+    async with db(request) as session:
+        return await service.locate(
+            session=session, reader=request_reader(request), sop_instance_uid=uid, purpose=purpose
+        )
+
+
+def _respond(request: web.Request, body: service.Body, media_type: str) -> web.Response:
+    """The body, or 304 when the client's If-None-Match has its ETag."""
+    headers = {hdrs.ETAG: body.etag, hdrs.CACHE_CONTROL: CACHE_CONTROL}
+    wanted = request.if_none_match
+    if wanted and any(tag.value in ("*", body.etag.strip('"')) for tag in wanted):
+        return web.Response(status=304, headers=headers)
+    content_type = f"{media_type}; charset=utf-8"
+    return web.Response(body=body.content, headers={**headers, hdrs.CONTENT_TYPE: content_type})
