@@ -30,7 +30,8 @@ import numpy.typing as npt
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from dicom_tools.ecg_encoding import PatientIdentity, part10, twelve_lead_ecg
+from dicom_tools.ecg import LEAD_NAMES
+from dicom_tools.ecg_encoding import MAX_SAMPLES, PatientIdentity, part10, twelve_lead_ecg
 from dicom_tools.errors import ReasonedError
 
 AecgReason = Literal[
@@ -61,7 +62,7 @@ AecgReason = Literal[
 
 HL7 = "urn:hl7-org:v3"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-MAX_SAMPLES_PER_LEAD = 16384
+MAX_SAMPLES_PER_LEAD = MAX_SAMPLES
 """The 12-Lead ECG IOD's limit (PS3.3 A.34.3.4): a longer recording is refused, not cut."""
 MAX_SAMPLING_FREQUENCY = 20_000.0
 MAX_ELEMENTS = 200_000
@@ -79,7 +80,6 @@ LEAD_CODES: Mapping[str, str] = {
     **{f"MDC_ECG_LEAD_V{n}": f"V{n}" for n in range(1, 7)},
 }
 """MDC lead codes of the standard 12 leads, and their names."""
-LEAD_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 _VOLTS_IN_UV = {"uV": 1.0, "mV": 1_000.0, "V": 1_000_000.0, "nV": 0.001}
 _SECONDS = {"s": 1.0, "ms": 0.001, "us": 0.000_001}
@@ -541,7 +541,7 @@ def read_aecg(data: bytes) -> AecgRecording:
     manufacturer, model = _device(series)
     annotations = _global_annotations(series)
     return AecgRecording(
-        leads={name: recording.leads[name] for name in LEAD_ORDER if name in recording.leads},
+        leads={name: recording.leads[name] for name in LEAD_NAMES if name in recording.leads},
         sampling_frequency=round(frequency, 6),
         resolution_uv=next(iter(recording.scales)) if len(recording.scales) == 1 else None,
         subject=_subject(root),
