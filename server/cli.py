@@ -129,6 +129,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         Actor(user_id=None, username="cli", org_id=None)
     )
     found = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
+    if found.logins:  # the demo's own network: its studies too (each stored once)
+        asyncio.run(demo.seed_studies(settings, seeder))
 
     def banner() -> None:
         lines = [f"Doorstep demo is running at {_url(settings)}"]

@@ -1,19 +1,41 @@
-"""Seeded demonstration data for `doorstep demo`."""
+"""Seeded demonstration data for `doorstep demo`: the network, its patients and studies.
+
+The studies (per clinic, a 12-lead ECG and a CT study of demo patients) are stored
+through the Archive, so they are validated, indexed, audited and linked like uploads.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import io
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
+from typing import Any
 
+import numpy as np
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import db
 from server.accounts import passwords
 from server.accounts import service as accounts
 from server.accounts.models import Organisation, User
+from server.archive.archive import Archive
+from server.archive.lifetime import blob_root
+from server.archive.models import Study
+from server.archive.storage import LocalBlobStorage
 from server.audit.service import Recorder
 from server.identity import OrgKind, Role
 from server.patients.models import Patient
+from server.settings import Settings
 
 DEMO_PASSWORD = "doorstep-demo"  # noqa: S105  (printed for demo users)
 
@@ -117,3 +139,156 @@ async def seed(*, session: AsyncSession, audit: Recorder) -> Demo:
         )
     await audit.record(session, action="demo.seed")
     return Demo(seeded=True, logins=logins)
+
+
+# --- Demo studies: per clinic, an ECG and an image study of its demo patients ---------------
+
+_DEMO_UIDS = uuid.UUID("6d6f6465-6d6f-4f72-8b65-646f6f727374")
+_STACK_SLICES = 16
+_STUDIES = (
+    # clinic, the ECG's patient, the image study's patient
+    ("Riverside Clinic", "RC-0001", "RC-0002"),
+    ("Hilltop Clinic", "HC-0001", "HC-0002"),
+)
+
+
+def _uid(*parts: str) -> str:
+    """A demo UID derived from names (PS3.5 B.2, 2.25 + a UUID): the same on every start."""
+    return f"2.25.{uuid.uuid5(_DEMO_UIDS, '/'.join(parts)).int}"
+
+
+def _bundled(name: str) -> Dataset:
+    path = get_testdata_file(name, download=False)
+    if path is None:
+        raise FileNotFoundError(f"pydicom's bundled {name} is not installed")
+    return dcmread(path)
+
+
+def _as_patient(ds: Dataset, patient: Patient) -> None:
+    ds.PatientName = patient.name
+    ds.PatientID = patient.identifier
+    ds.PatientBirthDate = patient.birth_date.strftime("%Y%m%d")
+    ds.PatientSex = patient.sex
+
+
+def _part10(ds: Dataset, sop_uid: str) -> bytes:
+    ds.SOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def demo_ecg(clinic: str, patient: Patient) -> bytes:
+    """pydicom's 12-lead ECG (with the device's own measurements) as the patient's, new UIDs."""
+    ds = _bundled("waveform_ecg.dcm")
+    _as_patient(ds, patient)
+    ds.StudyInstanceUID = _uid(clinic, "ecg")
+    ds.SeriesInstanceUID = _uid(clinic, "ecg", "series")
+    ds.StudyDescription = "Resting 12-lead ECG"
+    ds.AccessionNumber = ""
+    return _part10(ds, _uid(clinic, "ecg", "instance"))
+
+
+def _one(make: Callable[[str, Patient], bytes], clinic: str, patient: Patient) -> list[bytes]:
+    return [make(clinic, patient)]
+
+
+def _phantom_slice(index: int, size: int) -> np.ndarray[Any, np.dtype[np.int16]]:
+    """Hounsfield units of one axial slice of a simple chest phantom (body, lungs, spine, a
+    nodule that grows and shrinks through the stack), so scrolling the slices shows change."""
+    y, x = np.mgrid[0:size, 0:size] / (size / 2) - 1.0
+    depth = (index + 0.5) / _STACK_SLICES * 2 - 1.0  # -1 .. 1 through the stack
+    hu = np.full((size, size), -1000.0)  # air
+    hu[(x / 0.9) ** 2 + (y / 0.7) ** 2 <= 1 - 0.3 * depth**2] = 40.0  # soft tissue
+    lung = 0.32 * (1 - depth**2) ** 0.5
+    for side in (-0.42, 0.42):
+        hu[((x - side) / (lung + 0.05)) ** 2 + ((y + 0.05) / (lung + 0.15)) ** 2 <= 1] = -820.0
+    hu[x**2 + (y - 0.45) ** 2 <= 0.12**2] = 700.0  # vertebra
+    nodule = 0.1 * max(0.0, 1 - ((depth - 0.2) / 0.45) ** 2) ** 0.5
+    if nodule > 0:
+        hu[(x - 0.35) ** 2 + (y + 0.1) ** 2 <= nodule**2] = 60.0
+    return (hu + 1024).astype(np.int16)  # stored values, Rescale Intercept -1024
+
+
+def demo_images(clinic: str, patient: Patient) -> list[bytes]:
+    """A CT study of the patient: a 16-slice stack (a phantom in CT_small's attributes) and
+    pydicom's CT_small itself as a second series; new UIDs."""
+    study_uid = _uid(clinic, "ct")
+    base = _bundled("CT_small.dcm")
+    x, y, z = (float(v) for v in base.ImagePositionPatient)
+
+    def instance(series: str, number: int, index: int) -> Dataset:
+        ds = copy.deepcopy(base)
+        _as_patient(ds, patient)
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = _uid(clinic, "ct", series)
+        ds.SeriesNumber = number
+        ds.StudyDescription = "CT chest"
+        ds.InstanceNumber = index + 1
+        return ds
+
+    instances = []
+    for index in range(_STACK_SLICES):
+        ds = instance("stack", 1, index)
+        ds.SeriesDescription = "Chest phantom, axial stack"
+        ds.ImagePositionPatient = [x, y, round(z - 5.0 * index, 2)]
+        ds.SliceLocation = round(z - 5.0 * index, 2)
+        ds.WindowCenter, ds.WindowWidth = -600, 1600
+        ds.PixelData = _phantom_slice(index, int(base.Rows)).tobytes()
+        instances.append(_part10(ds, _uid(clinic, "ct", "stack", str(index))))
+    instances.append(_part10(instance("original", 2, 0), _uid(clinic, "ct", "original", "1")))
+    return instances
+
+
+async def store_studies(*, archive: Archive, audit: Recorder) -> list[str]:
+    """Store each demo clinic's ECG and CT study unless it is there: the study UIDs stored now.
+
+    The studies carry the demo patients' identifiers, so storing links them to the
+    patients; clinics or patients that are not the demo's own get nothing.
+    """
+    stored: list[str] = []
+    for clinic, ecg_patient, image_patient in _STUDIES:
+        async with archive.session_maker() as session:
+            org = await session.scalar(select(Organisation).where(Organisation.name == clinic))
+            if org is None:
+                continue
+            patients = {
+                p.identifier: p
+                for p in await session.scalars(select(Patient).where(Patient.org_id == org.id))
+            }
+            present = set(
+                await session.scalars(
+                    select(Study.study_uid).where(
+                        Study.study_uid.in_([_uid(clinic, "ecg"), _uid(clinic, "ct")])
+                    )
+                )
+            )
+        wanted: list[Callable[[], list[bytes]]] = []
+        if ecg_patient in patients and _uid(clinic, "ecg") not in present:
+            wanted.append(partial(_one, demo_ecg, clinic, patients[ecg_patient]))
+        if image_patient in patients and _uid(clinic, "ct") not in present:
+            wanted.append(partial(demo_images, clinic, patients[image_patient]))
+        for make in wanted:
+            items = await asyncio.to_thread(make)
+            results = await archive.store(audit=audit, org_id=org.id, items=items, source="demo")
+            stored += sorted({r.study_uid for r in results if r.ok and r.study_uid})
+    return stored
+
+
+async def seed_studies(settings: Settings, audit: Recorder) -> list[str]:
+    """`doorstep demo`'s studies, stored through an Archive of its own before the server runs."""
+    engine = db.create_engine(settings)
+    sessions = db.create_sessionmaker(engine)
+    write_group = db.WriteGroup(sessions)
+    storage = LocalBlobStorage(blob_root(settings.data_dir))
+    await asyncio.to_thread(storage.start)
+    try:
+        archive = Archive.configured(
+            settings, session_maker=sessions, write_group=write_group, storage=storage
+        )
+        return await store_studies(archive=archive, audit=audit)
+    finally:
+        await write_group.close()
+        await asyncio.to_thread(storage.close)
+        await engine.dispose()

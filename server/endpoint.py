@@ -33,6 +33,8 @@ class Endpoint:
     """Error statuses of this endpoint beyond the ones every endpoint may answer."""
     media_type: str = "application/json"
     """The media type of a successful response (an SVG, a PDF... for the few that are not JSON)."""
+    raw_body: tuple[str, ...] = ()
+    """Media types of a request body that is not JSON (an XML document, say), if any."""
 
 
 def api(
@@ -47,11 +49,25 @@ def api(
     roles: Sequence[Role] = (),
     public: bool = False,
     media_type: str = "application/json",
+    raw_body: Sequence[str] = (),
 ) -> Callable[[H], H]:
-    """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it."""
+    """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it.
+
+    raw_body names the media types of a request body that is not JSON (read by the handler).
+    """
 
     def mark(handler: H) -> H:
-        spec = Endpoint(summary, tag, body, response, status, query, tuple(errors), media_type)
+        spec = Endpoint(
+            summary,
+            tag,
+            body,
+            response,
+            status,
+            query,
+            tuple(errors),
+            media_type,
+            tuple(raw_body),
+        )
         setattr(handler, _ATTRIBUTE, spec)
         return allow(*roles, public=public)(handler)
 

@@ -54,6 +54,11 @@ def _operation(spec: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _schema(spec.body, components)}},
         }
+    elif spec.raw_body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in spec.raw_body},
+        }
     if spec.query is not None:
         properties = spec.query.model_json_schema()["properties"]
         operation["parameters"] = [

@@ -1,7 +1,8 @@
-"""GP upload page: DICOM files go to STOW-RS from the browser; zips and photos come here.
+"""GP upload page: DICOM files go to STOW-RS from the browser; zips, photos and aECG come here.
 
 A zip is spooled to a temporary file and handed to the uploads service; a photo
-is read from its form. Uploaded studies are linked to the chosen patient. These
+is read from its form; an HL7 aECG .xml file is converted to a 12-lead ECG by the
+ECG import service. Uploaded studies are linked to the chosen patient. These
 handlers answer in JSON (the page's script reads them), never with an HTML page.
 """
 
@@ -22,6 +23,8 @@ from server import keys
 from server.access import allow
 from server.archive import links
 from server.context import db, principal, recorder
+from server.ecg import importing
+from server.ecg.import_views import read_xml
 from server.errors import (
     DomainError,
     InvalidInput,
@@ -97,6 +100,7 @@ async def upload_page(request: web.Request) -> web.StreamResponse:
         chosen=chosen,
         max_photo_mb=MAX_PHOTO_BYTES // (1024 * 1024),
         max_members=MAX_MEMBERS,
+        max_aecg_mb=importing.MAX_AECG_BYTES // (1024 * 1024),
     )
 
 
@@ -290,3 +294,31 @@ async def _photo(request: web.Request) -> list[FileResult]:
     if found.ok:
         await _link(request, patient, [found.study_uid], "upload-photo")
     return [found]
+
+
+@allow(Role.GP, page=True)
+async def upload_aecg(request: web.Request) -> web.StreamResponse:
+    """POST /upload/aecg[?patient=ID][&name=file.xml]: an HL7 aECG document (application/xml).
+
+    Converted to a 12-lead ECG instance and archived like the API's import (source
+    upload-aecg); a document naming no subject gets the chosen patient's details.
+    """
+
+    async def work() -> Uploaded:
+        chosen = request.query.get("patient", "")
+        patient = await lookup.visible_patient(request, _patient_id(chosen)) if chosen else None
+        async with request.app[keys.ARCHIVE].upload_slot(principal(request).user_id):
+            result = await uploads.store_aecg(
+                store=request.app[keys.ARCHIVE],
+                audit=recorder(request),
+                caller=principal(request),
+                patient=patient,
+                document=await read_xml(request),
+                filename=request.query.get("name", "") or "ECG.xml",
+            )
+        if patient is None:
+            return [result], []
+        linked = await _link(request, patient, [result.study_uid], importing.UPLOAD_SOURCE)
+        return [result], _mismatches(patient, linked)
+
+    return await _answering_json(work)

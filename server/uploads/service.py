@@ -1,9 +1,10 @@
-"""Browser uploads: zip members and photos into the archive, linked to the chosen patient.
+"""Browser uploads: zip members, photos and aECG into the archive, linked to the chosen patient.
 
 A zip's acceptable members are stored through the Archive and its refused ones
 are audited as one event; a photo becomes a Secondary Capture instance of the
-patient. Linking the stored studies to the patient is the archive's audited
-action (`server.archive.links`).
+patient; an HL7 aECG document becomes a 12-lead ECG (the ECG import service).
+Linking the stored studies to the patient is the archive's audited action
+(`server.archive.links`).
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import zipfile
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import IO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dicom_tools.ecg_encoding import PatientIdentity
 from dicom_tools.secondary_capture import PhotoError, PhotoPatient, photo_to_secondary_capture
 from server.archive import service as archive
 from server.audit.service import FAILURE, Recorder
 from server.db import transaction
+from server.ecg import importing
 from server.errors import InvalidInput, MalformedInput
 from server.identity import Principal
 from server.patients.models import Patient
@@ -134,3 +138,39 @@ async def store_photo(
         audit=audit, org_id=caller.org_id, items=[instance], source="upload-photo"
     )
     return file_result(zips.label(filename), result)
+
+
+async def store_aecg(
+    *,
+    store: archive.Archive,
+    audit: Recorder,
+    caller: Principal,
+    patient: Patient | None,
+    document: bytes,
+    filename: str,
+) -> FileResult:
+    """An HL7 aECG file converted to a 12-lead ECG and archived (source upload-aecg).
+
+    A document naming no subject gets the chosen patient's details; a refused one
+    raises the import's 422 and stores nothing.
+    """
+    identity = (
+        PatientIdentity(
+            name=patient.name,
+            patient_id=patient.identifier,
+            birth_date=patient.birth_date.strftime("%Y%m%d"),
+            sex=patient.sex if patient.sex in ("M", "F", "O") else "",
+        )
+        if patient is not None
+        else None
+    )
+    imported = await importing.import_aecg(
+        store=store,
+        audit=audit,
+        caller=caller,
+        data=document,
+        source=importing.UPLOAD_SOURCE,
+        patient=identity,
+    )
+    found = file_result(zips.label(filename), imported.result)
+    return replace(found, message=" ".join(("Converted from HL7 aECG.", *imported.notes)))

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
-from sqlalchemy import update
+import numpy as np
+import pydicom
+from sqlalchemy import select, update
 
 from server import db, demo
-from server.accounts.models import User
+from server.accounts.models import Organisation, User
+from server.archive.lifetime import blob_root
+from server.archive.models import Instance, Series, Study
+from server.audit.models import AuditEvent
 from server.audit.service import AuditLog
 from server.identity import Actor
+from server.patients.models import Patient
 from server.settings import Settings
 from tests.support import World, free_port
 
@@ -91,3 +100,96 @@ def test_demo_prints_the_logins_on_every_start(tmp_path: Path) -> None:
         printed = _banner(tmp_path / "data")
         assert "Sign in with any of these (password: doorstep-demo)" in printed, printed
         assert "  gp.river" in printed
+
+
+async def _studies(settings: Settings) -> list[tuple[str, str, str | None, str, int, str]]:
+    """(clinic, study description, linked patient's identifier, modality, instances, source)."""
+    engine = db.create_engine(settings)
+    try:
+        async with db.create_sessionmaker(engine)() as session:
+            rows = await session.execute(
+                select(Organisation.name, Study, Patient.identifier)
+                .join(Organisation, Organisation.id == Study.org_id)
+                .outerjoin(Patient, Patient.id == Study.linked_patient_id)
+                .order_by(Organisation.name, Study.study_description)
+            )
+            found = []
+            for clinic, study, identifier in rows:
+                instances = list(
+                    await session.scalars(select(Instance).where(Instance.study_id == study.id))
+                )
+                modalities = await session.scalars(
+                    select(Series.modality).where(Series.study_id == study.id).distinct()
+                )
+                found.append(
+                    (
+                        clinic,
+                        study.study_description or "",
+                        identifier,
+                        "/".join(sorted(m or "" for m in modalities)),
+                        len(instances),
+                        ",".join(sorted({i.source for i in instances})),
+                    )
+                )
+            return found
+    finally:
+        await engine.dispose()
+
+
+async def test_seeded_studies_are_stored_linked_and_audited_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="s" * 32)
+    engine = db.create_engine(settings)
+    try:
+        await db.upgrade(engine)
+        async with db.transaction(db.create_sessionmaker(engine)) as session:
+            await demo.seed(session=session, audit=SEEDER)
+    finally:
+        await engine.dispose()
+    stored = await demo.seed_studies(settings, SEEDER)
+    assert len(stored) == 4
+    expected = [
+        ("Hilltop Clinic", "CT chest", "HC-0002", "CT", 17, "demo"),
+        ("Hilltop Clinic", "Resting 12-lead ECG", "HC-0001", "ECG", 1, "demo"),
+        ("Riverside Clinic", "CT chest", "RC-0002", "CT", 17, "demo"),
+        ("Riverside Clinic", "Resting 12-lead ECG", "RC-0001", "ECG", 1, "demo"),
+    ]
+    assert await _studies(settings) == expected
+    blobs = sorted(p for p in blob_root(tmp_path).rglob("*") if p.is_file() and p.suffix != ".lock")
+    assert len(blobs) == 36
+    # Idempotent: a second start stores nothing and writes no audit event of storing.
+    assert await demo.seed_studies(settings, SEEDER) == []
+    assert await _studies(settings) == expected
+
+    assert len(await _events(settings, "dicom.store")) == 4
+    assert len(await _events(settings, "study.patient_link")) == 4
+
+
+async def _events(settings: Settings, action: str) -> list[AuditEvent]:
+    engine = db.create_engine(settings)
+    try:
+        async with db.create_sessionmaker(engine)() as session:
+            return list(
+                await session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_the_demo_ct_stack_scrolls_through_different_slices() -> None:
+    patient = Patient(
+        name="Okafor^Grace", identifier="RC-0001", sex="F", org_id=1, birth_date=date(1956, 3, 14)
+    )
+    instances = [pydicom.dcmread(io.BytesIO(data)) for data in demo.demo_images("X", patient)]
+    stack = [ds for ds in instances if ds.SeriesNumber == 1]
+    assert len(stack) == 16
+    assert len({ds.SOPInstanceUID for ds in instances}) == 17
+    assert len({ds.SeriesInstanceUID for ds in instances}) == 2
+    assert [int(ds.InstanceNumber) for ds in stack] == list(range(1, 17))
+    pixels = [ds.pixel_array for ds in stack]
+    assert all(not np.array_equal(a, b) for a, b in itertools.pairwise(pixels))
+    hu = pixels[8].astype(float) * float(stack[8].RescaleSlope) + float(stack[8].RescaleIntercept)
+    assert {-1000.0, -820.0, 40.0, 700.0} <= set(np.unique(hu))
+    ecg = pydicom.dcmread(io.BytesIO(demo.demo_ecg("X", patient)))
+    assert (str(ecg.PatientName), ecg.PatientID) == ("Okafor^Grace", "RC-0001")
+    assert "WaveformAnnotationSequence" in ecg  # the device's own measurements come along
+    assert demo.demo_ecg("X", patient) == demo.demo_ecg("X", patient)  # the same UIDs each time

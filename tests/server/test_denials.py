@@ -48,6 +48,7 @@ PAGE_PATHS = [
     ("POST", "/upload/link", 404, "patient.read", "{bella}"),
     ("POST", "/upload/zip?patient={bella}", 404, "patient.read", "{bella}"),
     ("POST", "/upload/photo", 404, "patient.read", "{bella}"),
+    ("POST", "/upload/aecg?patient={bella}", 404, "patient.read", "{bella}"),
 ]
 
 
@@ -85,6 +86,12 @@ async def _attempt(
             path,
             data=b"PK\x05\x06" + bytes(18),
             headers={"Content-Type": "application/zip", "X-CSRF-Token": csrf},
+        )
+    elif path.startswith("/upload/aecg"):
+        response = await client.post(
+            path,
+            data=b'<AnnotatedECG xmlns="urn:hl7-org:v3"/>',
+            headers={"Content-Type": "application/xml", "X-CSRF-Token": csrf},
         )
     elif path == "/upload/photo":
         form = {"patient": str(bella), "image": io.BytesIO(_png())}

@@ -12,7 +12,7 @@ export function isWanted(file) {
   return !SKIPPED.test(pathOf(file));
 }
 
-/** Which endpoint takes a file: "zip", "photo" or "dicom" (the server checks the content). */
+/** Which endpoint takes a file: "zip", "photo", "aecg" or "dicom" (the server checks the content). */
 export function kindOf(file) {
   const name = file.name.toLowerCase();
   if (/\.zip$/.test(name) || file.type === "application/zip" || file.type === "application/x-zip-compressed") {
@@ -20,6 +20,9 @@ export function kindOf(file) {
   }
   if (/\.(jpe?g|png)$/.test(name) || file.type === "image/jpeg" || file.type === "image/png") {
     return "photo";
+  }
+  if (/\.xml$/.test(name) || file.type === "application/xml" || file.type === "text/xml") {
+    return "aecg";
   }
   return "dicom";
 }

@@ -1,4 +1,4 @@
-/* The upload page: DICOM files to STOW-RS, zips and photos to /upload/*, with per-file progress. */
+/* The upload page: DICOM files to STOW-RS, zips, photos and aECG to /upload/*, with per-file progress. */
 import { fetchJson } from "../core/fetch.mjs";
 import { droppedFiles, isWanted, kindOf, pathOf } from "./files.mjs";
 import { MismatchPanel } from "./mismatch.mjs";
@@ -147,6 +147,23 @@ export default class Upload {
         (response) => {
           if (response.status === 200 && response.json && response.json.results) {
             this.#showMembers(item, response.json.results);
+            this.#mismatches.show(response.json.mismatches);
+          } else {
+            this.#setOutcome(item, "rejected", errorMessage(response));
+          }
+        },
+      );
+    }
+    if (item.kind === "aecg") {
+      const query = new URLSearchParams({ name: file.name });
+      if (patient) {
+        query.set("patient", patient);
+      }
+      return send("/upload/aecg?" + query, file, "application/xml", "application/json", progress).then(
+        (response) => {
+          const result = response.status === 200 && response.json && response.json.results[0];
+          if (result) {
+            this.#setOutcome(item, result.outcome, result.message);
             this.#mismatches.show(response.json.mismatches);
           } else {
             this.#setOutcome(item, "rejected", errorMessage(response));
