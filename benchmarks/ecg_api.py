@@ -137,10 +137,13 @@ def cpu_seconds(pid: int) -> float:
 def stow(connection: http.client.HTTPConnection, token: str, files: Sequence[bytes]) -> None:
     """Store the files in one STOW-RS request."""
     boundary = secrets.token_hex(16)
-    body = b"".join(
-        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
-        for data in files
-    ) + f"--{boundary}--\r\n".encode()
+    body = (
+        b"".join(
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
+            for data in files
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
     headers = {
         "Authorization": f"Bearer {token}",
         "Content-Type": f"{DICOM_PARTS}; boundary={boundary}",

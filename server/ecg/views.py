@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from aiohttp import hdrs, web
 
 from dicom_tools.uids import is_valid_uid
@@ -27,11 +30,14 @@ CACHE_CONTROL = "private, no-cache"
 )
 async def get_ecg(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/ecg/{sop_instance_uid}."""
-    instance = await _located(request, "ecg")
-    body = await service.ecg_json(
-        storage=request.app[keys.ARCHIVE].storage,
-        cache=request.app[keys.ECG_CACHE],
-        instance=instance,
+    _, body = await _located(
+        request,
+        "ecg",
+        lambda found: service.ecg_json(
+            storage=request.app[keys.ARCHIVE].storage,
+            cache=request.app[keys.ECG_CACHE],
+            instance=found,
+        ),
     )
     return _respond(request, body, "application/json")
 
@@ -50,14 +56,17 @@ async def get_ecg_svg(request: web.Request) -> web.StreamResponse:
         query = read_query(request, SvgQuery)
     except InvalidInput as error:
         raise MalformedInput(error.message, details=error.details) from None
-    instance = await _located(request, "ecg.svg")
-    body = await service.ecg_svg(
-        storage=request.app[keys.ARCHIVE].storage,
-        cache=request.app[keys.ECG_CACHE],
-        instance=instance,
-        layout=query.layout,
-        speed=query.speed,
-        gain=query.gain,
+    instance, body = await _located(
+        request,
+        "ecg.svg",
+        lambda found: service.ecg_svg(
+            storage=request.app[keys.ARCHIVE].storage,
+            cache=request.app[keys.ECG_CACHE],
+            instance=found,
+            layout=query.layout,
+            speed=query.speed,
+            gain=query.gain,
+        ),
     )
     response = _respond(request, body, "image/svg+xml")
     filename = f"ecg-{instance.sop_instance_uid}-{query.layout}.svg"
@@ -65,14 +74,43 @@ async def get_ecg_svg(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _located(request: web.Request, purpose: str) -> archive.StoredInstance:
+async def _located(
+    request: web.Request,
+    purpose: str,
+    answer: Callable[[archive.StoredInstance], Awaitable[service.Body]],
+) -> tuple[archive.StoredInstance, service.Body]:
+    """The instance (scoped, its read audited) and the body answer makes of it.
+
+    The answer is started as soon as the instance is found, so that reading the file
+    overlaps the end of the transaction (its commit, then the audit of the read); it is
+    returned only once the transaction has ended as before, and a transaction that
+    fails cancels it: nothing is sent.
+    """
     uid = request.match_info["sop_instance_uid"]
     if not is_valid_uid(uid):
         raise MalformedInput(f"The SOP Instance UID must be digits and dots: {uid[:70]!r}.")
-    async with db(request) as session:
-        return await service.locate(
-            session=session, reader=request_reader(request), sop_instance_uid=uid, purpose=purpose
-        )
+    started: asyncio.Future[service.Body] | None = None
+    try:
+        async with db(request) as session:
+            instance = await service.locate(
+                session=session,
+                reader=request_reader(request),
+                sop_instance_uid=uid,
+                purpose=purpose,
+            )
+            started = asyncio.ensure_future(answer(instance))
+    except BaseException:
+        if started is not None:
+            started.cancel()
+            started.add_done_callback(_retrieved)
+        raise
+    return instance, await started
+
+
+def _retrieved(done: asyncio.Future[service.Body]) -> None:
+    """Mark an abandoned answer's outcome as seen (its failure is not logged as lost)."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _respond(request: web.Request, body: service.Body, media_type: str) -> web.Response:
