@@ -258,7 +258,12 @@ class Doorstep:
 def doorstep(backend: str, pg_dsn: str, tmp: Path) -> Iterator[Doorstep]:
     """A fresh data directory (and database), provisioned with the CLI, `doorstep serve` up."""
     data_dir = tmp / f"doorstep-{backend}-{secrets.token_hex(3)}"
-    env = clean_env(DOORSTEP_DATA_DIR=str(data_dir), DOORSTEP_LOG_LEVEL="WARNING")
+    env = clean_env(
+        DOORSTEP_DATA_DIR=str(data_dir),
+        DOORSTEP_LOG_LEVEL="WARNING",
+        # The benchmark's one user sends CONCURRENT_REQUESTS at once (the default allows 3).
+        DOORSTEP_MAX_UPLOADS_PER_USER=str(CONCURRENT_REQUESTS),
+    )
     with _database(backend, pg_dsn, data_dir) as url:
         env["DOORSTEP_DATABASE_URL"] = url
         run_cli(["db", "upgrade"], env=env)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
@@ -77,6 +78,16 @@ _PIPELINE_KEYWORDS = (
 )
 _FRAME_GROUPS = ("PixelValueTransformationSequence", "FrameVOILUTSequence")
 MAX_VIEWPORT = 8192
+_TABLE_ABOVE_PIXELS = 4096
+"""Grayscale frames of more pixels may go through a table of their values (faster)."""
+# PNG is lossless whatever the zlib settings: these trade a little size for speed. On a
+# noisy 512x512 CT, level 1 with Z_RLE encodes about 6x faster than Pillow's default
+# (level 6) and 8 % smaller; on a colour photograph Z_RLE is 40 % larger, so colour keeps
+# zlib's default strategy (level 1: 3x faster, 3 % larger).
+_PNG_OPTIONS: dict[str, dict[str, int]] = {
+    "L": {"compress_level": 1, "compress_type": zlib.Z_RLE},
+    "RGB": {"compress_level": 1},
+}
 
 
 class RenderingError(ReasonedError[RenderingReason]):
@@ -189,7 +200,7 @@ def encode(
             image = image.resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     if image_format == "png":
-        image.save(out, "PNG")
+        image.save(out, "PNG", **_PNG_OPTIONS[image.mode])
     else:
         image.save(out, "JPEG", quality=quality)
     return out.getvalue()
@@ -272,7 +283,32 @@ def _frame_attributes(ds: Dataset, index: int) -> Dataset:
 def _grayscale(
     pixels: npt.NDArray[Any], attributes: Dataset, window: Window | None, photometric: str
 ) -> Pixels8:
-    """Modality LUT, VOI transform, then inversion of MONOCHROME1."""
+    """Modality LUT, VOI transform, then inversion of MONOCHROME1.
+
+    An integer frame with fewer distinct possible values (its minimum to its maximum)
+    than half its pixels goes through a table of those values instead: every step is
+    elementwise, so each pixel gets exactly the value it would get on its own, and the
+    frame's full range is taken over the values present only.
+    """
+    if pixels.dtype.kind in "iu" and pixels.size >= _TABLE_ABOVE_PIXELS:
+        low, high = int(pixels.min()), int(pixels.max())
+        if high - low < pixels.size // 2:
+            index = np.subtract(pixels, low, dtype=np.intp)
+            stored = np.arange(low, high + 1, dtype=pixels.dtype)
+            table = _grayscale_values(stored, attributes, window, photometric, index)
+            shown: Pixels8 = table[index]
+            return shown
+    return _grayscale_values(pixels, attributes, window, photometric, None)
+
+
+def _grayscale_values(
+    pixels: npt.NDArray[Any],
+    attributes: Dataset,
+    window: Window | None,
+    photometric: str,
+    index: npt.NDArray[np.intp] | None,
+) -> Pixels8:
+    """The grayscale pipeline of pixels (or of a table of values, ``index`` its pixels)."""
     try:
         values = apply_modality_lut(pixels, attributes)
         if window is None and attributes.get("VOILUTSequence"):
@@ -281,7 +317,14 @@ def _grayscale(
                 apply_voi(values, attributes).astype(np.float64) * 255.0 / (2**bits - 1)
             )
         else:
-            shown = (window or _file_window(attributes) or _full_range(values)).apply(values)
+            chosen = window or _file_window(attributes)
+            if chosen is None:
+                counts = (
+                    None if index is None else np.bincount(index.ravel(), minlength=values.size)
+                )
+                present = values if counts is None else values[counts > 0]
+                chosen = _full_range(present)
+            shown = chosen.apply(values)
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
         raise RenderingError(
             "undecodable", f"The grayscale LUTs cannot be applied: {error}"

@@ -19,6 +19,7 @@ from server.audit import lifetime as audit_lifetime
 from server.audit import routes as audit_routes
 from server.audit.service import AuditLog
 from server.db import WriteGroup, create_engine, create_sessionmaker
+from server.dicomweb import lifetime as dicomweb_lifetime
 from server.dicomweb import routes as dicomweb_routes
 from server.dimse.lifetime import dimse_server
 from server.ecg import routes as ecg_routes
@@ -31,6 +32,7 @@ from server.pages import routes as pages_routes
 from server.patients import routes as patients_routes
 from server.settings import Settings
 from server.uploads import routes as uploads_routes
+from server.viewer import routes as viewer_routes
 
 
 async def _data_directory(app: web.Application) -> AsyncIterator[None]:
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
             _websockets,
             audit_lifetime.checkpoints,
             archive_lifetime.archive,
+            dicomweb_lifetime.rendered_cache,
             dimse_server,  # last: needs the database and the archive
         ]
     )
@@ -89,6 +92,7 @@ def create_app(settings: Settings) -> web.Application:
         ecg_routes,
         archive_routes,
         uploads_routes,
+        viewer_routes,
         pages_routes,
     ):
         feature_routes.setup(app)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.accounts.principal_cache import PrincipalCache
     from server.archive.service import Archive
     from server.audit.service import AuditLog
+    from server.dicomweb.rendered_cache import RenderedCache
     from server.ecg.service import EcgCache
     from server.events.bus import EventBus
 
@@ -37,6 +38,7 @@ EVENT_BUS: web.AppKey[EventBus] = web.AppKey("event_bus")
 PRINCIPAL_CACHE: web.AppKey[PrincipalCache] = web.AppKey("principal_cache")
 ACCOUNT_CHANGES: web.AppKey[AccountChanges] = web.AppKey("account_changes")
 ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
+RENDERED_CACHE: web.AppKey[RenderedCache] = web.AppKey("rendered_cache")
 ECG_CACHE: web.AppKey[EcgCache] = web.AppKey("ecg_cache")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     """Uploads (STOW-RS requests, zips, photos) one user may have under way per process."""
     """Instances one STOW-RS request may carry; more refuse the request (413)."""
     max_inflated_bytes: int = 256 * 1024 * 1024
+    rendered_cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    """Rendered images and thumbnails kept in this process's memory (LRU); 0 keeps none."""
+    rendered_cache_disk_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
+    """Rendered images and thumbnails kept under <data dir>/cache/rendered (least recently
+    used evicted first; survives restarts); 0 keeps none on disk."""
     archive_conflict: Literal["reject", "replace"] = "reject"
     session_idle_minutes: int = 15
     session_max_hours: int = 12

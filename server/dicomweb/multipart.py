@@ -231,14 +231,23 @@ def _check_part_type(block: bytes) -> None:
 class MultipartStream:
     """A streamed multipart/related response whose parts share one media type."""
 
-    def __init__(self, request: web.Request, part_type: str) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        part_type: str,
+        *,
+        boundary: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """A random boundary unless one is given (a strong ETag needs a fixed one)."""
         self.request = request
-        self.boundary = secrets.token_hex(16)
+        self.boundary = boundary or secrets.token_hex(16)
         self.response = web.StreamResponse(
             headers={
+                **(headers or {}),
                 hdrs.CONTENT_TYPE: (
                     f'multipart/related; type="{part_type}"; boundary={self.boundary}'
-                )
+                ),
             }
         )
 

@@ -6,12 +6,19 @@ kept, the image never enlarged), ``quality=1..100`` sets the JPEG quality. Other
 parameters are ignored. ``image/jpeg`` is sent unless the Accept header prefers
 ``image/png``. A multi-frame instance renders its representative frame; a study
 or series thumbnail is that of its first instance with an image.
+
+Responses carry a strong ETag (see ``conditional``) and are kept in the
+application's ``RenderedCache`` under the same digest, so identical content shares
+entries whoever stored it. The request is scoped and audited first; only then is
+If-None-Match compared (304) or the cache consulted, candidate by candidate, so a
+study thumbnail still shows the first visible instance that renders.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
+from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import hdrs, web
 
@@ -26,7 +33,7 @@ from dicom_tools.rendering import (
 from server import keys
 from server.access import allow
 from server.archive.storage import BlobStorage
-from server.dicomweb import lookup
+from server.dicomweb import conditional, lookup
 from server.dicomweb.media import NotAcceptable, accepted
 from server.dicomweb.paths import ROLES, path_frames
 from server.errors import DomainError, MalformedInput, NotFound
@@ -36,6 +43,12 @@ DEFAULT_TYPE = "image/jpeg"
 DEFAULT_QUALITY = 90
 THUMBNAIL_SIZE = 128
 MAX_CANDIDATES = 16  # instances tried for a study or series thumbnail
+RENDERER_VERSION = 1
+"""Change it with any change here or in dicom_tools.rendering that changes the bytes."""
+INSTANCE_MAX_AGE = 3600
+"""Seconds a browser may reuse an instance's image unasked (its bytes are fixed)."""
+COLLECTION_MAX_AGE = 60
+"""Seconds for a study's or series' thumbnail: a new first instance may change it."""
 _WINDOW_FUNCTIONS: dict[str, WindowFunction] = {
     "linear": "linear",
     "linear-exact": "linear_exact",
@@ -44,6 +57,31 @@ _WINDOW_FUNCTIONS: dict[str, WindowFunction] = {
 _NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _WINDOW = re.compile(rf"({_NUMBER}),({_NUMBER})(?:,([a-z-]+))?")
 _VIEWPORT = re.compile(r"([0-9]{1,5}),([0-9]{1,5})")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderSpec:
+    """Everything but the instance that determines a rendered image's bytes."""
+
+    frame: int | None
+    window: Window | None
+    viewport: Viewport | None
+    quality: int
+    media_type: str
+
+    def tag(self, sha256: str) -> str:
+        """The entity tag (and cache key) of this image of the blob ``sha256``."""
+        quality = self.quality if RENDERED_TYPES[self.media_type] == "jpeg" else None
+        return conditional.entity_tag(
+            "rendered",
+            RENDERER_VERSION,
+            sha256,
+            self.frame,
+            self.window,
+            self.viewport,
+            quality,
+            self.media_type,
+        )
 
 
 class NotRenderable(DomainError):
@@ -81,24 +119,48 @@ async def retrieve_thumbnail(request: web.Request) -> web.Response:
 async def _rendered(
     request: web.Request, *, frame: int | None, default_viewport: Viewport | None, purpose: str
 ) -> web.Response:
-    """Negotiate, parse the parameters, locate (audited), then render off the event loop."""
+    """Negotiate and parse, locate (scoped, audited), then answer 304, from the cache or render."""
     media_type = negotiate_rendered(request)
     query = request.query
-    window = parse_window(query["window"]) if "window" in query else None
-    viewport = parse_viewport(query["viewport"]) if "viewport" in query else default_viewport
-    quality = parse_quality(query["quality"]) if "quality" in query else DEFAULT_QUALITY
-    found = await lookup.locate(request, purpose)
-    image = await asyncio.to_thread(
-        _render_first,
-        request.app[keys.ARCHIVE].storage,
-        [item.sha256 for item in found[:MAX_CANDIDATES]],
+    spec = RenderSpec(
         frame=frame,
-        window=window,
-        image_format=RENDERED_TYPES[media_type],
-        viewport=viewport,
-        quality=quality,
+        window=parse_window(query["window"]) if "window" in query else None,
+        viewport=parse_viewport(query["viewport"]) if "viewport" in query else default_viewport,
+        quality=parse_quality(query["quality"]) if "quality" in query else DEFAULT_QUALITY,
+        media_type=media_type,
     )
-    return web.Response(body=image, headers={hdrs.CONTENT_TYPE: media_type, hdrs.VARY: "Accept"})
+    found = await lookup.locate(request, purpose)
+    cache = request.app[keys.RENDERED_CACHE]
+    storage = request.app[keys.ARCHIVE].storage
+    cache_control = _cache_control(request)
+    refusal: DomainError = NotRenderable("Nothing to render.")
+    for item in found[:MAX_CANDIDATES]:
+        tag = spec.tag(item.sha256)
+        known = cache.refusal(tag)
+        if known is not None:
+            refusal = known
+            continue
+        headers = conditional.validators(tag, cache_control)
+        if conditional.not_modified(request, tag):
+            return conditional.not_modified_response(headers)
+        try:
+            image = await cache.fetch(tag, partial(_render, storage, item.sha256, spec))
+        except NotRenderable as error:
+            cache.refuse(tag, error)
+            refusal = error
+            continue
+        if conditional.not_modified(request, tag, found=True):
+            return conditional.not_modified_response(headers)
+        return web.Response(body=image, headers={hdrs.CONTENT_TYPE: media_type, **headers})
+    raise refusal
+
+
+def _cache_control(request: web.Request) -> str:
+    """An instance's image is kept an hour, a study's or series' (its first image) a minute."""
+    if conditional.instances_replaceable(request):
+        return conditional.REVALIDATE
+    one_instance = "instance" in request.match_info
+    return f"private, max-age={INSTANCE_MAX_AGE if one_instance else COLLECTION_MAX_AGE}"
 
 
 def negotiate_rendered(request: web.Request) -> str:
@@ -145,33 +207,21 @@ def parse_quality(text: str) -> int:
     return int(text)
 
 
-def _render_first(
-    storage: BlobStorage,
-    digests: list[str],
-    *,
-    frame: int | None,
-    window: Window | None,
-    image_format: ImageFormat,
-    viewport: Viewport | None,
-    quality: int,
-) -> bytes:
-    """The image of the first stored blob that renders (blocking); else the last refusal."""
-    refusal = NotRenderable("Nothing to render.")
-    for sha256 in digests:
-        with storage.open(sha256) as source:
-            try:
-                return render(
-                    source,
-                    frame=frame,
-                    window=window,
-                    image_format=image_format,
-                    viewport=viewport,
-                    quality=quality,
-                )
-            except RenderingError as error:
-                if error.reason == "no_such_frame":
-                    raise NotFound(error.message) from None
-                if error.reason == "invalid_parameter":
-                    raise MalformedInput(error.message) from None
-                refusal = NotRenderable(error.message, details={"reason": error.reason})
-    raise refusal
+def _render(storage: BlobStorage, sha256: str, spec: RenderSpec) -> bytes:
+    """The image of one stored blob (blocking); refusals as domain errors."""
+    with storage.open(sha256) as source:
+        try:
+            return render(
+                source,
+                frame=spec.frame,
+                window=spec.window,
+                image_format=RENDERED_TYPES[spec.media_type],
+                viewport=spec.viewport,
+                quality=spec.quality,
+            )
+        except RenderingError as error:
+            if error.reason == "no_such_frame":
+                raise NotFound(error.message) from None
+            if error.reason == "invalid_parameter":
+                raise MalformedInput(error.message) from None
+            raise NotRenderable(error.message, details={"reason": error.reason}) from None

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, BinaryIO, TypeVar
 
@@ -17,7 +18,7 @@ from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.storage import BlobStorage
-from server.dicomweb import lookup, urls
+from server.dicomweb import conditional, lookup, urls
 from server.dicomweb.media import (
     DICOM,
     DICOM_JSON,
@@ -36,6 +37,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 MAX_FRAMES_PER_REQUEST = 10_000
+BOUNDARY_LENGTH = 32
+"""Hex digits of a frames response's ETag that make its multipart boundary."""
 
 
 async def _blob(storage: BlobStorage, sha256: str) -> AsyncIterator[bytes]:
@@ -214,10 +217,42 @@ def _part_type(media_type: str, transfer_syntax_uid: str) -> str:
     return f"{media_type}; transfer-syntax={transfer_syntax_uid}"
 
 
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """Frames or bulk data of an instance as one response: its tag and its headers."""
+
+    tag: str
+    headers: dict[str, str]
+
+
+def _representation(
+    request: web.Request, item: archive.StoredInstance, resource: str, content_type: str
+) -> Representation:
+    """The strong ETag and caching headers of a resource's stored bytes sent as content_type."""
+    tag = conditional.entity_tag(resource, item.sha256, content_type)
+    cache_control = (
+        conditional.REVALIDATE
+        if conditional.instances_replaceable(request)
+        else conditional.IMMUTABLE
+    )
+    return Representation(tag, conditional.validators(tag, cache_control))
+
+
 async def _send_parts(
-    request: web.Request, media_type: str, content_type: str, parts: list[bytes]
+    request: web.Request,
+    media_type: str,
+    content_type: str,
+    parts: list[bytes],
+    representation: Representation,
 ) -> web.StreamResponse:
-    stream = MultipartStream(request, media_type)
+    if conditional.not_modified(request, representation.tag, found=True):
+        return conditional.not_modified_response(representation.headers)
+    stream = MultipartStream(
+        request,
+        media_type,
+        boundary=representation.tag[:BOUNDARY_LENGTH],
+        headers=representation.headers,
+    )
     await stream.start()
     for part in parts:
         await stream.part(content_type, part)
@@ -265,18 +300,22 @@ async def retrieve_frames(request: web.Request) -> web.StreamResponse:
     item = (await lookup.locate(request, "frames"))[0]
     media = negotiate_frames(request, item.transfer_syntax_uid)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
+    content_type = (
+        _DECODED if media.decode else _part_type(media.media_type, item.transfer_syntax_uid)
+    )
+    representation = _representation(request, item, f"frames/{numbers}", content_type)
+    if conditional.not_modified(request, representation.tag):
+        return conditional.not_modified_response(representation.headers)
     if media.decode:
         indexes = [n - 1 for n in numbers]
         decoded = await _blob_parts(request, item, lambda s: _decode(s, indexes, limit))
-        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
-    media_type = media.media_type
+        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded, representation)
     parts = await _blob_parts(
         request,
         item,
         lambda source: frames.stored_frames(source, numbers, max_inflated_bytes=limit),
     )
-    content_type = _part_type(media_type, item.transfer_syntax_uid)
-    return await _send_parts(request, media_type, content_type, parts)
+    return await _send_parts(request, media.media_type, content_type, parts, representation)
 
 
 @allow(*ROLES)
@@ -292,13 +331,16 @@ async def retrieve_bulk_data(request: web.Request) -> web.StreamResponse:
     syntax = item.transfer_syntax_uid if encapsulated else ExplicitVRLittleEndian
     media = negotiate_frames(request, syntax)
     limit = request.app[keys.SETTINGS].max_inflated_bytes
+    content_type = _DECODED if media.decode else _part_type(media.media_type, syntax)
+    representation = _representation(request, item, f"bulkdata/{path}", content_type)
+    if conditional.not_modified(request, representation.tag):
+        return conditional.not_modified_response(representation.headers)
     if media.decode:
         decoded = await _blob_parts(request, item, lambda s: [b"".join(_decode(s, None, limit))])
-        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded)
-    media_type = media.media_type
+        return await _send_parts(request, OCTET_STREAM, _DECODED, decoded, representation)
     parts = await _blob_parts(
         request,
         item,
         lambda source: bulkdata.bulk_data(source, path, max_inflated_bytes=limit),
     )
-    return await _send_parts(request, media_type, _part_type(media_type, syntax), parts)
+    return await _send_parts(request, media.media_type, content_type, parts, representation)

@@ -26,6 +26,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/account/password",
             "/studies",
             f"/studies/{STUDY_UID}",
+            f"/studies/{STUDY_UID}/view",
         ],
         "cardio": ["/", "/patients"],
         "kiosk": ["/", "/patients"],

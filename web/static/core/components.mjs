@@ -13,4 +13,6 @@ export const components = new Map([
   [ErrorSummary.moduleName, ErrorSummary],
   [IdleLogoff.moduleName, IdleLogoff],
   [Upload.moduleName, Upload],
+  ["viewer", { load: () => import("../viewer/viewer.mjs") }],
+  ["ecg-viewer", { load: () => import("../ecg/ecg-viewer.mjs") }],
 ]);

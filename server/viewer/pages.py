@@ -1,0 +1,126 @@
+"""The viewer page: series thumbnails, then the image viewport or, for an ECG series, its paper.
+
+The page carries what the browser needs as data- attributes (the DICOMweb URLs of the
+chosen series); the pixels come from WADO-RS (metadata and frames), scoped and audited
+by the archive like any other retrieval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from dicom_tools.ecg import ECG_SOP_CLASSES
+from dicom_tools.uids import is_valid_uid
+from server.access import allow
+from server.archive import service as archive
+from server.archive.readers import request_reader
+from server.context import db
+from server.dicomweb import urls
+from server.errors import NotFound
+from server.identity import Role
+from server.templates import render
+
+SERIES_LIMIT = 500
+ECG_API = "/api/v1/ecg"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerSeries:
+    """A series as the viewer's thumbnail strip shows it."""
+
+    series_uid: str
+    number: int | None
+    modality: str
+    description: str
+    instances: int
+    thumbnail: str | None
+    ecg_sop_instance_uid: str | None
+    """The first ECG waveform of the series; the series is shown as an ECG when set."""
+    url: str
+    """The series' DICOMweb URL (metadata and frames hang from it)."""
+
+    @property
+    def label(self) -> str:
+        """Series number (or UID) and modality, for alt texts and headings."""
+        number = self.number if self.number is not None else self.series_uid
+        return f"Series {number} ({self.modality})"
+
+
+def _not_found(study_uid: str) -> NotFound:
+    return NotFound(f"No study {study_uid[:64]} in your organisation.")
+
+
+@allow(Role.GP, page=True)
+async def study_viewer(request: web.Request) -> web.StreamResponse:
+    """GET /studies/{study}/view[?series=]: the viewer of one of the clinic's studies."""
+    study_uid = request.match_info["study"]
+    if not is_valid_uid(study_uid):
+        raise _not_found(study_uid)
+    wanted = request.query.get("series")
+    reader = request_reader(request)
+    async with db(request) as session:
+        matches = await archive.search_series(
+            session=session,
+            reader=reader,
+            study_uid=study_uid,
+            keys={},
+            fuzzy=False,
+            limit=SERIES_LIMIT,
+            offset=0,
+        )
+        if not matches:
+            raise _not_found(study_uid)
+        first = await archive.first_instances(session, series_ids=[m.series.id for m in matches])
+        ecgs = await archive.search_instances(
+            session=session,
+            reader=reader,
+            study_uid=study_uid,
+            series_uid=None,
+            keys={"SOPClassUID": ",".join(ECG_SOP_CLASSES)},
+            fuzzy=False,
+            limit=SERIES_LIMIT,
+            offset=0,
+        )
+    ecg_of: dict[str, str] = {}
+    for found_ecg in ecgs or []:
+        ecg_of.setdefault(found_ecg.series.series_uid, found_ecg.instance.sop_instance_uid)
+    series = []
+    for match in matches:
+        uid = match.series.series_uid
+        found = first.get(match.series.id)
+        ecg = ecg_of.get(uid)
+        series.append(
+            ViewerSeries(
+                series_uid=uid,
+                number=match.series.series_number,
+                modality=match.series.modality or "—",
+                description=match.series.series_description or "",
+                instances=match.number_of_instances,
+                thumbnail=(
+                    urls.thumbnail(urls.instance(study_uid, *found)) if found and not ecg else None
+                ),
+                ecg_sop_instance_uid=ecg,
+                url=urls.series(study_uid, uid),
+            )
+        )
+    chosen = _chosen(series, wanted, study_uid)
+    return render(
+        request,
+        "viewer/view.html",
+        study=matches[0].study,
+        series=series,
+        chosen=chosen,
+        ecg_url=f"{ECG_API}/{chosen.ecg_sop_instance_uid}" if chosen.ecg_sop_instance_uid else None,
+    )
+
+
+def _chosen(series: list[ViewerSeries], wanted: str | None, study_uid: str) -> ViewerSeries:
+    """The series asked for, else the first image series, else the first; 404 for another."""
+    if wanted is not None:
+        for item in series:
+            if item.series_uid == wanted:
+                return item
+        raise NotFound(f"No series {wanted[:64]} in study {study_uid[:64]}.")
+    return next((s for s in series if s.ecg_sop_instance_uid is None), series[0])
