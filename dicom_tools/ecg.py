@@ -365,6 +365,8 @@ def _items(data: bytes, value: int, end: int, implicit: bool) -> list[tuple[int,
         if tag != _ITEM:
             raise _Unusual("not an item")
         item_end, tags = _item(data, start, length, implicit, 1)
+        if item_end > end:
+            raise _Unusual("an item runs past its sequence")
         items.append((pos, item_end, tags))
         pos = item_end
     return items

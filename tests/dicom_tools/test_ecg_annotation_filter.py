@@ -9,6 +9,7 @@ encoding the filter handles and in every one it leaves alone.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -17,7 +18,17 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicom_tools.ecg import Ecg, EcgError, _without_unread, open_dataset, read_ecg
+from dicom_tools.ecg import (
+    Ecg,
+    EcgError,
+    _annotation_element,
+    _element_header,
+    _items,
+    _without_unread,
+    open_dataset,
+    read_ecg,
+)
+from dicom_tools.elements import walk_file_meta
 from tests.dicom_tools.ecg_files import encoded, waveform_ecg
 from tests.dicom_tools.part10 import bundled
 from tests.dicom_tools.test_ecg import HOSTILE
@@ -107,6 +118,20 @@ def test_truncated_files_are_left_to_pydicom(cut: int) -> None:
         _same(fast, whole)
     else:
         assert fast == whole
+
+
+def test_an_item_that_overruns_its_sequence_leaves_the_file_as_it_is() -> None:
+    """The last item's length made to take in the next top-level element as its own."""
+    data = bytearray(_defined_lengths(waveform_ecg()))
+    meta = walk_file_meta(bytes(data), 132, max_element_length=len(data))
+    found = _annotation_element(bytes(data), meta.end, False)
+    assert found is not None
+    _, value, end = found
+    *_, (last, last_end, _) = _items(bytes(data), value, end, False)
+    _, next_value, next_length, _ = _element_header(bytes(data), end, False)
+    grown = last_end - last - 8 + (next_value + next_length - end)
+    struct.pack_into("<L", data, last + 4, grown)
+    assert _without_unread(bytes(data)) == bytes(data)
 
 
 def _outcome(read: Callable[[], Ecg]) -> Ecg | str:
