@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from functools import partial
+from typing import Protocol
 
 from aiohttp import hdrs, web
 
@@ -11,6 +13,7 @@ from dicom_tools.uids import is_valid_uid
 from server import keys
 from server.archive import service as archive
 from server.archive.readers import request_reader
+from server.archive.storage import BlobStorage
 from server.context import db
 from server.ecg import service
 from server.ecg.schemas import EcgOut, SvgQuery
@@ -30,15 +33,7 @@ CACHE_CONTROL = "private, no-cache"
 )
 async def get_ecg(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/ecg/{sop_instance_uid}."""
-    _, body = await _located(
-        request,
-        "ecg",
-        lambda found: service.ecg_json(
-            storage=request.app[keys.ARCHIVE].storage,
-            cache=request.app[keys.ECG_CACHE],
-            instance=found,
-        ),
-    )
+    _, body = await _located(request, "ecg", service.ecg_json)
     return _respond(request, body, "application/json")
 
 
@@ -56,28 +51,22 @@ async def get_ecg_svg(request: web.Request) -> web.StreamResponse:
         query = read_query(request, SvgQuery)
     except InvalidInput as error:
         raise MalformedInput(error.message, details=error.details) from None
-    instance, body = await _located(
-        request,
-        "ecg.svg",
-        lambda found: service.ecg_svg(
-            storage=request.app[keys.ARCHIVE].storage,
-            cache=request.app[keys.ECG_CACHE],
-            instance=found,
-            layout=query.layout,
-            speed=query.speed,
-            gain=query.gain,
-        ),
-    )
+    paper = partial(service.ecg_svg, layout=query.layout, speed=query.speed, gain=query.gain)
+    instance, body = await _located(request, "ecg.svg", paper)
     response = _respond(request, body, "image/svg+xml")
     filename = f"ecg-{instance.sop_instance_uid}-{query.layout}.svg"
     response.headers[hdrs.CONTENT_DISPOSITION] = f'inline; filename="{filename}"'
     return response
 
 
+class _Answer(Protocol):
+    def __call__(
+        self, *, storage: BlobStorage, cache: service.EcgCache, instance: archive.StoredInstance
+    ) -> Awaitable[service.Body]: ...
+
+
 async def _located(
-    request: web.Request,
-    purpose: str,
-    answer: Callable[[archive.StoredInstance], Awaitable[service.Body]],
+    request: web.Request, purpose: str, answer: _Answer
 ) -> tuple[archive.StoredInstance, service.Body]:
     """The instance (scoped, its read audited) and the body answer makes of it.
 
@@ -98,7 +87,13 @@ async def _located(
                 sop_instance_uid=uid,
                 purpose=purpose,
             )
-            started = asyncio.ensure_future(answer(instance))
+            started = asyncio.ensure_future(
+                answer(
+                    storage=request.app[keys.ARCHIVE].storage,
+                    cache=request.app[keys.ECG_CACHE],
+                    instance=instance,
+                )
+            )
     except BaseException:
         if started is not None:
             started.cancel()
