@@ -23,7 +23,16 @@ Sections, each a function of the run's Context in SECTIONS (``--only`` picks som
   and to every series thumbnail loaded, on loopback and with the network throttled to
   10 Mbit/s and 50 ms RTT (DevTools network emulation); each run in a new browser profile.
 
-Sections to come (ECG API p50) add a function to SECTIONS.
+- ``ecg_api``: ``GET /api/v1/ecg/{sop}`` (JSON: calibrated leads and the automatic
+  measurements) of 10 s 12-lead 500 Hz ECGs: pydicom's ``waveform_ecg.dcm`` (its patient,
+  study, channel definitions and 77 waveform annotations: the device's measurements and
+  fiducial points) with its Waveform Sequence replaced by one "RHYTHM" group of 12 leads
+  at 500 Hz from ``dicom_tools.ecg_synthetic.synthetic_ecg`` (a seed per file, so each is
+  a different blob), stored through STOW-RS. "cold" is the first request of each ECG
+  (read, calibrated, measured, encoded); one ECG is read first, unmeasured, so that the
+  process's first-use costs are not counted. "cached" repeats one ECG (the body comes from
+  the cache; the lookup, scoping and audit of each read still run), "not_modified" with
+  If-None-Match. Wall times and the server's CPU time per request, as above.
 
 Prints one JSON line:
 {"benchmark": "viewers", "rendered": {"instances": N, "load_average_1m": {...},
@@ -33,8 +42,8 @@ Prints one JSON line:
  "ratio_orthanc_over_doorstep": {"cold", "cached", "cold_server_cpu"},
  "targets_ms": {...}, "targets_met": {...}}, "duration_s": ...}
 
-Usage: python benchmarks/viewers.py [--only rendered] [--instances 60] [--repeats 5]
-       [--no-orthanc]
+Usage: python benchmarks/viewers.py [--only rendered,ecg_api] [--instances 60] [--repeats 5]
+       [--no-orthanc] [--ecgs 30]
 Loopback only; every process it starts is stopped before it exits.
 """
 
@@ -92,6 +101,7 @@ class Options:
     instances: int
     repeats: int
     orthanc: bool
+    ecgs: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +268,7 @@ def ct_instances(root: Path, count: int, series: int = 1) -> list[CtInstance]:
 # --- section: rendered ------------------------------------------------------------------------
 
 
-def _stow(url: str, auth: dict[str, str], files: list[CtInstance]) -> None:
+def _stow(url: str, auth: dict[str, str], files: Sequence[CtInstance | EcgFile]) -> None:
     """STOW-RS the files, one request at a time (a user may have 3 uploads under way)."""
     fileset = FileSet("large", [f.path for f in files], [f.data for f in files])
     for body, content_type in multipart_bodies(fileset):
@@ -469,7 +479,132 @@ def viewer(context: Context) -> dict[str, Any]:
     return out
 
 
-SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {"rendered": rendered, "viewer": viewer}
+# --- section: ecg_api --------------------------------------------------------------------------
+
+ECG_FREQUENCY = 500.0
+ECG_DURATION_S = 10.0
+ECG_SENSITIVITY_UV = 1.25
+ECG_CACHED_REPEATS = 100
+ECG_TARGETS_MS = {"cold_p50": 50.0}
+
+
+@dataclass(frozen=True, slots=True)
+class EcgFile:
+    """One generated 12-lead ECG: its file and its SOP Instance UID."""
+
+    path: Path
+    data: bytes
+    sop_instance_uid: str
+
+
+def ecg_files(root: Path, count: int) -> list[EcgFile]:
+    """count distinct 10 s 12-lead 500 Hz ECGs in waveform_ecg.dcm's clothes (see the top)."""
+    import numpy as np
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+    from pydicom.uid import generate_uid
+
+    from dicom_tools.ecg import LEAD_NAMES
+    from dicom_tools.ecg_synthetic import synthetic_ecg
+
+    source = get_testdata_file("waveform_ecg.dcm", download=False)
+    if source is None:
+        raise RuntimeError("pydicom's bundled waveform_ecg.dcm is missing")
+    root.mkdir(parents=True)
+    made = []
+    for seed in range(count):
+        ds = dcmread(source)
+        channels = {
+            str(item.ChannelSourceSequence[0].CodeMeaning).split()[1]: item
+            for item in ds.WaveformSequence[0].ChannelDefinitionSequence
+        }
+        leads = synthetic_ecg(
+            heart_rate_bpm=60 + seed % 40,
+            duration_s=ECG_DURATION_S,
+            sampling_frequency=ECG_FREQUENCY,
+            seed=seed,
+            noise_uv=15.0,
+            wander_uv=50.0,
+        )
+        stored = np.stack([leads[name] / ECG_SENSITIVITY_UV for name in LEAD_NAMES], axis=1)
+        group = Dataset()
+        group.MultiplexGroupTimeOffset = "0"
+        group.WaveformOriginality = "ORIGINAL"
+        group.NumberOfWaveformChannels = len(LEAD_NAMES)
+        group.NumberOfWaveformSamples = stored.shape[0]
+        group.SamplingFrequency = f"{ECG_FREQUENCY:g}"
+        group.MultiplexGroupLabel = "RHYTHM"
+        group.ChannelDefinitionSequence = DicomSequence([channels[n] for n in LEAD_NAMES])
+        for item in group.ChannelDefinitionSequence:
+            item.ChannelSensitivity = f"{ECG_SENSITIVITY_UV:g}"
+        group.WaveformBitsAllocated = 16
+        group.WaveformSampleInterpretation = "SS"
+        group.WaveformData = np.rint(stored).astype("<i2").tobytes()
+        ds.WaveformSequence = DicomSequence([group])
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        path = root / f"{seed:04d}.dcm"
+        path.write_bytes(out.getvalue())
+        made.append(EcgFile(path, out.getvalue(), str(ds.SOPInstanceUID)))
+    return made
+
+
+def ecg_api(context: Context) -> dict[str, Any]:
+    """GET /api/v1/ecg/{sop} of 10 s 12-lead 500 Hz ECGs: cold, cached and 304."""
+    files = ecg_files(context.tmp / "ecg", context.options.ecgs + 1)
+    out: dict[str, Any] = {
+        "ecgs": len(files) - 1,
+        "ecg": f"12 leads, {ECG_FREQUENCY:g} Hz, {ECG_DURATION_S:g} s, 16 bit, "
+        "77 device annotations",
+        "targets_ms": ECG_TARGETS_MS,
+        "load_average_1m": {"start": load_average()},
+    }
+    with doorstep("sqlite", DEFAULT_PG_DSN, context.tmp) as ours:
+        note(f"storing {len(files)} ECGs")
+        _stow(f"{ours.base}/dicom-web/studies", ours.auth, files)
+        urls = [f"{ours.base}/api/v1/ecg/{f.sop_instance_uid}" for f in files]
+        interleaved(Target(urls[:1], ours.auth))  # the process's first use, not measured
+        note("ECG API cold: the first request for each ECG")
+        meter = CpuMeter([ours.pid])
+        ((cold, body_bytes),) = interleaved(Target(urls[1:], ours.auth))
+        (cold_cpu,) = meter.per_request(len(urls) - 1)
+        note("ECG API cached and 304")
+        repeated = urls[1:2] * ECG_CACHED_REPEATS
+        meter = CpuMeter([ours.pid])
+        ((cached, _),) = interleaved(Target(repeated, ours.auth))
+        (cached_cpu,) = meter.per_request(len(repeated))
+        revalidate = {**ours.auth, "If-None-Match": _etag(urls[1], ours.auth)}
+        meter = CpuMeter([ours.pid])
+        ((not_modified, _),) = interleaved(Target(repeated, revalidate, expect=304))
+        (not_modified_cpu,) = meter.per_request(len(repeated))
+    out["load_average_1m"]["end"] = load_average()
+    out["doorstep"] = {
+        "cold": percentiles(cold),
+        "cached": percentiles(cached),
+        "not_modified": percentiles(not_modified),
+        "server_cpu_ms_per_request": {
+            "cold": cold_cpu,
+            "cached": cached_cpu,
+            "not_modified": not_modified_cpu,
+        },
+        "json_bytes": body_bytes,
+    }
+    out["targets_met"] = {
+        "cold_p50": out["doorstep"]["cold"]["p50_ms"] < ECG_TARGETS_MS["cold_p50"]
+    }
+    return out
+
+
+SECTIONS: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "rendered": rendered,
+    "viewer": viewer,
+    "ecg_api": ecg_api,
+}
 """Every section by name, run in this order."""
 
 
@@ -485,6 +620,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--instances", type=int, default=60, help="distinct CT instances")
     parser.add_argument("--repeats", type=int, default=5, help="cached requests per instance")
     parser.add_argument("--no-orthanc", action="store_true")
+    parser.add_argument("--ecgs", type=int, default=30, help="distinct ECGs (ecg_api)")
     args = parser.parse_args(argv)
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = set(only) - set(SECTIONS)
@@ -495,6 +631,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         instances=max(1, args.instances),
         repeats=max(1, args.repeats),
         orthanc=not args.no_orthanc,
+        ecgs=max(1, args.ecgs),
     )
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any, BinaryIO, Literal
@@ -47,7 +48,8 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 from dicom_tools.byte_order import swapped
-from dicom_tools.errors import ReasonedError
+from dicom_tools.elements import walk_file_meta
+from dicom_tools.errors import IngestError, ReasonedError
 
 LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 ECG_SOP_CLASSES: dict[str, str] = {
@@ -215,16 +217,159 @@ def read_ecg(source: bytes | BinaryIO | Dataset, *, max_values: int = MAX_VALUES
 
 
 def open_dataset(source: bytes | BinaryIO | Dataset) -> Dataset:
-    """The dataset of a Part 10 file (its Waveform Sequence parsed); EcgError ``not_dicom``."""
+    """The dataset of a Part 10 file as this reader reads it; EcgError ``not_dicom``.
+
+    Its Waveform Sequence is parsed here. Of its Waveform Annotation Sequence only the
+    items with a Numeric Value or an Unformatted Text Value are kept: the others (a
+    device's fiducial points, often most of them) are never read by this module, and
+    parsing them was most of the time spent reading a file (see :func:`_without_unread`).
+    """
     if isinstance(source, Dataset):
         return source
-    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    data = source if isinstance(source, bytes | bytearray) else source.read()
     try:
-        dataset = dcmread(stream)
+        dataset = dcmread(io.BytesIO(_without_unread(bytes(data))))
         dataset.get("WaveformSequence")  # parse the sequence here, where its errors are caught
     except Exception as error:
         raise EcgError("not_dicom", f"The file cannot be read as DICOM: {error}") from None
     return dataset
+
+
+# Annotations that are not read ----------------------------------------------------------------
+
+_LITTLE_ENDIAN_SYNTAXES = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}
+"""Transfer syntaxes whose annotations are filtered: UID -> implicit VR."""
+_ANNOTATIONS = 0x0040B020
+_KEPT_IN_ANNOTATION = frozenset({0x0040A30A, 0x00700006})  # Numeric Value, Unformatted Text
+_TRANSFER_SYNTAX = 0x00020010
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_HEADER = struct.Struct("<HHL")
+_SHORT_HEADER = struct.Struct("<HH2sH")
+_LENGTH = struct.Struct("<L")
+_MAX_DEPTH = 32
+
+
+class _Unusual(Exception):
+    """An encoding the filter does not handle: pydicom reads the file as it is."""
+
+
+def _without_unread(data: bytes) -> bytes:
+    """The file with only the annotations that are read (Little Endian files; else as it is).
+
+    A structural walk of tags and lengths, reading no values: the top-level elements up
+    to the Waveform Annotation Sequence are skipped, its items are split, and those with
+    neither a Numeric Value nor an Unformatted Text Value at their top level are left
+    out (the sequence is written back with an undefined length, each kept item as its
+    own bytes). Anything unexpected leaves the file as it is, for pydicom to read or refuse.
+    """
+    if data[128:132] != b"DICM":
+        return data
+    try:
+        layout = walk_file_meta(data, 132, max_element_length=len(data))
+        syntax = next(
+            data[e.value_offset : e.value_offset + e.length]
+            for e in layout.elements
+            if e.tag == _TRANSFER_SYNTAX
+        )
+        implicit = _LITTLE_ENDIAN_SYNTAXES[syntax.rstrip(b"\0 ").decode("ascii")]
+        found = _annotation_element(data, layout.end, implicit)
+        if found is None:
+            return data
+        start, value, end = found
+        items = _items(data, value, end, implicit)
+    except (IngestError, StopIteration, KeyError, UnicodeDecodeError, struct.error, _Unusual):
+        return data
+    kept = [data[a:b] for a, b, tags in items if tags & _KEPT_IN_ANNOTATION]
+    if len(kept) == len(items):
+        return data
+    header = _HEADER.pack(_ANNOTATIONS >> 16, _ANNOTATIONS & 0xFFFF, _UNDEFINED)
+    if not implicit:
+        header = _SHORT_HEADER.pack(_ANNOTATIONS >> 16, _ANNOTATIONS & 0xFFFF, b"SQ", 0)
+        header += _LENGTH.pack(_UNDEFINED)
+    closing = _HEADER.pack(_SEQUENCE_END >> 16, _SEQUENCE_END & 0xFFFF, 0)
+    return b"".join([data[:start], header, *kept, closing, data[end:]])
+
+
+def _annotation_element(data: bytes, pos: int, implicit: bool) -> tuple[int, int, int] | None:
+    """(start, value start, end) of the top-level Waveform Annotation Sequence, if any."""
+    while pos < len(data):
+        tag, value, length, vr = _element_header(data, pos, implicit)
+        if tag > _ANNOTATIONS:
+            return None
+        end = _element_end(data, value, length, implicit or vr == b"UN", 0)
+        if tag == _ANNOTATIONS:
+            if vr not in (None, b"SQ"):
+                raise _Unusual("the annotations are not encoded as a sequence")
+            return pos, value, end
+        pos = end
+    return None
+
+
+def _element_header(data: bytes, pos: int, implicit: bool) -> tuple[int, int, int, bytes | None]:
+    """(tag, value offset, declared length, explicit VR) of the element at pos."""
+    group, element, length = _HEADER.unpack_from(data, pos)
+    tag = group << 16 | element
+    if implicit or group == 0xFFFE:
+        return tag, pos + 8, length, None
+    _, _, vr, length = _SHORT_HEADER.unpack_from(data, pos)
+    if vr in _LONG_VRS:
+        return tag, pos + 12, _LENGTH.unpack_from(data, pos + 8)[0], vr
+    return tag, pos + 8, length, vr
+
+
+def _element_end(data: bytes, value: int, length: int, implicit: bool, depth: int) -> int:
+    """Just past an element's value; an undefined length is a sequence walked to its end."""
+    if length != _UNDEFINED:
+        if value + length > len(data):
+            raise _Unusual("a value runs past the end")
+        return value + length
+    if depth >= _MAX_DEPTH:
+        raise _Unusual("sequences nest too deep")
+    pos = value
+    while True:
+        tag, start, item_length, _ = _element_header(data, pos, True)
+        if tag == _SEQUENCE_END:
+            return start
+        if tag != _ITEM:
+            raise _Unusual("not an item")
+        pos = _item(data, start, item_length, implicit, depth + 1)[0]
+
+
+def _item(data: bytes, pos: int, length: int, implicit: bool, depth: int) -> tuple[int, set[int]]:
+    """Just past an item whose contents start at pos, and its top-level tags."""
+    end = None if length == _UNDEFINED else pos + length
+    tags: set[int] = set()
+    while pos != end:
+        if end is not None and pos > end:
+            raise _Unusual("an element runs past its item")
+        tag, value, value_length, vr = _element_header(data, pos, implicit)
+        if tag == _ITEM_END and end is None:
+            return value, tags
+        tags.add(tag)
+        pos = _element_end(data, value, value_length, implicit or vr == b"UN", depth)
+    return pos, tags
+
+
+def _items(data: bytes, value: int, end: int, implicit: bool) -> list[tuple[int, int, set[int]]]:
+    """The items of a sequence value: (start, end, top-level tags)."""
+    items = []
+    pos = value
+    while pos < end:
+        tag, start, length, _ = _element_header(data, pos, True)
+        if tag == _SEQUENCE_END:
+            break
+        if tag != _ITEM:
+            raise _Unusual("not an item")
+        item_end, tags = _item(data, start, length, implicit, 1)
+        if item_end > end:
+            raise _Unusual("an item runs past its sequence")
+        items.append((pos, item_end, tags))
+        pos = item_end
+    return items
 
 
 def _element(dataset: Dataset, keyword: str) -> Any:
@@ -887,9 +1032,11 @@ def _device_measurements(dataset: Dataset, notes: list[str]) -> DeviceMeasuremen
 
 def _measurement(annotation: Dataset) -> tuple[str, float] | None:
     """(key, value in the key's unit) of a global numeric annotation, else None."""
-    names = _element(annotation, "ConceptNameCodeSequence")
     value = _number(annotation, "NumericValue", where="a waveform annotation")
-    if not names or value is None or _names_one_channel(annotation):
+    if value is None:  # a fiducial point or a statement (open_dataset keeps no other item)
+        return None
+    names = _element(annotation, "ConceptNameCodeSequence")
+    if not names or _names_one_channel(annotation):
         return None
     concept = names[0]
     scheme, code = _text(concept, "CodingSchemeDesignator").upper(), _text(concept, "CodeValue")

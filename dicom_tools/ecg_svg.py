@@ -369,10 +369,24 @@ def _thousandths(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.rint(values * 1000.0).astype(np.int64)
 
 
+_FRACTIONS: npt.NDArray[np.object_] = np.array(
+    [""] + [f".{fraction:03d}".rstrip("0") for fraction in range(1, 1000)], dtype=object
+)
+"""The decimals of 0..999 thousandths as _decimal writes them ("", ".001", ".5")."""
+
+
 def _numbers(thousandths: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
-    """Thousandths of a millimetre as decimal text (at most 3 decimals), each value once."""
+    """Thousandths of a millimetre as decimal text (at most 3 decimals), as _decimal writes them.
+
+    Vectorised: each distinct whole part is formatted once, the decimals come from a table,
+    and the parts are joined by numpy (object arrays of str add elementwise).
+    """
     unique, inverse = np.unique(thousandths, return_inverse=True)
-    texts = np.array([_decimal(v) for v in unique.tolist()], dtype=object)
+    wholes, fractions = np.divmod(np.abs(unique), 1000)
+    whole_values, whole_index = np.unique(wholes, return_inverse=True)
+    whole_texts = np.array([str(w) for w in whole_values.tolist()], dtype=object)
+    signs = np.where(unique < 0, "-", "").astype(object)
+    texts = signs + whole_texts[whole_index.reshape(-1)] + _FRACTIONS[fractions]
     result: npt.NDArray[np.object_] = texts[inverse.reshape(-1)]
     return result
 

@@ -255,6 +255,12 @@ def _header(dataset: Dataset) -> Header:
 
 
 def _json_body(analysis: Analysis, instance: archive.StoredInstance) -> Body:
+    """The JSON body: validated against the schema, except the samples (ints by construction).
+
+    The samples (12 x 5000 for a 10 s 500 Hz ECG) are numpy's int64 as Python ints; they
+    are set after validation, which would only check that again, and serialised by
+    pydantic's encoder with the rest.
+    """
     ecg = analysis.ecg
     payload = EcgOut.model_validate(
         {
@@ -263,12 +269,7 @@ def _json_body(analysis: Analysis, instance: archive.StoredInstance) -> Body:
             "sampling_frequency": ecg.sampling_frequency,
             "duration_s": ecg.duration_s,
             "leads": [
-                {
-                    "name": lead.name,
-                    "unit": "uV",
-                    "samples": ecg_reader.whole_microvolts(lead.samples_uv).tolist(),
-                    "derived": lead.derived,
-                }
+                {"name": lead.name, "unit": "uV", "samples": [], "derived": lead.derived}
                 for lead in ecg.leads
             ],
             "measurements": analysis.measurements.as_dict(),
@@ -276,4 +277,6 @@ def _json_body(analysis: Analysis, instance: archive.StoredInstance) -> Body:
             "notes": list(analysis.notes),
         }
     )
-    return Body.of(payload.model_dump_json().encode())
+    for out, lead in zip(payload.leads, ecg.leads, strict=True):
+        out.samples = ecg_reader.whole_microvolts(lead.samples_uv).tolist()
+    return Body.of(payload.__pydantic_serializer__.to_json(payload))

@@ -14,6 +14,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from dicom_tools.ecg import LEAD_NAMES, read_ecg, whole_microvolts
+from dicom_tools.ecg_measurements import measure
 from server import keys
 from tests.dicom_tools.ecg_files import (
     MEASUREMENT_KEYS,
@@ -79,6 +80,23 @@ async def test_json_contract_on_pydicom_s_waveform_ecg(client: Client, world: Wo
     (event,) = await audit_events(client.app, "dicom.retrieve")
     assert (event.actor, event.outcome, event.object_id) == ("gp-a", "success", sop)
     assert json.loads(event.details)["purpose"] == "ecg"
+
+
+async def test_measurements_are_those_of_the_reader_s_leads(client: Client, world: World) -> None:
+    """The API measures what dicom_tools.ecg reads: the same code on the same data, exactly."""
+    data = bundled("waveform_ecg.dcm").read_bytes()
+    sop = await _stored(client, world, data)
+    body = await (await _get(client, world, f"/api/v1/ecg/{sop}")).json()
+    reader = read_ecg(data)
+    expected = measure(reader.standard_leads(), reader.sampling_frequency).as_dict()
+    assert body["measurements"] == expected
+    # the device's own heart rate in the file (RR 982 ms: 61.1 bpm), to 2 bpm
+    assert body["device_measurements"]["heart_rate_bpm"] == 61.1
+    assert body["measurements"]["heart_rate_bpm"] == pytest.approx(61.1, abs=2.0)
+    assert body["device_measurements"] == {
+        **reader.device.as_dict(),
+        "statements": ["RITMO SINUSALE", "ECG NORMALE"],
+    }
 
 
 async def test_a_flat_line_has_no_measurements(client: Client, world: World) -> None:
