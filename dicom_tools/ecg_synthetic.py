@@ -38,9 +38,12 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from dicom_tools.ecg import LEAD_NAMES
+
 _Floats = npt.NDArray[np.float64]
 
-LEAD_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+LEAD_ORDER = LEAD_NAMES
+"""The twelve leads, in the standard order of dicom_tools.ecg."""
 _PRECORDIAL_ANGLES = {"V1": 115.0, "V2": 95.0, "V3": 75.0, "V4": 55.0, "V5": 30.0, "V6": 0.0}
 _THRESHOLD = 0.01  # a wave's onset/offset: where it reaches 1% of its peak
 

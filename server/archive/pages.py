@@ -99,22 +99,15 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
     if not is_valid_uid(study_uid):
         raise _not_found(study_uid)
     async with db(request) as session:
-        matches = await archive.search_series(
-            session=session,
-            reader=request_reader(request),
-            study_uid=study_uid,
-            keys={},
-            fuzzy=False,
-            limit=SERIES_LIMIT,
-            offset=0,
+        found_series = await archive.study_series(
+            session=session, reader=request_reader(request), study_uid=study_uid, limit=SERIES_LIMIT
         )
-        if not matches:
-            raise _not_found(study_uid)
-        first = await archive.first_instances(session, series_ids=[m.series.id for m in matches])
-    study: Study = matches[0].study
+    if found_series is None:
+        raise _not_found(study_uid)
+    study: Study = found_series.study
     series = []
-    for match in matches:
-        found = first.get(match.series.id)
+    for match in found_series.series:
+        found = found_series.first.get(match.series.id)
         series.append(
             SeriesRow(
                 series_uid=match.series.series_uid,

@@ -261,6 +261,35 @@ async def first_instances(
     return first
 
 
+@dataclass(frozen=True, slots=True)
+class StudySeries:
+    """A study's visible series and, by series id, the first instance of each."""
+
+    study: Study
+    series: list[SeriesMatch]
+    first: dict[int, tuple[str, str]]
+    """(series UID, SOP Instance UID) of each series' first instance, keyed by series id."""
+
+
+async def study_series(
+    *, session: AsyncSession, reader: Reader, study_uid: str, limit: int
+) -> StudySeries | None:
+    """The series of one study the reader may see (searched, so audited), or None."""
+    matches = await search_series(
+        session=session,
+        reader=reader,
+        study_uid=study_uid,
+        keys={},
+        fuzzy=False,
+        limit=limit,
+        offset=0,
+    )
+    if not matches:
+        return None
+    first = await first_instances(session, series_ids=[m.series.id for m in matches])
+    return StudySeries(study=matches[0].study, series=matches, first=first)
+
+
 # Locating for retrieval -----------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from server.archive.queries import (
     SeriesMatch,
     StoredInstance,
     StudyMatch,
+    StudySeries,
     first_instances,
     locate_instance,
     locate_instances,
@@ -21,6 +22,7 @@ from server.archive.queries import (
     search_instances,
     search_series,
     search_studies,
+    study_series,
     visible_studies,
 )
 from server.archive.staging import (
@@ -39,6 +41,7 @@ __all__ = [
     "StoreResult",
     "StoredInstance",
     "StudyMatch",
+    "StudySeries",
     "first_instances",
     "locate_instance",
     "locate_instances",
@@ -47,5 +50,6 @@ __all__ = [
     "search_instances",
     "search_series",
     "search_studies",
+    "study_series",
     "visible_studies",
 ]

@@ -61,18 +61,11 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
     wanted = request.query.get("series")
     reader = request_reader(request)
     async with db(request) as session:
-        matches = await archive.search_series(
-            session=session,
-            reader=reader,
-            study_uid=study_uid,
-            keys={},
-            fuzzy=False,
-            limit=SERIES_LIMIT,
-            offset=0,
+        found_series = await archive.study_series(
+            session=session, reader=reader, study_uid=study_uid, limit=SERIES_LIMIT
         )
-        if not matches:
+        if found_series is None:
             raise _not_found(study_uid)
-        first = await archive.first_instances(session, series_ids=[m.series.id for m in matches])
         ecgs = await archive.search_instances(
             session=session,
             reader=reader,
@@ -87,9 +80,9 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
     for found_ecg in ecgs or []:
         ecg_of.setdefault(found_ecg.series.series_uid, found_ecg.instance.sop_instance_uid)
     series = []
-    for match in matches:
+    for match in found_series.series:
         uid = match.series.series_uid
-        found = first.get(match.series.id)
+        found = found_series.first.get(match.series.id)
         ecg = ecg_of.get(uid)
         series.append(
             ViewerSeries(
@@ -109,7 +102,7 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "viewer/view.html",
-        study=matches[0].study,
+        study=found_series.study,
         series=series,
         chosen=chosen,
         ecg_url=f"{ECG_API}/{chosen.ecg_sop_instance_uid}" if chosen.ecg_sop_instance_uid else None,

@@ -32,19 +32,10 @@ from pydicom.data import get_testdata_file
 
 from dicom_tools.ecg_measurements import Measurements, measure
 from dicom_tools.ecg_synthetic import LEAD_ORDER, synthetic_ecg
+from tests.dicom_tools.ecg_files import MEASUREMENT_KEYS
 from tests.support import require, shared_data
 
-FIELDS = (
-    "heart_rate_bpm",
-    "rr_ms",
-    "pr_ms",
-    "qrs_ms",
-    "qt_ms",
-    "qtc_bazett_ms",
-    "qtc_fridericia_ms",
-    "qrs_axis_deg",
-    "rhythm",
-)
+FIELDS = MEASUREMENT_KEYS
 Leads = dict[str, npt.NDArray[np.float64]]
 
 
