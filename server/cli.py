@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from server import db, logs, serving
 from server.accounts import administration, corrections, dicom_peers
 from server.accounts import service as accounts
-from server.app import create_app
 from server.archive.collection import DEFAULT_GRACE, CollectionReport, collect_orphans
 from server.archive.lifetime import blob_root
 from server.archive.storage import LocalBlobStorage
@@ -86,6 +85,10 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def _run_server(settings: Settings, banner: Callable[[], None] | None = None) -> None:
+    # Imported here: the application (every feature, numpy/scipy for the ECG) takes seconds
+    # to import, which the commands that only touch the database should not pay.
+    from server.app import create_app
+
     async def prepare() -> None:
         engine = db.create_engine(settings)
         try:
