@@ -68,14 +68,14 @@ class Analysis:
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A response body and its strong ETag."""
+    """A response body and its strong entity tag (unquoted: the SHA-256 of the bytes)."""
 
     content: bytes
-    etag: str
+    tag: str
 
     @classmethod
     def of(cls, content: bytes) -> Body:
-        return cls(content, f'"{hashlib.sha256(content).hexdigest()}"')
+        return cls(content, hashlib.sha256(content).hexdigest())
 
 
 class EcgCache:

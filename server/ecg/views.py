@@ -15,13 +15,11 @@ from server.archive import service as archive
 from server.archive.readers import request_reader
 from server.archive.storage import BlobStorage
 from server.context import db
+from server.dicomweb import conditional
 from server.ecg import service
 from server.ecg.schemas import EcgOut, SvgQuery
 from server.endpoint import api, read_query
 from server.errors import InvalidInput, MalformedInput
-
-CACHE_CONTROL = "private, no-cache"
-"""Kept by the browser, revalidated every time (with If-None-Match): each read is audited."""
 
 
 @api(
@@ -109,10 +107,13 @@ def _retrieved(done: asyncio.Future[service.Body]) -> None:
 
 
 def _respond(request: web.Request, body: service.Body, media_type: str) -> web.Response:
-    """The body, or 304 when the client's If-None-Match has its ETag."""
-    headers = {hdrs.ETAG: body.etag, hdrs.CACHE_CONTROL: CACHE_CONTROL}
-    wanted = request.if_none_match
-    if wanted and any(tag.value in ("*", body.etag.strip('"')) for tag in wanted):
-        return web.Response(status=304, headers=headers)
+    """The body, or 304 when the client's If-None-Match has its ETag (or is ``*``).
+
+    Revalidated on every use (``no-cache``), so that each read reaches the server and is
+    audited; the validators are WADO-RS's (``dicomweb.conditional``).
+    """
+    headers = conditional.validators(body.tag, conditional.REVALIDATE)
+    if conditional.not_modified(request, body.tag, found=True):
+        return conditional.not_modified_response(headers)
     content_type = f"{media_type}; charset=utf-8"
     return web.Response(body=body.content, headers={**headers, hdrs.CONTENT_TYPE: content_type})

@@ -148,6 +148,7 @@ async def test_strong_etag_and_304_and_the_cache(client: Client, world: World) -
     etag = first.headers["ETag"]
     assert re.fullmatch(r'"[0-9a-f]{64}"', etag)
     assert first.headers["Cache-Control"] == "private, no-cache"
+    assert first.headers["Vary"] == "Accept, Authorization, Cookie"
     body = await first.read()
     cache = client.app[keys.ECG_CACHE]
     hits = cache.hits
