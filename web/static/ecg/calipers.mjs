@@ -56,7 +56,7 @@ export class Caliper {
     });
   }
 
-  /** Place the caliper from one point to another (mm); used by the keyboard and by tests. */
+  /** Place the caliper from one point to another (mm). */
   place(start, end) {
     this.#start = { ...start };
     this.#end = { ...end };
