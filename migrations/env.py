@@ -9,6 +9,8 @@ from server.archive import models as _archive  # noqa: F401
 from server.audit import models as _audit  # noqa: F401
 from server.db import Base
 from server.patients import models as _patients  # noqa: F401
+from server.reading import models as _reading  # noqa: F401
+from server.reports import models as _reports  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     auto_upgrade: bool = True
     audit_checkpoint_minutes: int = Field(default=60, ge=1)
     """How often the server logs a signed audit checkpoint for an external log store."""
+    reading_sla_stat_minutes: int = Field(default=30, ge=1)
+    reading_sla_urgent_minutes: int = Field(default=240, ge=1)
+    reading_sla_routine_minutes: int = Field(default=1440, ge=1)
+    """How long a reading may take, by priority, before it is overdue and escalated."""
+    reading_lease_minutes: int = Field(default=15, ge=1)
+    """How long a claim holds a request without activity (viewer open, draft saved)."""
+    reading_watch_seconds: float = Field(default=30.0, gt=0)
+    """How often the SLA watch looks for overdue requests and lapsed claims."""
     log_level: str = "INFO"
     log_json: bool = True
 

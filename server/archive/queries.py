@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.scope import readable_organisations
@@ -19,6 +19,7 @@ from server.archive import matching
 from server.archive.models import Instance, Series, Study
 from server.audit.service import DENIED, FAILURE, Recorder
 from server.identity import Principal, Role
+from server.reading.models import ReadingRequest, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,20 @@ STUDY_READERS = (Role.GP, Role.SPECIALIST)
 
 
 def visible_studies(caller: Principal) -> ColumnElement[bool]:
-    """SQL condition on Study: what this caller may see."""
-    return readable_organisations(caller, Study.org_id, roles=STUDY_READERS)
+    """SQL condition on Study: what this caller may see.
+
+    Their own organisation's studies (an administrator's only under break-glass) and,
+    for a specialist, the studies a clinic asked one of their specialties to read: the
+    reading request, and only the request, opens a study to its specialty's readers.
+    """
+    own = readable_organisations(caller, Study.org_id, roles=STUDY_READERS)
+    if caller.role is not Role.SPECIALIST or not caller.specialties:
+        return own
+    requested = select(ReadingRequest.study_id).where(
+        ReadingRequest.specialty.in_(caller.specialties),
+        ReadingRequest.status != Status.CANCELLED.value,
+    )
+    return or_(own, Study.id.in_(requested))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,3 +11,8 @@ def user(user_id: int) -> str:
 def org(org_id: int) -> str:
     """Events for every member of an organisation."""
     return f"org:{org_id}"
+
+
+def specialty(name: str) -> str:
+    """Events for every reader of a specialty (its worklist)."""
+    return f"specialty:{name}"

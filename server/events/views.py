@@ -12,6 +12,7 @@ from server.access import allow
 from server.context import principal
 from server.events import channels
 from server.events.bus import Subscription
+from server.identity import Principal, Role
 
 
 async def _forward(subscription: Subscription, socket: web.WebSocketResponse) -> None:
@@ -19,9 +20,17 @@ async def _forward(subscription: Subscription, socket: web.WebSocketResponse) ->
         await socket.send_json({"channel": delivery.channel, "event": delivery.event})
 
 
+def subscribed(caller: Principal) -> list[str]:
+    """The channels a caller hears: their own, their organisation's, their specialties'."""
+    names = [channels.user(caller.user_id), channels.org(caller.org_id)]
+    if caller.role is Role.SPECIALIST:
+        names += [channels.specialty(s) for s in caller.specialties]
+    return names
+
+
 @allow()
 async def events_socket(request: web.Request) -> web.StreamResponse:
-    """Stream events of the caller's user and organisation channels until either side closes."""
+    """Stream the events of the caller's channels (`subscribed`) until either side closes."""
     caller = principal(request)
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)
     await socket.prepare(request)
@@ -30,9 +39,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
     sockets.add(socket)
     gauge.inc()
     try:
-        async with request.app[keys.EVENT_BUS].subscribe(
-            channels.user(caller.user_id), channels.org(caller.org_id)
-        ) as subscription:
+        async with request.app[keys.EVENT_BUS].subscribe(*subscribed(caller)) as subscription:
             await socket.send_json({"channel": "system", "event": {"type": "ready"}})
             forwarder = asyncio.create_task(_forward(subscription, socket))
             try:

@@ -52,9 +52,9 @@ def _not_found(study_uid: str) -> NotFound:
     return NotFound(f"No study {study_uid[:64]} in your organisation.")
 
 
-@allow(Role.GP, page=True)
+@allow(Role.GP, Role.SPECIALIST, page=True)
 async def study_viewer(request: web.Request) -> web.StreamResponse:
-    """GET /studies/{study}/view[?series=]: the viewer of one of the clinic's studies."""
+    """GET /studies/{study}/view[?series=]: a study of the clinic, or one asked to be read."""
     study_uid = request.match_info["study"]
     if not is_valid_uid(study_uid):
         raise _not_found(study_uid)

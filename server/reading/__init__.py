@@ -1,0 +1,1 @@
+"""Remote reading: reading requests, specialty worklists, leased claims and SLA escalation."""

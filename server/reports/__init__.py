@@ -1,0 +1,1 @@
+"""Signed reports: the record, the signing authority, the PDF, its signature, verification."""

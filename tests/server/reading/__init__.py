@@ -1,0 +1,1 @@
+"""Tests of remote reading: requests, worklists, claims and the SLA watch."""
