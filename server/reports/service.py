@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pydicom
-from dicom_tools.report_objects import encapsulated_pdf, report_sr
+from dicom_tools.report_objects import encapsulated_pdf, report_sr, to_part10
 from pydicom.uid import generate_uid
 from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -412,15 +411,22 @@ async def file_in_study(
         record = _loaded(report)
         rows = (
             await session.execute(
-                select(Instance.sop_instance_uid, Instance.sop_class_uid, Instance.sha256)
+                select(
+                    Instance.sop_instance_uid,
+                    Instance.sop_class_uid,
+                    Instance.sha256,
+                    Series.series_uid,
+                )
+                .join(Series, Series.id == Instance.series_id)
                 .where(Instance.study_id == report.study_id)
                 .order_by(Instance.id)
             )
         ).all()
         pdf, org_id = report.pdf, report.org_id
-    sop_classes = {uid: sop_class for uid, sop_class, _ in rows}
+    sop_classes = {uid: sop_class for uid, sop_class, _, _ in rows}
+    series_uids = {uid: series for uid, _, _, series in rows}
     covered = {i["sop_instance_uid"] for i in record["instances"]}
-    evidence_blob = next((digest for uid, _, digest in rows if uid in covered), None)
+    evidence_blob = next((digest for uid, _, digest, _ in rows if uid in covered), None)
     if evidence_blob is None:
         log.warning("report %s: none of its instances is in the study any more", report_id)
         return None
@@ -446,8 +452,9 @@ async def file_in_study(
             series_uid=generate_uid(entropy_srcs=[*seed, "sr-series"]),
             sop_instance_uid=sr_uid,
             sop_classes=sop_classes,
+            series_uids=series_uids,
         )
-        return [_part10(document), _part10(structured)]
+        return [to_part10(document), to_part10(structured)]
 
     items = await asyncio.to_thread(build)
     results = await archive.store(audit=audit, org_id=org_id, items=items, source="report")
@@ -462,12 +469,6 @@ async def file_in_study(
             .values(encapsulated_pdf_uid=pdf_uid, sr_uid=sr_uid)
         )
     return pdf_uid, sr_uid
-
-
-def _part10(dataset: pydicom.Dataset) -> bytes:
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 # Reading ---------------------------------------------------------------------------
