@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pydicom
-from dicom_tools.report_objects import encapsulated_pdf, report_sr, to_part10
 from pydicom.uid import generate_uid
 from sqlalchemy import ColumnElement, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dicom_tools.report_objects import encapsulated_pdf, report_sr, to_part10
 from server.accounts.models import Organisation, User
 from server.archive.models import Instance, Series, Study
 from server.audit.service import Recorder
