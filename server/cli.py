@@ -1,4 +1,5 @@
-"""The `doorstep` command: serve, demo, database, orgs, users, tokens, audit, archive, doctor."""
+"""The `doorstep` command: serve, demo, database, orgs, users, tokens, audit, archive, verify,
+signing, doctor."""
 
 from __future__ import annotations
 
@@ -370,6 +371,74 @@ def _minutes(value: str) -> int:
     return minutes
 
 
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Verify a signed report PDF offline; exit 0 when intact, 1 when not."""
+    from cryptography import x509
+
+    from server.reports.verification import verify_report_pdf
+
+    try:
+        pdf = Path(args.file).read_bytes()
+        anchors = [x509.load_pem_x509_certificate(Path(args.ca).read_bytes())] if args.ca else []
+    except OSError as error:
+        print(f"doorstep: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"doorstep: {args.ca} is not a PEM certificate", file=sys.stderr)
+        return 2
+    found = verify_report_pdf(pdf, trust_anchors=anchors)
+    print(f"{args.file}: {'VALID' if found.valid else 'INVALID'}")
+    print(f"signer: {found.signer or '?'} ({found.signer_username or '?'})")
+    print(f"signed at: {found.signed_at or '?'}")
+    print(f"trust: {found.trust}")
+    print(f"instances covered: {len(found.instances)}")
+    for instance in found.instances:
+        print(f"  {instance['sop_instance_uid']} sha256={instance['sha256']}")
+    for problem in found.problems:
+        print(f"problem: {problem}")
+    return 0 if found.valid else 1
+
+
+def cmd_signing_export_ca(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the deployment's signing CA certificate (PEM), creating the CA if there is none."""
+    from server.reports import authority
+    from server.reports.lifetime import authority_directory
+
+    found = authority.load_or_create_authority(
+        directory=authority_directory(settings.data_dir), secret=settings.resolved_secret_key()
+    )
+    sys.stdout.write(found.certificate_pem.decode())
+    return 0
+
+
+def cmd_signing_import_ca(settings: Settings, args: argparse.Namespace) -> int:
+    """Use a real CA's certificate and key to issue the specialists' signing certificates."""
+    from server.reports import authority
+    from server.reports.lifetime import authority_directory
+
+    try:
+        certificate = Path(args.cert).read_bytes()
+        key = Path(args.key).read_bytes()
+    except OSError as error:
+        print(f"doorstep: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\n").encode() if args.key_password_stdin else None
+    try:
+        authority.import_authority(
+            directory=authority_directory(settings.data_dir),
+            certificate_pem=certificate,
+            key_pem=key,
+            key_password=password,
+            secret=settings.resolved_secret_key(),
+            replace=args.replace,
+        )
+    except authority.SigningAuthorityError as error:
+        print(f"doorstep: {error}", file=sys.stderr)
+        return 2
+    print("imported; specialists get certificates of this CA when they next sign")
+    return 0
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     """Check configuration and dependencies."""
     from server import doctor
@@ -519,6 +588,38 @@ def _parser() -> argparse.ArgumentParser:
         help="keep unreferenced blobs younger than this, still being stored (default 60)",
     )
     collect.set_defaults(handler=cmd_archive_collect)
+    verify_report = commands.add_parser(
+        "verify",
+        help="Verify a signed report PDF offline; exit 0 when intact, 1 when not.",
+        description="Verify a signed report PDF offline: signer, time, covered instances, "
+        "problems. Exit 0 when intact, 1 when anything changed or the signature does not hold.",
+    )
+    verify_report.add_argument("file", metavar="FILE", help="the report PDF")
+    verify_report.add_argument(
+        "--ca",
+        metavar="CERT",
+        help="the deployment's CA certificate (PEM) to trust; without it, the CA embedded in "
+        "the file is used, which proves integrity but not who the CA is",
+    )
+    verify_report.set_defaults(handler=cmd_verify)
+    signing_cmd = commands.add_parser(
+        "signing", help="The deployment's report-signing CA."
+    ).add_subparsers(dest="signing_command", required=True, metavar="COMMAND")
+    signing_cmd.add_parser(
+        "export-ca", help="Print the signing CA certificate (PEM) for `doorstep verify --ca`."
+    ).set_defaults(handler=cmd_signing_export_ca)
+    import_ca = signing_cmd.add_parser(
+        "import-ca", help="Use a real CA's certificate and key instead of the generated one."
+    )
+    import_ca.add_argument("--cert", required=True, metavar="PEM", help="the CA certificate")
+    import_ca.add_argument("--key", required=True, metavar="PEM", help="the CA private key")
+    import_ca.add_argument(
+        "--key-password-stdin", action="store_true", help="read the key's password from stdin"
+    )
+    import_ca.add_argument(
+        "--replace", action="store_true", help="replace the CA this deployment already has"
+    )
+    import_ca.set_defaults(handler=cmd_signing_import_ca)
     commands.add_parser("doctor", help="Check configuration and dependencies.").set_defaults(
         handler=cmd_doctor
     )

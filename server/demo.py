@@ -33,8 +33,14 @@ from server.archive.lifetime import blob_root
 from server.archive.models import Study
 from server.archive.storage import LocalBlobStorage
 from server.audit.service import Recorder
-from server.identity import OrgKind, Role
+from server.events.memory import InProcessEventBus
+from server.identity import Actor, OrgKind, Principal, Role
 from server.patients.models import Patient
+from server.reading import service as reading
+from server.reading.models import Priority
+from server.reports import service as reports
+from server.reports.lifetime import authority_directory
+from server.reports.signing import Signing
 from server.settings import Settings
 
 DEMO_PASSWORD = "doorstep-demo"  # noqa: S105  (printed for demo users)
@@ -287,8 +293,112 @@ async def seed_studies(settings: Settings, audit: Recorder) -> list[str]:
         archive = Archive.configured(
             settings, session_maker=sessions, write_group=write_group, storage=storage
         )
-        return await store_studies(archive=archive, audit=audit)
+        stored = await store_studies(archive=archive, audit=audit)
+        if _uid("Riverside Clinic", "ecg") in stored and _uid("Hilltop Clinic", "ecg") in stored:
+            await seed_readings(archive=archive, audit=audit, settings=settings)
+        return stored
     finally:
         await write_group.close()
         await asyncio.to_thread(storage.close)
         await engine.dispose()
+
+
+# --- Demo readings: two requests waiting, one report signed ---------------------------------
+
+_READINGS = (
+    # clinic, study, specialty, priority, question
+    (
+        "Riverside Clinic",
+        "ecg",
+        "cardiology",
+        Priority.STAT,
+        "Chest pain since this morning. ST changes?",
+    ),
+    ("Riverside Clinic", "ct", "radiology", Priority.ROUTINE, "Persistent cough for six weeks."),
+    ("Hilltop Clinic", "ecg", "cardiology", Priority.URGENT, "Palpitations; ECG before surgery."),
+)
+_SIGNED_DRAFT = {
+    "findings": "Sinus rhythm at 61 bpm. PR 152 ms, QRS 99 ms, QT/QTc 399/402 ms. "
+    "Axis 49 degrees. No ST elevation or depression.",
+    "impression": "Normal ECG.",
+    "measurements": {
+        "heart_rate_bpm": 61.1,
+        "pr_ms": 152,
+        "qrs_ms": 99,
+        "qt_ms": 399,
+        "qtc_ms": 402.5,
+        "axis_deg": 49.1,
+        "rhythm": "sinus rhythm",
+    },
+}
+
+
+async def _principal(session: AsyncSession, username: str) -> Principal:
+    user = await session.scalar(select(User).where(User.username == username))
+    assert user is not None
+    return Principal.of(user, via="demo")
+
+
+def _as(audit: Recorder, caller: Principal) -> Recorder:
+    return audit.acting_as(Actor(caller.user_id, caller.username, caller.org_id))
+
+
+async def seed_readings(*, archive: Archive, audit: Recorder, settings: Settings) -> None:
+    """Ask for the demo readings; dr.heart reads and signs Hilltop's ECG (the first start only)."""
+    bus = InProcessEventBus()
+    await bus.start()
+    policy = reading.Policy.of(settings)
+    signing = Signing(
+        directory=authority_directory(settings.data_dir), secret=settings.resolved_secret_key()
+    )
+    try:
+        async with db.transaction(archive.session_maker) as session:
+            gps = {
+                "Riverside Clinic": await _principal(session, "gp.river"),
+                "Hilltop Clinic": await _principal(session, "gp.hill"),
+            }
+            asked = []
+            for clinic, study, specialty, priority, question in _READINGS:
+                gp = gps[clinic]
+                asked.append(
+                    await reading.create(
+                        session=session,
+                        caller=gp,
+                        audit=_as(audit, gp),
+                        bus=bus,
+                        policy=policy,
+                        study_uid=_uid(clinic, study),
+                        specialty=specialty,
+                        priority=priority,
+                        question=question,
+                    )
+                )
+            heart = await _principal(session, "dr.heart")
+            request_id = asked[-1].request.id
+            await reading.claim(
+                session=session,
+                caller=heart,
+                audit=_as(audit, heart),
+                bus=bus,
+                policy=policy,
+                request_id=request_id,
+            )
+            await reading.save_draft(
+                session=session, caller=heart, policy=policy, request_id=request_id, **_SIGNED_DRAFT
+            )
+            signed = await reports.sign(
+                session=session,
+                caller=heart,
+                audit=_as(audit, heart),
+                bus=bus,
+                signing=signing,
+                request_id=request_id,
+            )
+        await reports.file_in_study(
+            archive=archive,
+            sessions=archive.session_maker,
+            audit=_as(audit, heart),
+            report_id=signed.report.id,
+        )
+    finally:
+        await bus.close()

@@ -42,6 +42,10 @@ COMMANDS = [
     ["archive"],
     ["archive", "collect"],
     ["doctor"],
+    ["verify"],
+    ["signing"],
+    ["signing", "export-ca"],
+    ["signing", "import-ca"],
 ]
 
 
