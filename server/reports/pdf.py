@@ -2,7 +2,8 @@
 
 Every value from the record is inert text: it is escaped for reportlab's Paragraph markup, so
 `<font>`, `&amp;` or PDF operators come out literally. Latin, Greek and Cyrillic text is set in
-DejaVu Sans (Helvetica when it is absent), CJK runs in the Adobe CID font STSong-Light. The
+DejaVu Sans (Helvetica when it is absent), CJK runs in WenQuanYi Zen Hei when installed
+(embedded), else in Adobe's CID fonts STSong-Light and HYSMyeongJo-Medium (not embedded). The
 output is deterministic for one record (reportlab's invariant mode, dates from `signed_at`).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,16 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 FONT_DIRECTORY = Path("/usr/share/fonts/truetype/dejavu")
+EMBEDDED_CJK_FONT = ("WenQuanYiZenHei", Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"))
+"""A TrueType CJK font (Debian's fonts-wqy-zenhei: Han, kana, Hangul), embedded as a subset."""
 CJK_FONT = "STSong-Light"
+HANGUL_FONT = "HYSMyeongJo-Medium"
+"""Adobe's CID fonts (not embedded: the reader supplies glyphs), when no CJK TrueType exists."""
 CJK = re.compile(
-    "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3200-\u4dbf\u4e00-\u9fff"
-    "\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0002fa1f]+"
+    "(?P<hangul>[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+)"
+    "|(?P<han>[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff"
+    "\u3200-\u4dbf\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+    "\U00020000-\U0002fa1f]+)"
 )
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 SEX = {"F": "Female", "M": "Male", "O": "Other", "U": "Unknown"}
@@ -54,7 +62,8 @@ def render_report_pdf(record: Mapping[str, Any]) -> bytes:
     styles = _styles(fonts)
     signed_at = _parse_time(record.get("signed_at"))
     title = _title(record)
-    story = _story(record=record, title=title, styles=styles)
+    look = _Look(styles=styles, han=fonts["han"], hangul=fonts["hangul"])
+    story = _story(record=record, title=title, look=look)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
@@ -84,14 +93,17 @@ def render_report_pdf(record: Mapping[str, Any]) -> bytes:
 
 
 def _story(
-    *, record: Mapping[str, Any], title: str, styles: Mapping[str, ParagraphStyle]
+    *,
+    record: Mapping[str, Any],
+    title: str,
+    look: _Look,
 ) -> list[Flowable]:
     """The report's flowables, top to bottom."""
     patient = _mapping(record.get("patient"))
     study = _mapping(record.get("study"))
     request = _mapping(record.get("request"))
-    story: list[Flowable] = [_paragraph(title, styles["title"])]
-    story.append(_heading("Patient", styles))
+    story: list[Flowable] = [look.paragraph(title, "title")]
+    story.append(_heading("Patient", look))
     story.append(
         _pairs(
             [
@@ -100,10 +112,10 @@ def _story(
                 ("Birth date", _text(patient.get("birth_date"))),
                 ("Sex", SEX.get(_text(patient.get("sex")), _text(patient.get("sex")))),
             ],
-            styles,
+            look,
         )
     )
-    story.append(_heading("Study", styles))
+    story.append(_heading("Study", look))
     modalities = study.get("modalities")
     story.append(
         _pairs(
@@ -117,10 +129,10 @@ def _story(
                 ("Accession number", _text(study.get("accession_number"))),
                 ("Study UID", _text(study.get("study_uid"))),
             ],
-            styles,
+            look,
         )
     )
-    story.append(_heading("Request", styles))
+    story.append(_heading("Request", look))
     story.append(
         _pairs(
             [
@@ -134,43 +146,43 @@ def _story(
                 ("Requested at", _time_text(request.get("requested_at"))),
                 ("Clinical question", _text(request.get("question"))),
             ],
-            styles,
+            look,
         )
     )
     if record.get("kind") == "addendum":
-        story.append(_heading("Text", styles))
-        story.extend(_body(_text(record.get("text")), styles))
+        story.append(_heading("Text", look))
+        story.extend(_body(_text(record.get("text")), look))
     else:
-        story.append(_heading("Findings", styles))
-        story.extend(_body(_text(record.get("findings")), styles))
-        story.append(_heading("Impression", styles))
-        story.extend(_body(_text(record.get("impression")), styles))
+        story.append(_heading("Findings", look))
+        story.extend(_body(_text(record.get("findings")), look))
+        story.append(_heading("Impression", look))
+        story.extend(_body(_text(record.get("impression")), look))
     measurements = _mapping(record.get("measurements"))
     if measurements:
-        story.append(_heading("Measurements", styles))
+        story.append(_heading("Measurements", look))
         story.append(
-            _pairs([_measurement(key, value) for key, value in measurements.items()], styles)
+            _pairs([_measurement(key, value) for key, value in measurements.items()], look)
         )
     story.append(Spacer(1, 6 * mm))
-    story.append(_paragraph(_signature_line(record), styles["signer"]))
+    story.append(look.paragraph(_signature_line(record), "signer"))
     story.append(
-        _paragraph(
+        look.paragraph(
             "The signed record of this report is attached to this file as report.json; "
             "check the signature with `doorstep verify`.",
-            styles["small"],
+            "small",
         )
     )
     instances = record.get("instances")
-    story.append(_heading("Annex: instances covered by this report", styles))
+    story.append(_heading("Annex: instances covered by this report", look))
     rows = [
         (_text(i.get("sop_instance_uid")), _text(i.get("sha256")))
         for i in (instances if isinstance(instances, list) else [])
         if isinstance(i, Mapping)
     ]
     if rows:
-        story.append(_instances(rows, styles))
+        story.append(_instances(rows, look))
     else:
-        story.append(_paragraph("No instances are listed.", styles["body"]))
+        story.append(look.paragraph("No instances are listed.", "body"))
     return story
 
 
@@ -234,10 +246,10 @@ def _measurement(key: str, value: object) -> tuple[str, str]:
     return label, shown
 
 
-def _pairs(rows: Sequence[tuple[str, str]], styles: Mapping[str, ParagraphStyle]) -> Table:
+def _pairs(rows: Sequence[tuple[str, str]], look: _Look) -> Table:
     """A two-column label/value table."""
     data = [
-        [_paragraph(label, styles["label"]), _paragraph(value or "—", styles["body"])]
+        [look.paragraph(label, "label"), look.paragraph(value or "—", "body")]
         for label, value in rows
     ]
     table = Table(data, colWidths=[42 * mm, None], hAlign="LEFT")
@@ -254,10 +266,10 @@ def _pairs(rows: Sequence[tuple[str, str]], styles: Mapping[str, ParagraphStyle]
     return table
 
 
-def _instances(rows: Sequence[tuple[str, str]], styles: Mapping[str, ParagraphStyle]) -> Table:
+def _instances(rows: Sequence[tuple[str, str]], look: _Look) -> Table:
     """The annex table: SOP Instance UID and SHA-256 of each instance."""
-    header = [_paragraph(t, styles["label"]) for t in ("SOP Instance UID", "SHA-256")]
-    data = [header] + [[_paragraph(t, styles["mono"]) for t in row] for row in rows]
+    header = [look.paragraph(t, "label") for t in ("SOP Instance UID", "SHA-256")]
+    data = [header] + [[look.paragraph(t, "mono") for t in row] for row in rows]
     table = Table(data, colWidths=[62 * mm, None], hAlign="LEFT", repeatRows=1)
     table.setStyle(
         TableStyle(
@@ -271,32 +283,42 @@ def _instances(rows: Sequence[tuple[str, str]], styles: Mapping[str, ParagraphSt
     return table
 
 
-def _heading(text: str, styles: Mapping[str, ParagraphStyle]) -> Paragraph:
+def _heading(text: str, look: _Look) -> Paragraph:
     """A section heading."""
-    return _paragraph(text, styles["heading"])
+    return look.paragraph(text, "heading")
 
 
-def _body(text: str, styles: Mapping[str, ParagraphStyle]) -> list[Flowable]:
+def _body(text: str, look: _Look) -> list[Flowable]:
     """Free text as paragraphs (blank lines separate paragraphs, newlines break lines)."""
     blocks = [b for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
     if not blocks:
-        return [_paragraph("—", styles["body"])]
-    return [_paragraph(block, styles["body"]) for block in blocks]
+        return [look.paragraph("—", "body")]
+    return [look.paragraph(block, "body") for block in blocks]
 
 
-def _paragraph(text: str, style: ParagraphStyle) -> Paragraph:
-    """Inert text as a Paragraph: markup escaped, controls dropped, CJK runs in the CID font."""
-    clean = CONTROL.sub("", text)
-    parts: list[str] = []
-    position = 0
-    for match in CJK.finditer(clean):
-        parts.append(_markup(clean[position : match.start()]))
-        parts.append(f'<font name="{CJK_FONT}">{_markup(match.group())}</font>')
-        position = match.end()
-    parts.append(_markup(clean[position:]))
-    if position:
-        style = ParagraphStyle(f"{style.name}-cjk", parent=style, wordWrap="CJK")
-    return Paragraph("".join(parts), style)
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """The report's paragraph styles and the fonts for CJK runs."""
+
+    styles: Mapping[str, ParagraphStyle]
+    han: str
+    hangul: str
+
+    def paragraph(self, text: str, style_name: str) -> Paragraph:
+        """Inert text as a Paragraph: markup escaped, controls dropped, CJK in a CJK font."""
+        style = self.styles[style_name]
+        clean = CONTROL.sub("", text)
+        parts: list[str] = []
+        position = 0
+        for match in CJK.finditer(clean):
+            parts.append(_markup(clean[position : match.start()]))
+            font = self.hangul if match.lastgroup == "hangul" else self.han
+            parts.append(f'<font name="{font}">{_markup(match.group())}</font>')
+            position = match.end()
+        parts.append(_markup(clean[position:]))
+        if position:
+            style = ParagraphStyle(f"{style.name}-cjk", parent=style, wordWrap="CJK")
+        return Paragraph("".join(parts), style)
 
 
 def _markup(text: str) -> str:
@@ -354,8 +376,16 @@ def _fonts() -> dict[str, str]:
             chosen[role] = face
         else:
             chosen[role] = fallback[role]
-    if CJK_FONT not in registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    name, path = EMBEDDED_CJK_FONT
+    if name in registered or path.is_file():
+        if name not in registered:
+            pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
+        chosen["han"] = chosen["hangul"] = name
+        return chosen
+    for cid_font in (CJK_FONT, HANGUL_FONT):
+        if cid_font not in registered:
+            pdfmetrics.registerFont(UnicodeCIDFont(cid_font))
+    chosen["han"], chosen["hangul"] = CJK_FONT, HANGUL_FONT
     return chosen
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.reports.pdf import render_report_pdf
+from server.reports.pdf import EMBEDDED_CJK_FONT, render_report_pdf
 from tests.support import require_tool
 
 HOSTILE = [
@@ -101,6 +101,16 @@ def _fonts_of(pdf: bytes, tmp_path: Path) -> str:
     return done.stdout
 
 
+def _assert_cjk_font(fonts: str, *, cid_font: str) -> None:
+    """CJK text is in the embedded WenQuanYi subset when installed, else in Adobe's CID font."""
+    name, path = EMBEDDED_CJK_FONT
+    if path.is_file():
+        (line,) = [row for row in fonts.splitlines() if f"+{name}" in row]
+        assert line.split()[-5:-2] == ["yes", "yes", "yes"]  # embedded, subset, ToUnicode
+    else:
+        assert cid_font in fonts
+
+
 def test_report_reads_in_plain_language(tmp_path: Path) -> None:
     text = text_of(render_report_pdf(sample_record()), tmp_path)
     for expected in [
@@ -177,9 +187,12 @@ def test_cjk_names_are_shown(tmp_path: Path) -> None:
     text = text_of(pdf, tmp_path)
     assert "Wang, XiaoMing (王, 小明)" in text
     assert CHINESE_FINDINGS in text
-    assert "STSong-Light" in _fonts_of(pdf, tmp_path)
+    _assert_cjk_font(_fonts_of(pdf, tmp_path), cid_font="STSong-Light")
     only = text_of(render_report_pdf(sample_record(patient={"name": "王^小明"})), tmp_path)
     assert "王, 小明" in only
+    korean = render_report_pdf(sample_record(patient={"name": "김^민준"}))
+    assert "김, 민준" in text_of(korean, tmp_path)
+    _assert_cjk_font(_fonts_of(korean, tmp_path), cid_font="HYSMyeongJo-Medium")
 
 
 def test_control_characters_and_odd_values_do_not_break_it(tmp_path: Path) -> None:
