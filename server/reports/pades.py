@@ -33,7 +33,7 @@ from server.reports.authority import (
     fingerprint,
     load_identity_key,
 )
-from server.reports.record import ATTACHMENT_NAME, canonical_json
+from server.reports.record import ATTACHMENT_NAME, canonical_json, refuse_running_loop
 
 FIELD_NAME = "DoorstepReport"
 CACHED_SIGNERS = 256
@@ -62,6 +62,7 @@ class ReportSigner:
         signed_at: datetime,
     ) -> bytes:
         """The PDF with the record embedded and a PAdES B-B signature by the identity."""
+        refuse_running_loop("ReportSigner.sign")
         if signed_at.tzinfo is None:
             raise ValueError("signed_at must be an aware datetime")
         signer, reserved = self._signer(identity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -15,3 +16,12 @@ def canonical_json(record: Mapping[str, Any]) -> bytes:
     return json.dumps(
         record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def refuse_running_loop(name: str) -> None:
+    """RuntimeError when an event loop runs in this thread: pyHanko's calls run their own loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(f"{name} runs pyHanko's own event loop; call it with asyncio.to_thread")

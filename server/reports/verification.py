@@ -26,7 +26,12 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from server.reports.record import ATTACHMENT_NAME, RECORD_FORMAT, canonical_json
+from server.reports.record import (
+    ATTACHMENT_NAME,
+    RECORD_FORMAT,
+    canonical_json,
+    refuse_running_loop,
+)
 
 SHA256 = bytes.fromhex("300d06096086480165030402010500")
 ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
@@ -78,7 +83,11 @@ class _Findings:
 def verify_report_pdf(
     pdf: bytes, *, trust_anchors: Sequence[x509.Certificate] = ()
 ) -> Verification:
-    """Verify a signed report; never raises on damaged or hostile input."""
+    """Verify a signed report; never raises on damaged or hostile input.
+
+    RuntimeError when called on a running event loop (pyHanko runs its own): use a thread.
+    """
+    refuse_running_loop("verify_report_pdf")
     trust = (
         "the trust anchors given: " + "; ".join(_name(a) for a in trust_anchors)
         if trust_anchors

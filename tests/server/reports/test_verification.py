@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import random
@@ -329,3 +330,14 @@ def test_hostile_files_never_raise(signed: Signed) -> None:
         assert isinstance(result, Verification)
         assert result.valid is False
         assert result.problems
+
+
+async def test_a_running_event_loop_is_refused_plainly(signed: Signed) -> None:
+    with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
+        verify_report_pdf(signed.pdf)
+    with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
+        signed.signer.sign(
+            pdf=signed.unsigned, record=signed.record, identity=signed.identity, signed_at=SIGNED_AT
+        )
+    result = await asyncio.to_thread(verify_report_pdf, signed.pdf)
+    assert result.valid, result.problems
