@@ -185,6 +185,24 @@ def test_a_changed_hex_digit_case_in_the_signature_is_invalid(signed: Signed) ->
     _invalid(verify_report_pdf(bytes(changed)), "contents were changed after signing")
 
 
+def test_unsigned_bits_of_the_cms_cannot_change(signed: Signed) -> None:
+    """The CMS parts no signature covers: digest algorithm list, certificates' BIT STRING pads."""
+    reader = PdfFileReader(io.BytesIO(signed.pdf))
+    (signature,) = reader.embedded_signatures
+    start, length, _, _ = (int(v) for v in signature.byte_range)
+    cms = bytes(signature.pkcs7_content)
+    offsets = [cms.index(signature.signed_data["digest_algorithms"].dump()) + 6]  # in the OID
+    for certificate in [signature.signer_cert, *signature.other_embedded_certs]:
+        value = certificate["signature_value"]
+        at = cms.index(certificate.dump()) + certificate.dump().rindex(value.dump())
+        offsets.append(at + len(value.dump()) - len(value.contents))  # the unused-bits octet
+    for offset in offsets:
+        position = start + length + 1 + 2 * offset + 1  # the low hex digit of that byte
+        changed = bytearray(signed.pdf)
+        changed[position] ^= 0x01
+        _invalid(verify_report_pdf(bytes(changed)), "CMS structure was changed after signing")
+
+
 def test_the_reasons_are_plain(signed: Signed) -> None:
     position = signed.pdf.index(b"/Producer")
     changed = bytearray(signed.pdf)
