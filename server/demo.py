@@ -317,19 +317,18 @@ _READINGS = (
     ("Riverside Clinic", "ct", "radiology", Priority.ROUTINE, "Persistent cough for six weeks."),
     ("Hilltop Clinic", "ecg", "cardiology", Priority.URGENT, "Palpitations; ECG before surgery."),
 )
-_SIGNED_DRAFT = {
-    "findings": "Sinus rhythm at 61 bpm. PR 152 ms, QRS 99 ms, QT/QTc 399/402 ms. "
-    "Axis 49 degrees. No ST elevation or depression.",
-    "impression": "Normal ECG.",
-    "measurements": {
-        "heart_rate_bpm": 61.1,
-        "pr_ms": 152,
-        "qrs_ms": 99,
-        "qt_ms": 399,
-        "qtc_ms": 402.5,
-        "axis_deg": 49.1,
-        "rhythm": "sinus rhythm",
-    },
+_SIGNED_FINDINGS = (
+    "Sinus rhythm at 61 bpm. PR 152 ms, QRS 99 ms, QT/QTc 399/402 ms. "
+    "Axis 49 degrees. No ST elevation or depression."
+)
+_SIGNED_MEASUREMENTS = {
+    "heart_rate_bpm": 61.1,
+    "pr_ms": 152,
+    "qrs_ms": 99,
+    "qt_ms": 399,
+    "qtc_ms": 402.5,
+    "axis_deg": 49.1,
+    "rhythm": "sinus rhythm",
 }
 
 
@@ -384,7 +383,13 @@ async def seed_readings(*, archive: Archive, audit: Recorder, settings: Settings
                 request_id=request_id,
             )
             await reading.save_draft(
-                session=session, caller=heart, policy=policy, request_id=request_id, **_SIGNED_DRAFT
+                session=session,
+                caller=heart,
+                policy=policy,
+                request_id=request_id,
+                findings=_SIGNED_FINDINGS,
+                impression="Normal ECG.",
+                measurements=dict(_SIGNED_MEASUREMENTS),
             )
             signed = await reports.sign(
                 session=session,
