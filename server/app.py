@@ -31,6 +31,7 @@ from server.package_data import web_dir
 from server.pages import routes as pages_routes
 from server.patients import routes as patients_routes
 from server.reading import routes as reading_routes
+from server.reports import routes as reports_routes
 from server.settings import Settings
 from server.uploads import routes as uploads_routes
 from server.viewer import routes as viewer_routes
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
         uploads_routes,
         viewer_routes,
         reading_routes,
+        reports_routes,
         pages_routes,
     ):
         feature_routes.setup(app)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from server.dicomweb.rendered_cache import RenderedCache
     from server.ecg.service import EcgCache
     from server.events.bus import EventBus
+    from server.reports.signing import Signing
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -40,6 +41,7 @@ ACCOUNT_CHANGES: web.AppKey[AccountChanges] = web.AppKey("account_changes")
 ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
 RENDERED_CACHE: web.AppKey[RenderedCache] = web.AppKey("rendered_cache")
 ECG_CACHE: web.AppKey[EcgCache] = web.AppKey("ecg_cache")
+SIGNING: web.AppKey[Signing] = web.AppKey("signing")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)

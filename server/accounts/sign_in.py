@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import service
-from server.audit.service import DENIED, FAILURE, Recorder
+from server.audit.service import DENIED, FAILURE, SUCCESS, Recorder
 from server.errors import TooManyRequests
 from server.identity import Actor, Principal
 
@@ -84,3 +84,39 @@ async def sign_out(*, session: AsyncSession, audit: Recorder, caller: Principal)
         return
     await service.close_session(session=session, session_id=caller.session_id)
     await audit.record(session, action="auth.logout", object_type="user", object_id=caller.user_id)
+
+
+async def confirm_password(
+    *,
+    session: AsyncSession,
+    audit: Recorder,
+    caller: Principal,
+    password: str,
+    client_addr: str,
+    max_failures: int,
+    failure_window: timedelta,
+) -> bool:
+    """Check the signed-in caller's password again, as signing a report asks; audited.
+
+    A wrong password counts towards the same throttle as a failed sign-in (TooManyRequests
+    once it applies), so that a left-open session cannot be used to guess it.
+    """
+    await service.check_throttle(
+        session=session,
+        username=caller.username,
+        client_addr=client_addr,
+        max_failures=max_failures,
+        window=failure_window,
+    )
+    user = await service.authenticate(
+        session=session, username=caller.username, password=password, client_addr=client_addr
+    )
+    confirmed = user is not None and user.is_active and user.id == caller.user_id
+    await audit.record(
+        session,
+        action="auth.confirm",
+        outcome=SUCCESS if confirmed else FAILURE,
+        object_type="user",
+        object_id=caller.user_id,
+    )
+    return confirmed
