@@ -129,7 +129,9 @@ async def ask_form(
     """The form for one study: cardiology by default for an ECG, radiology otherwise."""
     minutes = sla_minutes(settings)
     hospitals = tuple(
-        org.name for org in await accounts.list_orgs(session=session) if org.kind is OrgKind.HOSPITAL
+        org.name
+        for org in await accounts.list_orgs(session=session)
+        if org.kind is OrgKind.HOSPITAL
     )
     chosen = {
         "specialty": service.default_specialty(modalities),
@@ -141,7 +143,9 @@ async def ask_form(
     return AskForm(
         action=f"/studies/{study_uid}/reading-requests",
         specialties=tuple(accounts.SPECIALTIES),
-        priorities=tuple((p.value, PRIORITY_NAMES[p.value], within(minutes[p.value])) for p in Priority),
+        priorities=tuple(
+            (p.value, PRIORITY_NAMES[p.value], within(minutes[p.value])) for p in Priority
+        ),
         hospitals=hospitals,
         values=chosen,
         errors=errors or {},
@@ -256,7 +260,11 @@ async def ask(request: web.Request) -> web.StreamResponse:
         except DomainError as error:
             form_error, status = error.message, error.status
     return await _ask_page(
-        request, study_uid=study_uid, values=values, errors=errors, form_error=form_error,
+        request,
+        study_uid=study_uid,
+        values=values,
+        errors=errors,
+        form_error=form_error,
         status=status,
     )
 

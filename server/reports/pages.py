@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -62,7 +61,7 @@ def measurement_rows(measurements: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 @allow(Role.GP, Role.SPECIALIST, page=True)
 async def report_list(request: web.Request) -> web.StreamResponse:
-    """GET /reports: the clinic's signed reports (a specialist: their specialties'), newest first."""
+    """GET /reports: the clinic's signed reports (specialists: their specialties'), newest first."""
     async with db(request) as session:
         found = await service.summaries(
             session=session, caller=principal(request), limit=LIST_LIMIT
@@ -141,15 +140,20 @@ async def verify(request: web.Request) -> web.StreamResponse:
             error="The chosen file is empty.",
             filename=upload.filename,
         )
-    result = await _verified(data)
+    result = await service.verify_upload(signing=request.app[keys.SIGNING], pdf=data)
     return render(
-        request, "reports/verify.html", result=result, error="", filename=upload.filename
+        request,
+        "reports/verify.html",
+        result=result,
+        signed_at=_moment(result.signed_at),
+        error="",
+        filename=upload.filename,
     )
 
 
-async def _verified(data: bytes) -> Any:
-    """service.verify_upload, off the event loop when it is synchronous."""
-    check: Any = service.verify_upload
-    if inspect.iscoroutinefunction(check):
-        return await check(data)
-    return await asyncio.to_thread(check, data)
+def _moment(text: str | None) -> datetime | None:
+    """An ISO 8601 time of a record ('…Z'), None when absent or not a time."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None

@@ -1,4 +1,4 @@
-"""Remote reading in Chromium: a GP asks, the cardiologist's worklist updates live, claim, draft, sign.
+"""Remote reading in Chromium: a GP asks, the worklist updates live, claim, draft, sign.
 
 Two people at once: the GP and the cardiologist each have their own browser context (their own
 cookies) in one Chromium, on the shared demo server.
@@ -18,7 +18,13 @@ from playwright.async_api import BrowserContext, Page, expect
 from pydicom.uid import generate_uid
 
 from tests.dicom_tools.part10 import bundled
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM_FLAGS, DEMO_PASSWORD, DemoServer, publish_screenshot
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM_FLAGS,
+    DEMO_PASSWORD,
+    DemoServer,
+    publish_screenshot,
+)
 from tests.server.dicomweb.helpers import multipart
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +84,8 @@ async def people(chromium: Path, demo_server: DemoServer) -> AsyncIterator[tuple
             yield found[0], found[1]
         finally:
             await launched.close()
-        assert found[0].errors == [] and found[1].errors == [], "browser console errors"
+        assert found[0].errors == [], "the GP's browser console errors"
+        assert found[1].errors == [], "the cardiologist's browser console errors"
 
 
 def _ecg(patient: str) -> tuple[bytes, str]:
@@ -145,7 +152,9 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
     await expect(row.locator("[data-status]")).to_have_text("Claimed by you")
     await expect(row.get_by_role("button", name=re.compile("^Claim"))).to_have_count(0)
     await row.get_by_role("link", name=re.compile("^Open")).click()
-    await worklist.wait_for_url(re.compile(rf"/studies/{re.escape(study_uid)}/view\?request=[0-9]+$"))
+    await worklist.wait_for_url(
+        re.compile(rf"/studies/{re.escape(study_uid)}/view\?request=[0-9]+$")
+    )
     panel = worklist.locator(".reading-panel[data-report-editor-init]")
     await expect(panel).to_be_visible()
     await expect(panel).to_contain_text("Chest pain for an hour")
@@ -160,13 +169,16 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
 
     await panel.get_by_label("Findings").fill("Sinus rhythm. No ST elevation.")
     await panel.get_by_label("Impression").fill("Normal ECG; no sign of an acute infarct.")
-    await expect(panel.locator("[data-editor-save]")).to_have_text(re.compile(r"^Saved [0-9]{2}:[0-9]{2}$"))
+    await expect(panel.locator("[data-editor-save]")).to_have_text(
+        re.compile(r"^Saved [0-9]{2}:[0-9]{2}$")
+    )
     request_id = worklist.url.rsplit("=", 1)[1]
     draft = await worklist.request.get(f"{url}/api/v1/reading-requests/{request_id}/report")
     body = await draft.json()
     assert body["findings"] == "Sinus rhythm. No ST elevation."
     assert body["measurements"]["heart_rate_bpm"] == 64
-    assert "qtc_ms" in body["measurements"] and "rr_ms" in body["measurements"]
+    assert "qtc_ms" in body["measurements"]
+    assert "rr_ms" in body["measurements"]
     publish_screenshot(await cardiologist.screenshot("reading-authoring"), "reading-authoring.png")
 
     # The GP's reports page is open when the report is signed.
@@ -179,7 +191,9 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
     dialog = worklist.get_by_role("dialog")
     await dialog.get_by_label("Your password").fill("not-the-password")
     await dialog.get_by_role("button", name="Sign and send").click()
-    await expect(dialog.locator("[data-editor-sign-error]")).to_have_text("That password is not right.")
+    await expect(dialog.locator("[data-editor-sign-error]")).to_have_text(
+        "That password is not right."
+    )
     await expect(dialog).to_be_visible()
     await dialog.get_by_label("Your password").fill(DEMO_PASSWORD)
     await dialog.get_by_role("button", name="Sign and send").click()
@@ -187,7 +201,8 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
     await expect(signed).to_be_visible()
     await expect(signed).to_contain_text("Signed.")
     report_href = await signed.get_by_role("link", name="Open the report").get_attribute("href")
-    assert report_href is not None and re.fullmatch(r"/reports/[0-9]+", report_href)
+    assert report_href is not None
+    assert re.fullmatch(r"/reports/[0-9]+", report_href)
 
     # The GP sees it arrive without a reload, then opens it.
     await expect(gp.page.locator("[data-reports-toast]")).to_contain_text("New report from")
@@ -196,7 +211,9 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
     await expect(new_row).to_contain_text("New")
     await new_row.get_by_role("link").click()
     await gp.page.wait_for_url(f"{url}{report_href}")
-    await expect(gp.page.locator("main")).to_contain_text("Normal ECG; no sign of an acute infarct.")
+    await expect(gp.page.locator("main")).to_contain_text(
+        "Normal ECG; no sign of an acute infarct."
+    )
     await expect(gp.page.locator("main")).to_contain_text("Sinus rhythm. No ST elevation.")
     publish_screenshot(await gp.screenshot("reading-report"), "reading-report.png")
     await gp.page.get_by_role("button", name="Acknowledge receipt").click()

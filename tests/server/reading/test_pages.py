@@ -1,4 +1,4 @@
-"""Reading pages as a browser uses them: asking from the study page, the worklist, claims by form."""
+"""Reading pages as a browser uses them: asking on the study page, the worklist, form claims."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 from server import keys
 from server.reading.models import ReadingRequest
+from tests.dicom_tools.part10 import bundled
 from tests.forms import post_form, sign_in
 from tests.support import Client, World, audit_actions, store
-from tests.dicom_tools.part10 import bundled
 
 
 async def _study(client: Client, world: World, name: str = "waveform_ecg.dcm") -> str:
@@ -26,17 +26,13 @@ def _text(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-async def _ask(
-    client: Client, csrf: str, study: str, **fields: str
-) -> tuple[int, str, str]:
+async def _ask(client: Client, csrf: str, study: str, **fields: str) -> tuple[int, str, str]:
     form = {"specialty": "cardiology", "priority": "stat", "question": "Chest pain", **fields}
     return await post_form(client, f"/studies/{study}/reading-requests", csrf, form)
 
 
 async def _requests(client: Client, world: World, user: str) -> list[dict[str, object]]:
-    response = await client.get(
-        "/api/v1/reading-requests?status=all", headers=world.auth(user)
-    )
+    response = await client.get("/api/v1/reading-requests?status=all", headers=world.auth(user))
     assert response.status == 200
     found: list[dict[str, object]] = await response.json()
     return found
@@ -150,9 +146,12 @@ async def test_the_worklist_sorts_counts_and_says_overdue_in_words(
     assert _rows(html) == [str(stat), str(urgent), str(routine)]
     text = _text(html)
     assert "Overdue by 12 min" in text
-    assert "1 overdue" in text and "3 waiting" in text and "0 claimed" in text
+    assert "1 overdue" in text
+    assert "3 waiting" in text
+    assert "0 claimed" in text
     row = re.search(rf'<tr data-request-id="{urgent}" class="([^"]*)"', html)
-    assert row is not None and "reading-overdue" in row.group(1)
+    assert row is not None
+    assert "reading-overdue" in row.group(1)
     assert 'data-module="worklist"' in html
     home = await (await client.get("/")).text()
     assert 'href="/worklist"' in home
@@ -181,7 +180,8 @@ async def test_claim_and_release_work_as_plain_forms(client: Client, world: Worl
     assert f'action="/worklist/{first}/release"' in html
     assert "1 mine" in text
     status, _, location = await post_form(client, f"/worklist/{first}/release", csrf, {})
-    assert status == 303 and location == f"/worklist?done=released&id={first}"
+    assert status == 303
+    assert location == f"/worklist?done=released&id={first}"
     html = await (await client.get("/worklist")).text()
     assert f'action="/worklist/{first}/claim"' in html
     actions = [a for a in await audit_actions(client.app, "reading.") if a[1] == "cardio"]
@@ -250,7 +250,9 @@ async def test_the_holder_gets_the_report_editor_beside_the_viewer(
     client: Client, world: World
 ) -> None:
     study = await _study(client, world)
-    first = await _asked(client, world, study, specialty="cardiology", question="Rule out <b>MI</b>")
+    first = await _asked(
+        client, world, study, specialty="cardiology", question="Rule out <b>MI</b>"
+    )
     claimed = await client.post(
         f"/api/v1/reading-requests/{first}/claim", headers=world.auth("cardio")
     )
@@ -273,7 +275,9 @@ async def test_the_holder_gets_the_report_editor_beside_the_viewer(
     # The ECG template's fields, filled from the draft, with the free text escaped.
     for key in ("rhythm", "heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_ms", "axis_deg"):
         assert f'data-measurement="{key}"' in html
-    assert 'value="61"' in html and 'value="402"' in html and 'value="sinus rhythm"' in html
+    assert 'value="61"' in html
+    assert 'value="402"' in html
+    assert 'value="sinus rhythm"' in html
     assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;</textarea>" in html
     assert "<script>alert" not in html
     assert "Rule out &lt;b&gt;MI&lt;/b&gt;" in html
@@ -285,12 +289,15 @@ async def test_the_holder_gets_the_report_editor_beside_the_viewer(
 async def test_an_imaging_request_gets_the_imaging_template(client: Client, world: World) -> None:
     study = await _study(client, world, "CT_small.dcm")
     first = await _asked(client, world, study, specialty="radiology")
-    claimed = await client.post(f"/api/v1/reading-requests/{first}/claim", headers=world.auth("radio"))
+    claimed = await client.post(
+        f"/api/v1/reading-requests/{first}/claim", headers=world.auth("radio")
+    )
     assert claimed.status == 200
     await sign_in(client, "radio")
     html = await (await client.get(f"/studies/{study}/view?request={first}")).text()
     assert 'data-kind="imaging"' in html
-    assert 'data-measurement="technique"' in html and 'data-measurement="comparison"' in html
+    assert 'data-measurement="technique"' in html
+    assert 'data-measurement="comparison"' in html
     assert 'data-measurement="pr_ms"' not in html
 
 
@@ -303,7 +310,9 @@ async def test_no_editor_for_the_gp_or_a_reader_without_the_claim(
     html = await (await client.get(f"/studies/{study}/view?request={first}")).text()
     assert 'data-module="report-editor"' not in html
     assert "This request is waiting for a reader." in _text(html)
-    claimed = await client.post(f"/api/v1/reading-requests/{first}/claim", headers=world.auth("cardio"))
+    claimed = await client.post(
+        f"/api/v1/reading-requests/{first}/claim", headers=world.auth("cardio")
+    )
     assert claimed.status == 200
     client.session.cookie_jar.clear()
     await sign_in(client, "gp-a")
@@ -328,7 +337,8 @@ def test_report_templates_run_sandboxed_and_escaped() -> None:
         impression="a & b",
         measurements={"technique": '"><script>x</script>'},
     )
-    assert "<img" not in html and "<script>" not in html
+    assert "<img" not in html
+    assert "<script>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "a &amp; b" in html
     assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in html
