@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from dicom_tools.uids import is_valid_uid
+from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.models import Study
 from server.archive.readers import request_reader
-from server.context import db
+from server.context import db, principal
 from server.dicomweb import urls
 from server.errors import NotFound
+from server.forms import query_id
 from server.identity import Role
+from server.reading import pages as reading
 from server.templates import render
 
 STUDY_LIMIT = 100
@@ -102,8 +105,17 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         found_series = await archive.study_series(
             session=session, reader=request_reader(request), study_uid=study_uid, limit=SERIES_LIMIT
         )
-    if found_series is None:
-        raise _not_found(study_uid)
+        if found_series is None:
+            raise _not_found(study_uid)
+        readings = await reading.study_readings(
+            session=session, caller=principal(request), study_uid=study_uid
+        )
+        ask = await reading.ask_form(
+            session=session,
+            settings=request.app[keys.SETTINGS],
+            study_uid=study_uid,
+            modalities=[m.series.modality for m in found_series.series if m.series.modality],
+        )
     study: Study = found_series.study
     series = []
     for match in found_series.series:
@@ -124,4 +136,7 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         study=study,
         series=series,
         instances=sum(s.instances for s in series),
+        readings=readings,
+        ask=ask,
+        asked=next((r for r in readings if r.id == query_id(request, "asked")), None),
     )

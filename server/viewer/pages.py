@@ -13,13 +13,16 @@ from aiohttp import web
 
 from dicom_tools.ecg import ECG_SOP_CLASSES
 from dicom_tools.uids import is_valid_uid
+from server import keys
 from server.access import allow
 from server.archive import service as archive
 from server.archive.readers import request_reader
-from server.context import db
+from server.context import db, principal
 from server.dicomweb import urls
 from server.errors import NotFound
+from server.forms import query_id
 from server.identity import Role
+from server.reading import pages as reading
 from server.templates import render
 
 SERIES_LIMIT = 500
@@ -59,6 +62,7 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
     if not is_valid_uid(study_uid):
         raise _not_found(study_uid)
     wanted = request.query.get("series")
+    request_id = query_id(request, "request")
     reader = request_reader(request)
     async with db(request) as session:
         found_series = await archive.study_series(
@@ -75,6 +79,27 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
             fuzzy=False,
             limit=SERIES_LIMIT,
             offset=0,
+        )
+        panel = (
+            await reading.report_panel(
+                session=session,
+                caller=principal(request),
+                request_id=request_id,
+                study_uid=study_uid,
+            )
+            if request_id is not None
+            else None
+        )
+        caller = principal(request)
+        ask = (
+            await reading.ask_form(
+                session=session,
+                settings=request.app[keys.SETTINGS],
+                study_uid=study_uid,
+                modalities=[m.series.modality for m in found_series.series if m.series.modality],
+            )
+            if caller.role is Role.GP
+            else None
         )
     ecg_of: dict[str, str] = {}
     for found_ecg in ecgs or []:
@@ -106,6 +131,9 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
         series=series,
         chosen=chosen,
         ecg_url=f"{ECG_API}/{chosen.ecg_sop_instance_uid}" if chosen.ecg_sop_instance_uid else None,
+        panel=panel,
+        ask=ask,
+        keep=f"&request={panel.id}" if panel else "",
     )
 
 

@@ -15,4 +15,8 @@ export const components = new Map([
   [Upload.moduleName, Upload],
   ["viewer", { load: () => import("../viewer/viewer.mjs") }],
   ["ecg-viewer", { load: () => import("../ecg/ecg-viewer.mjs") }],
+  ["worklist", { load: () => import("../reading/worklist.mjs") }],
+  ["report-editor", { load: () => import("../reading/report-editor.mjs") }],
+  ["reports-live", { load: () => import("../reports/reports-live.mjs") }],
+  ["addendum", { load: () => import("../reports/addendum.mjs") }],
 ]);
