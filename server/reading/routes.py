@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.reading import lifetime, views
+from server.reading import lifetime, pages, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
@@ -23,3 +23,4 @@ def setup(app: web.Application) -> None:
     app.router.add_put(f"/api/v1/reading-requests/{_ID}/report", views.save_draft)
     app.router.add_get(f"/api/v1/reading-requests/{_ID}/report", views.get_draft)
     app.router.add_get("/api/v1/worklist", views.worklist)
+    pages.setup_pages(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -63,7 +63,7 @@ class WorklistQuery(Schema):
     """Filters of a worklist."""
 
     specialty: str | None = Field(default=None, max_length=64)
-    priority: Priority | None = None
+    priority: Literal["stat", "urgent", "routine"] | None = None
     clinic: str | None = Field(default=None, max_length=128)
     status: str | None = Field(
         default=None,

@@ -10,6 +10,7 @@ from server.endpoint import api, json_response, read_body, read_query
 from server.errors import NotFound
 from server.identity import Role
 from server.reading import service
+from server.reading.models import Priority
 from server.reading.schemas import (
     ClaimOut,
     DraftIn,
@@ -131,7 +132,10 @@ async def worklist(request: web.Request) -> web.Response:
 async def _listed(request: web.Request) -> web.Response:
     query = read_query(request, WorklistQuery)
     filters = service.Filters(
-        specialty=query.specialty, priority=query.priority, clinic=query.clinic, status=query.status
+        specialty=query.specialty,
+        priority=Priority(query.priority) if query.priority else None,
+        clinic=query.clinic,
+        status=query.status,
     )
     async with db(request) as session:
         found = await service.items(session=session, caller=principal(request), filters=filters)

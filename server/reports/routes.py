@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.reports import lifetime, views
+from server.reports import lifetime, pages, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
@@ -21,3 +21,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"/api/v1/reports/{_ID}/fhir", views.get_fhir)
     app.router.add_post(f"/api/v1/reports/{_ID}/addenda", views.add_addendum)
     app.router.add_post(f"/api/v1/reports/{_ID}/acknowledge", views.acknowledge)
+    pages.setup_pages(app)

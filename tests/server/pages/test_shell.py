@@ -133,11 +133,15 @@ async def test_idle_reason_is_explained(client: Client, world: World) -> None:
 @pytest.mark.parametrize(
     ("username", "expected", "nav"),
     [
-        ("gp-a", ["Register a patient", "Recently registered", "ABLE, Alice"], ["/patients"]),
+        (
+            "gp-a",
+            ["Register a patient", "Recently registered", "ABLE, Alice"],
+            ["/patients", "/reports"],
+        ),
         (
             "cardio",
-            ["Your specialties", "Cardiology", "No reading requests.", "reading requests"],
-            [],
+            ["Your specialties", "Cardiology", "Go to the worklist", "reading requests"],
+            ["/worklist", "/reports"],
         ),
         ("kiosk", ["Welcome to the health point", "corner"], []),
         (
@@ -155,7 +159,14 @@ async def test_home_per_role(
     for text in expected:
         assert text in html
     links = set(re.findall(r'<nav class="mainnav".*?</nav>', html, re.S)[0].split('"'))
-    for href in ["/patients", "/admin/organisations", "/admin/users", "/admin/devices"]:
+    for href in [
+        "/patients",
+        "/reports",
+        "/worklist",
+        "/admin/organisations",
+        "/admin/users",
+        "/admin/devices",
+    ]:
         assert (href in links) == (href in nav), href
     assert ('class="kiosk' in html) == (username == "kiosk")
 

@@ -123,11 +123,19 @@ async def test_anonymous_callers_are_sent_to_sign_in(client: Client, world: Worl
     assert response.headers["Location"] == f"/login?next={VIEW}"
 
 
-@pytest.mark.parametrize("username", ["kiosk", "cardio", "admin"])
-async def test_only_gps_open_the_viewer(client: Client, world: World, username: str) -> None:
+@pytest.mark.parametrize("username", ["kiosk", "admin"])
+async def test_only_clinicians_open_the_viewer(client: Client, world: World, username: str) -> None:
     await _store(client, world)
     await sign_in(client, username)
     assert (await client.get(VIEW)).status == 403
+
+
+async def test_a_specialist_opens_only_a_study_asked_to_be_read(
+    client: Client, world: World
+) -> None:
+    await _store(client, world)
+    await sign_in(client, "cardio")
+    assert (await client.get(VIEW)).status == 404
 
 
 def _frame_accept() -> str:
