@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import os
@@ -23,6 +24,9 @@ from server.audit.models import AuditEvent
 from server.audit.service import AuditLog
 from server.identity import Actor
 from server.patients.models import Patient
+from server.reading.models import ReadingRequest
+from server.reports.models import SignedReport
+from server.reports.verification import verify_report_pdf
 from server.settings import Settings
 from tests.support import World, free_port
 
@@ -149,19 +153,55 @@ async def test_seeded_studies_are_stored_linked_and_audited_once(tmp_path: Path)
     assert len(stored) == 4
     expected = [
         ("Hilltop Clinic", "CT chest", "HC-0002", "CT", 17, "demo"),
-        ("Hilltop Clinic", "Resting 12-lead ECG", "HC-0001", "ECG", 1, "demo"),
+        # read and signed in the demo: its report filed back as Encapsulated PDF and SR
+        ("Hilltop Clinic", "Resting 12-lead ECG", "HC-0001", "DOC/ECG/SR", 3, "demo,report"),
         ("Riverside Clinic", "CT chest", "RC-0002", "CT", 17, "demo"),
         ("Riverside Clinic", "Resting 12-lead ECG", "RC-0001", "ECG", 1, "demo"),
     ]
     assert await _studies(settings) == expected
     blobs = sorted(p for p in blob_root(tmp_path).rglob("*") if p.is_file() and p.suffix != ".lock")
-    assert len(blobs) == 36
+    assert len(blobs) == 38
     # Idempotent: a second start stores nothing and writes no audit event of storing.
     assert await demo.seed_studies(settings, SEEDER) == []
     assert await _studies(settings) == expected
 
-    assert len(await _events(settings, "dicom.store")) == 4
+    assert len(await _events(settings, "dicom.store")) == 5
     assert len(await _events(settings, "study.patient_link")) == 4
+
+
+async def test_seeded_readings_wait_and_one_report_is_signed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="s" * 32)
+    engine = db.create_engine(settings)
+    try:
+        await db.upgrade(engine)
+        async with db.transaction(db.create_sessionmaker(engine)) as session:
+            await demo.seed(session=session, audit=SEEDER)
+    finally:
+        await engine.dispose()
+    await demo.seed_studies(settings, SEEDER)
+    engine = db.create_engine(settings)
+    try:
+        async with db.create_sessionmaker(engine)() as session:
+            requests = (
+                await session.execute(
+                    select(
+                        ReadingRequest.specialty, ReadingRequest.priority, ReadingRequest.status
+                    ).order_by(ReadingRequest.id)
+                )
+            ).all()
+            pdf = await session.scalar(select(SignedReport.pdf))
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in requests] == [
+        ("cardiology", "stat", "waiting"),
+        ("radiology", "routine", "waiting"),
+        ("cardiology", "urgent", "signed"),
+    ]
+    assert pdf is not None
+    found = await asyncio.to_thread(verify_report_pdf, pdf)
+    assert found.valid, found.problems
+    assert found.signer_username == "dr.heart"
+    assert [a.actor for a in await _events(settings, "report.sign")] == ["dr.heart"]
 
 
 async def _events(settings: Settings, action: str) -> list[AuditEvent]:

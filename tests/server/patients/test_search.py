@@ -165,7 +165,7 @@ async def test_the_migration_fills_the_keys_of_existing_patients(
 
     def step_back_and_forth(connection: Connection) -> None:
         config = db._alembic_config(connection)
-        command.downgrade(config, "-1")
+        command.downgrade(config, "0006")
         connection.execute(
             text(
                 "INSERT INTO patients (org_id, name, birth_date, sex, identifier, created_at)"
