@@ -56,6 +56,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_reading_requests_study", "reading_requests", ["study_id", "specialty", "status"]
     )
+    op.create_index(
+        "ix_reading_requests_lease", "reading_requests", ["status", "lease_expires_at"]
+    )
     op.create_table(
         "report_drafts",
         sa.Column("request_id", sa.Integer(), nullable=False),

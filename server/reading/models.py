@@ -48,6 +48,7 @@ class ReadingRequest(Base):
     __table_args__ = (
         Index("ix_reading_requests_queue", "specialty", "status", "priority_rank", "due_at"),
         Index("ix_reading_requests_study", "study_id", "specialty", "status"),
+        Index("ix_reading_requests_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

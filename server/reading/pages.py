@@ -498,7 +498,7 @@ async def next_case(request: web.Request) -> web.StreamResponse:
         )
     if found is None:
         raise web.HTTPSeeOther(await _back(request, done="nothing"))
-    raise web.HTTPSeeOther(viewer_url(found.request.study_uid, found.request.id))
+    raise web.HTTPSeeOther(viewer_url(found.study_uid, found.id))
 
 
 def viewer_url(study_uid: str, request_id: int) -> str:

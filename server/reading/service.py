@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import service as accounts
@@ -107,6 +107,17 @@ class Item:
             "claimed_by": self.holder,
             "lease_expires_at": _iso(r.lease_expires_at) if self.holder else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A request just claimed (or reassigned): who holds it, until when."""
+
+    id: int
+    study_uid: str
+    claimed_by: str
+    lease_expires_at: datetime
+    status: str = Status.CLAIMED.value
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -202,13 +213,21 @@ async def _modalities(session: AsyncSession, study_id: int) -> tuple[str, ...]:
 
 def announce(session: AsyncSession, bus: EventBus, kind: str, item: Item) -> None:
     """After the commit: tell the specialty's readers and the requesting clinic."""
-    event = {"type": kind, "request": item.event()}
+    _announce(session, bus, kind, item.request.specialty, item.request.org_id, item.event())
+
+
+def _announce(
+    session: AsyncSession,
+    bus: EventBus,
+    kind: str,
+    specialty: str,
+    org_id: int,
+    request: dict[str, Any],
+) -> None:
+    event = {"type": kind, "request": request}
 
     async def publish() -> None:
-        for channel in (
-            channels.specialty(item.request.specialty),
-            channels.org(item.request.org_id),
-        ):
+        for channel in (channels.specialty(specialty), channels.org(org_id)):
             try:
                 await bus.publish(channel, event)
             except Exception:  # committed already; worklists re-sync on their next load
@@ -392,6 +411,18 @@ def _specialist(caller: Principal) -> None:
         raise PermissionDenied("Only specialists read requests of their specialties.")
 
 
+_CLAIMED = (
+    ReadingRequest.id,
+    ReadingRequest.study_uid,
+    ReadingRequest.org_id,
+    ReadingRequest.specialty,
+    ReadingRequest.priority,
+    ReadingRequest.due_at,
+    ReadingRequest.lease_expires_at,
+)
+"""What a claim's UPDATE returns: enough to answer and announce it without reading it again."""
+
+
 async def claim(
     *,
     session: AsyncSession,
@@ -400,25 +431,27 @@ async def claim(
     bus: EventBus,
     policy: Policy,
     request_id: int,
-) -> Item:
+) -> Claim:
     """Take one request for the caller, for a lease; Conflict if someone else holds it."""
     _specialist(caller)
     now = utcnow()
-    won = await session.scalar(
-        update(ReadingRequest)
-        .where(
-            ReadingRequest.id == request_id,
-            ReadingRequest.specialty.in_(caller.specialties),
-            _free(now, caller.user_id),
+    won = (
+        await session.execute(
+            update(ReadingRequest)
+            .where(
+                ReadingRequest.id == request_id,
+                ReadingRequest.specialty.in_(caller.specialties),
+                _free(now, caller.user_id),
+            )
+            .values(**_claim_values(now, caller.user_id, policy.lease))
+            .returning(*_CLAIMED)
+            .execution_options(synchronize_session=False)
         )
-        .values(**_claim_values(now, caller.user_id, policy.lease))
-        .returning(ReadingRequest.id)
-        .execution_options(synchronize_session=False)
-    )
+    ).first()
     if won is None:
         current = await item(session=session, caller=caller, request_id=request_id)
         raise _not_claimable(current)
-    return await _claimed(session, caller, audit, bus, request_id)
+    return await _claimed(session, caller, audit, bus, won, now)
 
 
 def _not_claimable(current: Item) -> Conflict:
@@ -434,19 +467,44 @@ def _not_claimable(current: Item) -> Conflict:
 
 
 async def _claimed(
-    session: AsyncSession, caller: Principal, audit: Recorder, bus: EventBus, request_id: int
-) -> Item:
-    current = await item(session=session, caller=caller, request_id=request_id)
-    await audit.record(
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    bus: EventBus,
+    won: Row[int, str, int, str, str, datetime, datetime | None],
+    now: datetime,
+) -> Claim:
+    """Audit and announce a claim from the row its UPDATE returned."""
+    request_id, study_uid, org_id, specialty, priority, due_at, lease_expires_at = won
+    assert lease_expires_at is not None
+    clinic = await session.scalar(select(Organisation.name).where(Organisation.id == org_id))
+    _announce(
+        session,
+        bus,
+        "reading.claimed",
+        specialty,
+        org_id,
+        {
+            "id": request_id,
+            "status": Status.CLAIMED.value,
+            "priority": priority,
+            "specialty": specialty,
+            "due_at": _iso(due_at),
+            "overdue": due_at < now,
+            "clinic": clinic or "",
+            "claimed_by": caller.username,
+            "lease_expires_at": _iso(lease_expires_at),
+        },
+    )
+    await audit.record(  # last before the commit: the audit chain's lock is held briefly
         session,
         action="reading.claim",
         object_type="reading_request",
         object_id=request_id,
-        org_id=current.request.org_id,
-        details={"lease_expires_at": _iso(current.request.lease_expires_at)},
+        org_id=org_id,
+        details={"lease_expires_at": _iso(lease_expires_at)},
     )
-    announce(session, bus, "reading.claimed", current)
-    return current
+    return Claim(request_id, study_uid, caller.username, lease_expires_at)
 
 
 async def claim_next(
@@ -456,41 +514,88 @@ async def claim_next(
     audit: Recorder,
     bus: EventBus,
     policy: Policy,
-) -> Item | None:
-    """Claim the most urgent waiting request of the caller's specialties; None if none waits."""
+) -> Claim | None:
+    """Claim the most urgent waiting request of the caller's specialties; None if none waits.
+
+    The candidates are the most urgent waiting request and the most urgent claim whose
+    lease lapsed, each found through its own index. PostgreSQL picks them with
+    `FOR UPDATE SKIP LOCKED`, so concurrent readers take different rows; SQLite picks
+    the candidate inside the UPDATE itself, under its single writer's lock.
+    """
     _specialist(caller)
     postgres = session.get_bind().dialect.name == "postgresql"
     for _ in range(NEXT_CASE_ATTEMPTS):
         now = utcnow()
-        waiting = or_(
-            ReadingRequest.status == Status.WAITING,
-            and_(ReadingRequest.status == Status.CLAIMED, ReadingRequest.lease_expires_at < now),
-        )
-        candidate = (
-            select(ReadingRequest.id)
-            .where(ReadingRequest.specialty.in_(caller.specialties), waiting)
-            .order_by(ReadingRequest.priority_rank, ReadingRequest.due_at, ReadingRequest.id)
-            .limit(1)
-        )
+        waiting = _waiting(now)
         if postgres:
-            chosen = await session.scalar(candidate.with_for_update(skip_locked=True))
+            chosen = await _locked_candidate(session, caller, now)
             if chosen is None:
                 return None
             target: ColumnElement[bool] = ReadingRequest.id == chosen
         else:
-            target = ReadingRequest.id == candidate.scalar_subquery()
-        won = await session.scalar(
-            update(ReadingRequest)
-            .where(target, waiting)
-            .values(**_claim_values(now, caller.user_id, policy.lease))
-            .returning(ReadingRequest.id)
-            .execution_options(synchronize_session=False)
-        )
+            target = ReadingRequest.id == _candidate(caller, now).scalar_subquery()
+        won = (
+            await session.execute(
+                update(ReadingRequest)
+                .where(target, waiting)
+                .values(**_claim_values(now, caller.user_id, policy.lease))
+                .returning(*_CLAIMED)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
         if won is not None:
-            return await _claimed(session, caller, audit, bus, won)
-        if not postgres and await session.scalar(candidate) is None:
+            return await _claimed(session, caller, audit, bus, won, now)
+        if not postgres and await session.scalar(_candidate(caller, now)) is None:
             return None
     return None
+
+
+def _waiting(now: datetime) -> ColumnElement[bool]:
+    """Free for anyone: waiting, or held on a lease that has lapsed."""
+    return or_(
+        ReadingRequest.status == Status.WAITING,
+        and_(ReadingRequest.status == Status.CLAIMED, ReadingRequest.lease_expires_at < now),
+    )
+
+
+def _most_urgent(caller: Principal, *where: ColumnElement[bool]) -> Select[int, int, datetime]:
+    return (
+        select(ReadingRequest.id, ReadingRequest.priority_rank, ReadingRequest.due_at)
+        .where(ReadingRequest.specialty.in_(caller.specialties), *where)
+        .order_by(ReadingRequest.priority_rank, ReadingRequest.due_at, ReadingRequest.id)
+        .limit(1)
+    )
+
+
+def _waiting_first(caller: Principal) -> Select[int, int, datetime]:
+    return _most_urgent(caller, ReadingRequest.status == Status.WAITING)
+
+
+def _lapsed_first(caller: Principal, now: datetime) -> Select[int, int, datetime]:
+    return _most_urgent(
+        caller, ReadingRequest.status == Status.CLAIMED, ReadingRequest.lease_expires_at < now
+    )
+
+
+def _candidate(caller: Principal, now: datetime) -> Select[int]:
+    """The id of the most urgent free request (one statement, for SQLite's UPDATE)."""
+    both = union_all(
+        select(_waiting_first(caller).subquery()), select(_lapsed_first(caller, now).subquery())
+    ).subquery()
+    return select(both.c.id).order_by(both.c.priority_rank, both.c.due_at, both.c.id).limit(1)
+
+
+async def _locked_candidate(session: AsyncSession, caller: Principal, now: datetime) -> int | None:
+    """PostgreSQL: the most urgent free request nobody else is taking, locked for us."""
+    found = [
+        row
+        for query in (_waiting_first(caller), _lapsed_first(caller, now))
+        if (row := (await session.execute(query.with_for_update(skip_locked=True))).first())
+    ]
+    if not found:
+        return None
+    chosen: int = min(found, key=lambda r: (r[1], r[2], r[0]))[0]
+    return chosen
 
 
 async def renew(

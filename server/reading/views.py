@@ -59,7 +59,16 @@ def worklist_item(item: service.Item, report_id: int | None = None) -> WorklistI
     )
 
 
-def _claim(item: service.Item) -> ClaimOut:
+def _claim(claim: service.Claim) -> ClaimOut:
+    return ClaimOut(
+        id=claim.id,
+        status=claim.status,
+        claimed_by=claim.claimed_by,
+        lease_expires_at=claim.lease_expires_at,
+    )
+
+
+def _held(item: service.Item) -> ClaimOut:
     return ClaimOut(
         id=item.request.id,
         status=item.status,
@@ -222,7 +231,7 @@ async def renew(request: web.Request) -> web.Response:
             policy=_policy(request),
             request_id=request_id,
         )
-    return json_response(_claim(found))
+    return json_response(_held(found))
 
 
 @api(
@@ -268,7 +277,7 @@ async def reassign(request: web.Request) -> web.Response:
             request_id=request_id,
             username=body.username,
         )
-    return json_response(_claim(found))
+    return json_response(_held(found))
 
 
 @api(
