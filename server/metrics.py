@@ -30,6 +30,26 @@ class Metrics:
             "doorstep_logins", "Sign-in attempts by outcome.", ["outcome"], registry=self.registry
         )
 
+        self.reading_open = Gauge(
+            "doorstep_reading_requests_open",
+            "Reading requests waiting or claimed, by specialty and priority (last 30 days).",
+            ["specialty", "priority"],
+            registry=self.registry,
+        )
+        self.reading_overdue = Gauge(
+            "doorstep_reading_requests_overdue",
+            "Open reading requests past their due time, by specialty and priority.",
+            ["specialty", "priority"],
+            registry=self.registry,
+        )
+        self.reading_turnaround = Gauge(
+            "doorstep_reading_turnaround_minutes",
+            "Median minutes from request to first claim (stage=claim) and to signature "
+            "(stage=sign), requests of the last 30 days, by specialty and priority.",
+            ["specialty", "priority", "stage"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """Prometheus text exposition."""
         return generate_latest(self.registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -11,7 +12,10 @@ from sqlalchemy import text
 
 from server import keys
 from server.access import allow
+from server.context import db
+from server.db import utcnow
 from server.identity import Role
+from server.reading import service as reading
 
 
 @allow(public=True)
@@ -46,10 +50,30 @@ def _writable(path: Path) -> bool:
 
 @allow(Role.ADMIN)
 async def metrics(request: web.Request) -> web.StreamResponse:
-    """GET /metrics: Prometheus text exposition (admin token or session)."""
+    """GET /metrics: Prometheus text exposition (admin token or session).
+
+    The reading service's figures come from the database at each scrape, so that every
+    server process reports the same turnaround.
+    """
+    await _reading_figures(request)
     return web.Response(
         body=request.app[keys.METRICS].render(),
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Prometheus-Format": "0.0.4"},
     )
+
+
+async def _reading_figures(request: web.Request) -> None:
+    collected = request.app[keys.METRICS]
+    async with db(request) as session:
+        rows = await reading.turnaround(session=session, since=utcnow() - timedelta(days=30))
+    for gauge in (collected.reading_open, collected.reading_overdue, collected.reading_turnaround):
+        gauge.clear()
+    for row in rows:
+        labels = {"specialty": row.specialty, "priority": row.priority}
+        collected.reading_open.labels(**labels).set(row.open)
+        collected.reading_overdue.labels(**labels).set(row.overdue)
+        for stage, minutes in (("claim", row.to_claim_minutes), ("sign", row.to_sign_minutes)):
+            if minutes is not None:
+                collected.reading_turnaround.labels(**labels, stage=stage).set(minutes)

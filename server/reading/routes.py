@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.reading import lifetime, pages, views
+from server.reading import admin_pages, lifetime, pages, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
@@ -24,3 +24,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"/api/v1/reading-requests/{_ID}/report", views.get_draft)
     app.router.add_get("/api/v1/worklist", views.worklist)
     pages.setup_pages(app)
+    app.router.add_get("/admin/reading", admin_pages.reading_admin)
+    app.router.add_post(f"/admin/reading/{_ID}/reassign", admin_pages.reassign)

@@ -35,8 +35,10 @@ def _request_id(request: web.Request) -> int:
     return int(raw)
 
 
-def worklist_item(item: service.Item, report_id: int | None = None) -> WorklistItem:
-    """The JSON of one worklist entry."""
+def worklist_item(
+    item: service.Item, report_id: int | None = None, *, patient_data: bool = True
+) -> WorklistItem:
+    """The JSON of one worklist entry; without patient data (name, question) for admins."""
     r = item.request
     return WorklistItem(
         id=r.id,
@@ -47,13 +49,13 @@ def worklist_item(item: service.Item, report_id: int | None = None) -> WorklistI
         specialty=r.specialty,
         study_uid=r.study_uid,
         clinic=item.clinic,
-        question=r.question,
+        question=r.question if patient_data else "",
         claimed_by=item.holder,
         lease_expires_at=r.lease_expires_at if item.holder else None,
         created_at=r.created_at,
         requested_by=item.requested_by,
-        patient_name=item.patient_name,
-        study_description=item.study_description,
+        patient_name=item.patient_name if patient_data else "",
+        study_description=item.study_description if patient_data else "",
         modalities=list(item.modalities),
         report_id=report_id,
     )
@@ -151,7 +153,10 @@ async def _listed(request: web.Request) -> web.Response:
         reports = await service.report_ids(
             session=session, request_ids=[i.request.id for i in found]
         )
-    return json_response([worklist_item(i, reports.get(i.request.id)) for i in found])
+    clinical = principal(request).role is not Role.ADMIN
+    return json_response(
+        [worklist_item(i, reports.get(i.request.id), patient_data=clinical) for i in found]
+    )
 
 
 @api(
@@ -168,7 +173,8 @@ async def get_request(request: web.Request) -> web.Response:
             session=session, caller=principal(request), request_id=request_id
         )
         reports = await service.report_ids(session=session, request_ids=[request_id])
-    return json_response(worklist_item(found, reports.get(request_id)))
+    clinical = principal(request).role is not Role.ADMIN
+    return json_response(worklist_item(found, reports.get(request_id), patient_data=clinical))
 
 
 @api(
