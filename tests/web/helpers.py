@@ -5,13 +5,14 @@ from __future__ import annotations
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
 from tests.forms import Client, post_form, sign_in
 from tests.server.dicomweb.helpers import stow
-from tests.support import World
+from tests.support import PASSWORD, World
 
 
 async def main_pages(client: Client, world: World) -> dict[str, str]:
     """'role path' -> HTML of each role's pages (with a stored study and an enrolled device)."""
     stored = await stow(client, world, "gp-a", [part10(dataset())])
     assert stored.status == 200, await stored.text()
+    request_id, report_id = await _a_signed_and_a_claimed_request(client, world)
     pages: dict[str, str] = {}
     client.session.cookie_jar.clear()
     pages["anonymous /login"] = await (await client.get("/login")).text()
@@ -27,8 +28,17 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/studies",
             f"/studies/{STUDY_UID}",
             f"/studies/{STUDY_UID}/view",
+            "/reports",
+            f"/reports/{report_id}",
+            "/reports/verify",
         ],
-        "cardio": ["/", "/patients"],
+        "cardio": [
+            "/",
+            "/patients",
+            "/worklist",
+            "/reports",
+            f"/studies/{STUDY_UID}/view?request={request_id}",
+        ],
         "kiosk": ["/", "/patients"],
         "admin": [
             "/",
@@ -36,6 +46,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/users",
             "/admin/devices",
             "/admin/break-glass",
+            "/admin/reading",
             "/admin/audit",
             "/admin/users/cardio",
             f"/admin/organisations/{world.orgs['clinic-a']}",
@@ -63,3 +74,34 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             assert status == 200
             pages["admin POST /admin/users/gp-b/password"] = html
     return pages
+
+
+async def _a_signed_and_a_claimed_request(client: Client, world: World) -> tuple[int, int]:
+    """Two reading requests on the stored study: one signed by cardio, one claimed by cardio."""
+    ids = []
+    for _ in range(2):
+        asked = await client.post(
+            "/api/v1/reading-requests",
+            json={"study_uid": STUDY_UID, "specialty": "cardiology"},
+            headers=world.auth("gp-a"),
+        )
+        assert asked.status == 201, await asked.text()
+        request_id = (await asked.json())["id"]
+        ids.append(request_id)
+        claimed = await client.post(
+            f"/api/v1/reading-requests/{request_id}/claim", headers=world.auth("cardio")
+        )
+        assert claimed.status == 200
+        saved = await client.put(
+            f"/api/v1/reading-requests/{request_id}/report",
+            json={"findings": "No acute findings.", "impression": "Normal."},
+            headers=world.auth("cardio"),
+        )
+        assert saved.status == 200
+    signed = await client.post(
+        f"/api/v1/reading-requests/{ids[0]}/report/sign",
+        json={"password": PASSWORD},
+        headers=world.auth("cardio"),
+    )
+    assert signed.status == 201, await signed.text()
+    return ids[1], (await signed.json())["report_id"]
