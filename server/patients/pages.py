@@ -21,6 +21,7 @@ from server.patients import lookup
 from server.patients import service as patients
 from server.patients.display import SEXES, patient_view
 from server.patients.schemas import PatientIn
+from server.reports import service as reports
 from server.templates import render
 
 FIELDS = ("family", "given", "birth_date", "sex", "identifier")
@@ -167,11 +168,18 @@ async def patient_detail(request: web.Request) -> web.StreamResponse:
         studies = await links.studies_of_patient(
             session=session, caller=principal(request), patient_id=patient.id
         )
+        found = await reports.summaries(
+            session=session, caller=principal(request), study_uids=[s.study_uid for s in studies]
+        )
+    reports_of: dict[str, list[reports.Summary]] = {}
+    for summary in found:
+        reports_of.setdefault(summary.study_uid, []).append(summary)
     return render(
         request,
         "patients/detail.html",
         patient=patient_view(patient),
         studies=studies,
+        reports_of=reports_of,
         registered=request.query.get("registered") == "1",
         updated=request.query.get("updated") == "1",
         relinked=request.query.get("relinked") == "1",

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -480,12 +481,19 @@ def _loaded(report: SignedReport) -> dict[str, Any]:
 
 
 async def summaries(
-    *, session: AsyncSession, caller: Principal, limit: int = 200, request_id: int | None = None
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    limit: int = 200,
+    request_id: int | None = None,
+    study_uids: Collection[str] | None = None,
 ) -> list[Summary]:
-    """The reports the caller may read, newest first."""
+    """The reports the caller may read (of one request, or of some studies), newest first."""
     where = [readable_reports(caller)]
     if request_id is not None:
         where.append(SignedReport.request_id == request_id)
+    if study_uids is not None:
+        where.append(ReadingRequest.study_uid.in_(list(study_uids)))
     acknowledger = User.__table__.alias("acknowledger")
     rows = (
         await session.execute(

@@ -172,5 +172,7 @@ def test_templates_show_dates_names_and_sex_through_the_filters() -> None:
                     continue
                 seen.add(field)
                 assert any(f.startswith(wanted) for f in filters), f"{name}: {expression}"
-        assert ".display_name" not in re.sub(r"(principal|user|device|signer)\.display_name", "", text)
+        assert ".display_name" not in re.sub(
+            r"(principal|user|device|signer)\.display_name", "", text
+        )
     assert seen == set(FILTERS)

@@ -205,7 +205,22 @@ export default class Upload {
         this.#linkStudies.add(result.study);
       }
       this.#setOutcome(item, result.outcome, result.message, result.technical);
+      if (result.study) {
+        this.#offerReading(item, result.study);
+      }
     });
+  }
+
+  /** A link from a stored file to its study, where the GP asks a specialist to read it. */
+  #offerReading(item, studyUid) {
+    if (item.element.querySelector(".upload-ask-reading")) {
+      return;
+    }
+    const link = document.createElement("a");
+    link.className = "upload-ask-reading";
+    link.href = "/studies/" + encodeURIComponent(studyUid) + "#ask-title";
+    link.textContent = "Open the study to ask for a reading";
+    item.element.append(" ", link);
   }
 
   /** One file's result from a STOW-RS response (ReferencedSOPSequence / FailedSOPSequence). */
