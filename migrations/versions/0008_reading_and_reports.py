@@ -100,6 +100,16 @@ def upgrade() -> None:
     op.create_index("ix_signed_reports_amends_id", "signed_reports", ["amends_id"])
     op.create_index("ix_signed_reports_org_signed", "signed_reports", ["org_id", "signed_at"])
     op.create_table(
+        "report_templates",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("findings", sa.Text(), nullable=False),
+        sa.Column("impression", sa.Text(), nullable=False),
+        sa.Column("updated_by", sa.Integer(), nullable=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["updated_by"], ["users.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("kind"),
+    )
+    op.create_table(
         "signing_identities",
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("certificate_pem", sa.Text(), nullable=False),
@@ -115,5 +125,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("signing_identities")
     op.drop_table("signed_reports")
+    op.drop_table("report_templates")
     op.drop_table("report_drafts")
     op.drop_table("reading_requests")

@@ -92,3 +92,16 @@ class ReportDraft(Base):
     impression: Mapped[str] = mapped_column(Text, default="")
     measurements: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReportTemplate(Base):
+    """An administrator's version of a report template's text (findings, impression) per kind."""
+
+    __tablename__ = "report_templates"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """"ecg" or "imaging"."""
+    findings: Mapped[str] = mapped_column(Text, default="")
+    impression: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
