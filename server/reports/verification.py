@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -146,6 +147,7 @@ def _check_contents(*, pdf: bytes, signature: EmbeddedPdfSignature, findings: _F
         gap != b"<" + contents.hex().upper().encode("ascii") + b">"
         or length is None
         or contents[length:].strip(b"\0")
+        or not _is_der(contents[:length])
     ):
         findings.problems.append(
             "the signature's contents were changed after signing (not the CMS it was written as)"
@@ -180,6 +182,7 @@ def _check_cms(
             or signer_info["digest_algorithm"].dump() != SHA256
             or signer_info["signature_algorithm"].dump() != ECDSA_SHA256
             or signer_info["unsigned_attrs"].native is not None
+            or not _names_signer(signer_info, signature.signer_cert)
         )
     embedded = []
     for choice in certificates if certificates.native is not None else []:
@@ -203,6 +206,21 @@ def _check_cms(
         )
 
 
+def _names_signer(signer_info: Any, certificate: asn1_x509.Certificate) -> bool:
+    """The SignerInfo's sid is byte for byte the certificate's issuer and serial number.
+
+    Name matching is case-insensitive, so a changed letter would still find the certificate.
+    """
+    sid = signer_info["sid"]
+    if sid.name != "issuer_and_serial_number":
+        return False
+    tbs = certificate["tbs_certificate"]
+    return bool(
+        sid.chosen["issuer"].dump() == tbs["issuer"].dump()
+        and sid.chosen["serial_number"].dump() == tbs["serial_number"].dump()
+    )
+
+
 def _issued_within(certificate: x509.Certificate, issuers: Sequence[x509.Certificate]) -> bool:
     """True when one of the issuers (or the certificate itself) verifiably signed it."""
     for issuer in issuers:
@@ -214,6 +232,14 @@ def _issued_within(certificate: x509.Certificate, issuers: Sequence[x509.Certifi
             continue
         return True
     return False
+
+
+def _is_der(data: bytes) -> bool:
+    """True when the data is one ContentInfo in DER, nothing more (no lax length or padding)."""
+    try:
+        return bool(cms.ContentInfo.load(data, strict=True).dump(force=True) == data)
+    except ValueError:
+        return False
 
 
 def _der_length(data: bytes) -> int | None:

@@ -186,21 +186,32 @@ def test_a_changed_hex_digit_case_in_the_signature_is_invalid(signed: Signed) ->
 
 
 def test_unsigned_bits_of_the_cms_cannot_change(signed: Signed) -> None:
-    """The CMS parts no signature covers: digest algorithm list, certificates' BIT STRING pads."""
+    """CMS parts no signature covers; each once let a changed byte pass (found by fuzzing)."""
     reader = PdfFileReader(io.BytesIO(signed.pdf))
     (signature,) = reader.embedded_signatures
     start, length, _, _ = (int(v) for v in signature.byte_range)
     cms = bytes(signature.pkcs7_content)
-    offsets = [cms.index(signature.signed_data["digest_algorithms"].dump()) + 6]  # in the OID
+    signer_info = signature.signer_info
+    sid_at = cms.index(signer_info["sid"].dump())
+    # (byte offset in the CMS, which hex digit: 0 high / 1 low, xor on that digit's character)
+    changes = [
+        (3, 0, 0x02),  # the ContentInfo's length, grown into the zero padding
+        (cms.index(signature.signed_data["digest_algorithms"].dump()) + 6, 1, 0x01),
+        (sid_at + signer_info["sid"].dump().index(b"Doorstep"), 0, 0x02),  # "D" -> "d"
+    ]
     for certificate in [signature.signer_cert, *signature.other_embedded_certs]:
         value = certificate["signature_value"]
         at = cms.index(certificate.dump()) + certificate.dump().rindex(value.dump())
-        offsets.append(at + len(value.dump()) - len(value.contents))  # the unused-bits octet
-    for offset in offsets:
-        position = start + length + 1 + 2 * offset + 1  # the low hex digit of that byte
+        changes.append((at + len(value.dump()) - len(value.contents), 1, 0x01))  # unused bits
+    for offset, digit, xor in changes:
+        position = start + length + 1 + 2 * offset + digit
         changed = bytearray(signed.pdf)
-        changed[position] ^= 0x01
-        _invalid(verify_report_pdf(bytes(changed)), "CMS structure was changed after signing")
+        changed[position] ^= xor
+        assert bytes(changed) != signed.pdf
+        _invalid(
+            verify_report_pdf(bytes(changed)),
+            "CMS structure was changed after signing|contents were changed after signing",
+        )
 
 
 def test_the_reasons_are_plain(signed: Signed) -> None:
