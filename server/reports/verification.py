@@ -197,8 +197,16 @@ def _check_cms(
             embedded.append(x509.load_der_x509_certificate(choice.chosen.dump()))
         except ValueError:
             changed = True
-    if not changed:
-        changed = not all(_issued_within(c, [*embedded, *trust_anchors]) for c in embedded)
+    candidates = [*embedded, *trust_anchors]
+    for certificate in [] if changed else embedded:
+        if not any(c.subject == certificate.issuer for c in candidates):
+            findings.problems.append(
+                f"the certificate of {certificate.subject.rfc4514_string()} cannot be checked: "
+                f"its issuer {certificate.issuer.rfc4514_string()} is neither in the file "
+                "nor a trust anchor"
+            )
+        elif not _issued_within(certificate, candidates):
+            changed = True
     if changed:
         findings.problems.append(
             "the signature's CMS structure was changed after signing "
@@ -222,7 +230,7 @@ def _names_signer(signer_info: Any, certificate: asn1_x509.Certificate) -> bool:
 
 
 def _issued_within(certificate: x509.Certificate, issuers: Sequence[x509.Certificate]) -> bool:
-    """True when one of the issuers (or the certificate itself) verifiably signed it."""
+    """True when one of the issuers named as its issuer verifiably signed it."""
     for issuer in issuers:
         if issuer.subject != certificate.issuer:
             continue
