@@ -38,6 +38,7 @@ ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
 ENCAPSULATED_DATA = bytes.fromhex("300b06092a864886f70d010701")
 EMBEDDED_TRUST = "the CA certificate embedded in the file; not independently trusted"
 TIME_TOLERANCE_SECONDS = 5.0
+DER_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ def _check_contents(*, pdf: bytes, signature: EmbeddedPdfSignature, findings: _F
         gap != b"<" + contents.hex().upper().encode("ascii") + b">"
         or length is None
         or contents[length:].strip(b"\0")
+        or not _is_der(contents[:length])
     ):
         findings.problems.append(
             "the signature's contents were changed after signing (not the CMS it was written as)"
@@ -180,6 +182,7 @@ def _check_cms(
             or signer_info["digest_algorithm"].dump() != SHA256
             or signer_info["signature_algorithm"].dump() != ECDSA_SHA256
             or signer_info["unsigned_attrs"].native is not None
+            or not _names_signer(signer_info, signature)
         )
     embedded = []
     for choice in certificates if certificates.native is not None else []:
@@ -194,8 +197,16 @@ def _check_cms(
             embedded.append(x509.load_der_x509_certificate(choice.chosen.dump()))
         except ValueError:
             changed = True
-    if not changed:
-        changed = not all(_issued_within(c, [*embedded, *trust_anchors]) for c in embedded)
+    candidates = [*embedded, *trust_anchors]
+    for certificate in [] if changed else embedded:
+        if not any(c.subject == certificate.issuer for c in candidates):
+            findings.problems.append(
+                f"the certificate of {certificate.subject.rfc4514_string()} cannot be checked: "
+                f"its issuer {certificate.issuer.rfc4514_string()} is neither in the file "
+                "nor a trust anchor"
+            )
+        elif not _issued_within(certificate, candidates):
+            changed = True
     if changed:
         findings.problems.append(
             "the signature's CMS structure was changed after signing "
@@ -203,8 +214,26 @@ def _check_cms(
         )
 
 
+def _names_signer(signer_info: Any, signature: EmbeddedPdfSignature) -> bool:
+    """The SignerInfo's sid is byte for byte its certificate's issuer and serial number.
+
+    Name matching is case-insensitive, so a changed letter would still find the certificate.
+    """
+    sid = signer_info["sid"]
+    if sid.name != "issuer_and_serial_number":
+        return False
+    try:
+        tbs = signature.signer_cert["tbs_certificate"]
+    except Exception:  # pyHanko finds no certificate (or an altered one) for the sid
+        return False
+    return bool(
+        sid.chosen["issuer"].dump() == tbs["issuer"].dump()
+        and sid.chosen["serial_number"].dump() == tbs["serial_number"].dump()
+    )
+
+
 def _issued_within(certificate: x509.Certificate, issuers: Sequence[x509.Certificate]) -> bool:
-    """True when one of the issuers (or the certificate itself) verifiably signed it."""
+    """True when one of the issuers named as its issuer verifiably signed it."""
     for issuer in issuers:
         if issuer.subject != certificate.issuer:
             continue
@@ -214,6 +243,51 @@ def _issued_within(certificate: x509.Certificate, issuers: Sequence[x509.Certifi
             continue
         return True
     return False
+
+
+def _is_der(data: bytes) -> bool:
+    """True when the data is exactly one well-formed DER element (lengths minimal and exact).
+
+    Every constructed element's children must tile its contents; no indefinite lengths, no
+    end-of-contents octets. A length grown into the zero padding (asn1crypto accepts it) fails.
+    """
+    return _der_element(data, 0, 0) == len(data)
+
+
+def _der_element(data: bytes, at: int, depth: int) -> int | None:
+    """The offset just past the DER element at `at`, or None when it is not strict DER."""
+    if depth > DER_DEPTH or at + 2 > len(data) or data[at] == 0:
+        return None
+    tag, position = data[at], at + 1
+    if tag & 0x1F == 0x1F:  # high tag number form
+        while position < len(data) and data[position] & 0x80:
+            position += 1
+        position += 1
+    if position >= len(data):
+        return None
+    first = data[position]
+    position += 1
+    if first < 0x80:
+        length = first
+    else:
+        count = first & 0x7F
+        octets = data[position : position + count]
+        if count == 0 or count > 4 or len(octets) != count or octets[0] == 0:
+            return None
+        length = int.from_bytes(octets, "big")
+        if length < 0x80:
+            return None
+        position += count
+    end = position + length
+    if end > len(data):
+        return None
+    if tag & 0x20:  # constructed: the children tile the contents exactly
+        while position < end:
+            child_end = _der_element(data[:end], position, depth + 1)
+            if child_end is None:
+                return None
+            position = child_end
+    return end
 
 
 def _der_length(data: bytes) -> int | None:

@@ -8,7 +8,7 @@ import logging
 import random
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ import pytest
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -24,10 +26,17 @@ from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from server.reports.authority import load_identity_key, load_or_create_authority
+from server.reports.authority import (
+    import_authority,
+    issue_identity,
+    load_identity_key,
+    load_or_create_authority,
+)
+from server.reports.pades import ReportSigner
 from server.reports.pdf import render_report_pdf
 from server.reports.record import ATTACHMENT_NAME, canonical_json
 from server.reports.verification import EMBEDDED_TRUST, Verification, verify_report_pdf
+from tests.server.reports.test_authority import external_ca
 from tests.server.reports.test_pades import SECRET, SIGNED_AT, Signed, signed_report
 from tests.server.reports.test_report_pdf import sample_record
 
@@ -186,21 +195,32 @@ def test_a_changed_hex_digit_case_in_the_signature_is_invalid(signed: Signed) ->
 
 
 def test_unsigned_bits_of_the_cms_cannot_change(signed: Signed) -> None:
-    """The CMS parts no signature covers: digest algorithm list, certificates' BIT STRING pads."""
+    """CMS parts no signature covers; each once let a changed byte pass (found by fuzzing)."""
     reader = PdfFileReader(io.BytesIO(signed.pdf))
     (signature,) = reader.embedded_signatures
     start, length, _, _ = (int(v) for v in signature.byte_range)
     cms = bytes(signature.pkcs7_content)
-    offsets = [cms.index(signature.signed_data["digest_algorithms"].dump()) + 6]  # in the OID
+    signer_info = signature.signer_info
+    sid_at = cms.index(signer_info["sid"].dump())
+    # (byte offset in the CMS, which hex digit: 0 high / 1 low, xor on that digit's character)
+    changes = [
+        (3, 0, 0x02),  # the ContentInfo's length, grown into the zero padding
+        (cms.index(signature.signed_data["digest_algorithms"].dump()) + 6, 1, 0x01),
+        (sid_at + signer_info["sid"].dump().index(b"Doorstep"), 0, 0x02),  # "D" -> "d"
+    ]
     for certificate in [signature.signer_cert, *signature.other_embedded_certs]:
         value = certificate["signature_value"]
         at = cms.index(certificate.dump()) + certificate.dump().rindex(value.dump())
-        offsets.append(at + len(value.dump()) - len(value.contents))  # the unused-bits octet
-    for offset in offsets:
-        position = start + length + 1 + 2 * offset + 1  # the low hex digit of that byte
+        changes.append((at + len(value.dump()) - len(value.contents), 1, 0x01))  # unused bits
+    for offset, digit, xor in changes:
+        position = start + length + 1 + 2 * offset + digit
         changed = bytearray(signed.pdf)
-        changed[position] ^= 0x01
-        _invalid(verify_report_pdf(bytes(changed)), "CMS structure was changed after signing")
+        changed[position] ^= xor
+        assert bytes(changed) != signed.pdf
+        _invalid(
+            verify_report_pdf(bytes(changed)),
+            "CMS structure was changed after signing|contents were changed after signing",
+        )
 
 
 def test_the_reasons_are_plain(signed: Signed) -> None:
@@ -359,3 +379,46 @@ async def test_a_running_event_loop_is_refused_plainly(signed: Signed) -> None:
         )
     result = await asyncio.to_thread(verify_report_pdf, signed.pdf)
     assert result.valid, result.problems
+
+
+def test_an_imported_intermediate_ca_verifies_with_its_root(tmp_path: Path) -> None:
+    root, root_key = external_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    intermediate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Reporting Sub CA")]))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=300))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    authority = import_authority(
+        directory=tmp_path / "signing",
+        certificate_pem=intermediate.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        key_password=None,
+        secret=SECRET,
+    )
+    identity = issue_identity(
+        authority=authority,
+        username="dr.heart",
+        display_name="Dr Hart",
+        organisation="City Hospital",
+        secret=SECRET,
+    )
+    record = sample_record()
+    pdf = ReportSigner(authority=authority, secret=SECRET).sign(
+        pdf=render_report_pdf(record), record=record, identity=identity, signed_at=SIGNED_AT
+    )
+    anchored = verify_report_pdf(pdf, trust_anchors=[root])
+    assert anchored.valid, anchored.problems
+    _invalid(verify_report_pdf(pdf), "Reporting Sub CA cannot be checked: its issuer")
