@@ -51,6 +51,12 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/doorstep/bin:$PATH \
     DOORSTEP_DATA_DIR=/var/lib/doorstep
 
+# Fonts for signed report PDFs: DejaVu (Latin, Greek, Cyrillic) and WenQuanYi Zen Hei
+# (Chinese, Japanese, Korean), embedded as subsets so a report reads the same everywhere.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-zenhei \
+ && rm -rf /var/lib/apt/lists/*
+
 # Unprivileged user; the data directory is its only writable place.
 RUN groupadd --system --gid 10001 doorstep \
  && useradd --system --uid 10001 --gid doorstep --home-dir /var/lib/doorstep \
