@@ -19,6 +19,7 @@ from server.errors import DomainError
 from server.forms import query_id, read_form
 from server.identity import Role
 from server.reading import service
+from server.reading import templates as report_texts
 from server.templates import render
 
 TURNAROUND_DAYS = 30
@@ -77,3 +78,62 @@ async def reassign(request: web.Request) -> web.StreamResponse:
     except DomainError as error:
         return await _page(request, status=error.status, error=error.message)
     raise web.HTTPSeeOther(f"/admin/reading?done={request_id}")
+
+
+async def _templates_page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    error: str = "",
+    values: dict[str, tuple[str, str]] | None = None,
+) -> web.Response:
+    kinds = []
+    async with db(request) as session:
+        for kind in report_texts.DEFAULT_TEXT:
+            findings, impression, changed = await service.report_template(
+                session=session, kind=kind
+            )
+            if values and kind in values:
+                findings, impression = values[kind]
+            kinds.append((kind, findings, impression, changed))
+    return render(
+        request,
+        "reading/admin_templates.html",
+        status=status,
+        kinds=kinds,
+        names=report_texts.TEXT_CONTEXT,
+        error=error,
+        saved=saved
+        if (saved := request.query.get("saved", "")) in report_texts.DEFAULT_TEXT
+        else "",
+    )
+
+
+@allow(Role.ADMIN, page=True)
+async def report_templates(request: web.Request) -> web.StreamResponse:
+    """GET /admin/report-templates: the text new reports start from, per kind."""
+    return await _templates_page(request)
+
+
+@allow(Role.ADMIN, page=True)
+async def save_report_template(request: web.Request) -> web.StreamResponse:
+    """POST /admin/report-templates/{kind}: change one kind's findings and impression text."""
+    kind = request.match_info["kind"]
+    form = await read_form(request)
+    findings = form.text("findings", limit=report_texts.TEXT_LIMIT + 1, strip=False)
+    impression = form.text("impression", limit=report_texts.TEXT_LIMIT + 1, strip=False)
+    try:
+        async with db(request) as session:
+            await service.save_report_template(
+                session=session,
+                caller=principal(request),
+                audit=recorder(request),
+                kind=kind,
+                findings=findings,
+                impression=impression,
+            )
+    except DomainError as error:
+        return await _templates_page(
+            request, status=error.status, error=error.message, values={kind: (findings, impression)}
+        )
+    raise web.HTTPSeeOther(f"/admin/report-templates?saved={kind}")

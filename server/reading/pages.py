@@ -564,10 +564,16 @@ async def report_panel(
     if editable:
         draft = await service.draft(session=session, caller=caller, request_id=request_id)
         saved_at = draft.updated_at if draft is not None else None
+        if draft is None:  # a new report starts from its kind's template
+            findings, impression = await service.starting_text(
+                session=session, kind=kind, item=found, measurements={}
+            )
+        else:
+            findings, impression = draft.findings, draft.impression
         fields = report_templates.render_fields(
             kind=kind,
-            findings=draft.findings if draft is not None else "",
-            impression=draft.impression if draft is not None else "",
+            findings=findings,
+            impression=impression,
             measurements=draft.measurements if draft is not None else {},
         )
     return Panel(

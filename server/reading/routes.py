@@ -26,3 +26,7 @@ def setup(app: web.Application) -> None:
     pages.setup_pages(app)
     app.router.add_get("/admin/reading", admin_pages.reading_admin)
     app.router.add_post(f"/admin/reading/{_ID}/reassign", admin_pages.reassign)
+    app.router.add_get("/admin/report-templates", admin_pages.report_templates)
+    app.router.add_post(
+        "/admin/report-templates/{kind:[a-z]{1,32}}", admin_pages.save_report_template
+    )

@@ -28,7 +28,15 @@ from server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from server.events import channels
 from server.events.bus import EventBus
 from server.identity import Principal, Role
-from server.reading.models import OPEN, Priority, ReadingRequest, ReportDraft, Status
+from server.reading import templates as report_texts
+from server.reading.models import (
+    OPEN,
+    Priority,
+    ReadingRequest,
+    ReportDraft,
+    ReportTemplate,
+    Status,
+)
 from server.reports.models import SignedReport
 from server.settings import Settings
 
@@ -915,3 +923,68 @@ async def report_ids(*, session: AsyncSession, request_ids: Sequence[int]) -> di
         )
     )
     return {request_id: report_id for request_id, report_id in rows}
+
+
+# Report templates -----------------------------------------------------------------------
+
+
+async def report_template(*, session: AsyncSession, kind: str) -> tuple[str, str, bool]:
+    """(findings, impression) jinja2 text of a kind of report, and whether it was changed."""
+    if kind not in report_texts.DEFAULT_TEXT:
+        raise NotFound(f"No report template {kind[:32]!r}.")
+    stored = await session.get(ReportTemplate, kind)
+    if stored is None:
+        findings, impression = report_texts.DEFAULT_TEXT[kind]
+        return findings, impression, False
+    return stored.findings, stored.impression, True
+
+
+async def save_report_template(
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    kind: str,
+    findings: str,
+    impression: str,
+) -> None:
+    """An administrator changes a report template's text; checked in the sandbox, audited."""
+    if caller.role is not Role.ADMIN:
+        raise PermissionDenied("Only administrators change report templates.")
+    await report_template(session=session, kind=kind)
+    for label, text in (("findings", findings), ("impression", impression)):
+        problem = report_texts.template_problem(text)
+        if problem is not None:
+            raise InvalidInput(f"The {label} template: {problem}", details={"field": label})
+    stored = await session.get(ReportTemplate, kind)
+    if stored is None:
+        stored = ReportTemplate(kind=kind)
+        session.add(stored)
+    stored.findings = findings
+    stored.impression = impression
+    stored.updated_by = caller.user_id
+    stored.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session, action="report_template.update", object_type="report_template", object_id=kind
+    )
+
+
+async def starting_text(
+    *, session: AsyncSession, kind: str, item: Item, measurements: dict[str, Any]
+) -> tuple[str, str]:
+    """The findings and impression a new report of this request starts from."""
+    findings, impression, _ = await report_template(session=session, kind=kind)
+    context = {
+        "measurements": measurements,
+        "question": item.request.question,
+        "specialty": item.request.specialty,
+        "priority": item.request.priority,
+        "clinic": item.clinic,
+        "study_description": item.study_description,
+    }
+    try:
+        return report_texts.fill(findings, context), report_texts.fill(impression, context)
+    except Exception:  # a template that fails on real values must not stop the reading
+        log.warning("report template %s failed; starting from empty text", kind, exc_info=True)
+        return "", ""

@@ -75,3 +75,58 @@ def render_fields(
         )
     )
     return Markup(html)  # noqa: S704 - rendered by the autoescaping sandbox above
+
+
+# The text a new report starts from -------------------------------------------------
+
+DEFAULT_TEXT = {
+    ECG: (
+        "Rhythm: {{ measurements.rhythm or '' }}\n"
+        "Rate: {{ measurements.heart_rate_bpm or '' }} bpm\n"
+        "Conduction: \n"
+        "QRS, ST segments and T waves: \n"
+        "Other findings: ",
+        "",
+    ),
+    IMAGING: (
+        "Technique: {{ study_description }}\nComparison: none available.\nFindings: ",
+        "",
+    ),
+}
+"""(findings, impression) jinja2 text of each kind before an administrator changes it."""
+TEXT_CONTEXT = ("measurements", "question", "specialty", "priority", "clinic", "study_description")
+"""The names a report template's text may use."""
+TEXT_LIMIT = 20_000
+
+
+def text_environment() -> SandboxedEnvironment:
+    """The sandbox of report texts: plain text out (the page escapes it), undefined names empty."""
+    return SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
+def template_problem(text: str) -> str | None:
+    """Why a template's text cannot be used (syntax, sandbox, length), in plain words; or None."""
+    if len(text) > TEXT_LIMIT:
+        return f"A template is at most {TEXT_LIMIT} characters."
+    try:
+        fill(text, sample_context())
+    except Exception as error:  # any failure of an administrator's template is reported
+        return f"The template cannot be used: {error}"
+    return None
+
+
+def sample_context() -> dict[str, Any]:
+    """Values to try a template with, as a real request would give them."""
+    return {
+        "measurements": {"rhythm": "sinus rhythm", "heart_rate_bpm": 61, "qrs_ms": 99},
+        "question": "Chest pain since this morning",
+        "specialty": "cardiology",
+        "priority": "stat",
+        "clinic": "Riverside Clinic",
+        "study_description": "Resting 12-lead ECG",
+    }
+
+
+def fill(text: str, context: Mapping[str, Any]) -> str:
+    """A template's text rendered in the sandbox with the request's values."""
+    return text_environment().from_string(text).render(**context)

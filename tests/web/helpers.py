@@ -47,6 +47,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/devices",
             "/admin/break-glass",
             "/admin/reading",
+            "/admin/report-templates",
             "/admin/audit",
             "/admin/users/cardio",
             f"/admin/organisations/{world.orgs['clinic-a']}",

@@ -72,3 +72,43 @@ async def test_metrics_report_open_overdue_and_turnaround(client: Client, world:
         in text
     )
     assert 'stage="sign"' not in text
+
+
+async def test_an_admin_changes_the_text_new_reports_start_from(
+    client: Client, world: World
+) -> None:
+    study = await stored_study(client, world)
+    request = await asked(client, world, study, specialty="cardiology", question="Palpitations")
+    csrf = await sign_in(client, "admin")
+    page = await client.get("/admin/report-templates")
+    assert page.status == 200
+    assert "Rhythm:" in await page.text()
+    text = "Asked: {{ question }} ({{ specialty }}).\nRhythm: "
+    status, body, location = await post_form(
+        client, "/admin/report-templates/ecg", csrf, {"findings": text, "impression": "Normal ECG."}
+    )
+    assert status == 303, body
+    assert location == "/admin/report-templates?saved=ecg"
+    for hostile in ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "{% if %}"):
+        status, body, _ = await post_form(
+            client, "/admin/report-templates/ecg", csrf, {"findings": hostile, "impression": ""}
+        )
+        assert status == 422, hostile
+        assert "cannot be used" in body
+    assert (await post_form(client, "/admin/report-templates/ecg", None, {"findings": ""}))[
+        0
+    ] == 403
+    assert ("report_template.update", "admin", "success") in await audit_actions(
+        client.app, "report_template."
+    )
+    await client.post(
+        f"/api/v1/reading-requests/{request['id']}/claim", headers=world.auth("cardio")
+    )
+    client.session.cookie_jar.clear()
+    await sign_in(client, "cardio")
+    panel = await (await client.get(f"/studies/{study}/view?request={request['id']}")).text()
+    assert "Asked: Palpitations (cardiology).\nRhythm: " in panel
+    assert "Normal ECG." in panel
+    client.session.cookie_jar.clear()
+    await sign_in(client, "gp-a")
+    assert (await client.get("/admin/report-templates")).status == 403
