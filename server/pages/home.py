@@ -14,6 +14,7 @@ from server.context import db, principal, recorder
 from server.identity import Role
 from server.patients import service as patients
 from server.patients.display import patient_view
+from server.reading import service as reading
 from server.templates import render
 
 RECENT_PATIENTS = 8
@@ -47,13 +48,28 @@ async def _admin(request: web.Request) -> dict[str, Any]:
     }
 
 
+async def _specialist(request: web.Request) -> dict[str, Any]:
+    caller = principal(request)
+    async with db(request) as session:
+        open_requests = await reading.items(session=session, caller=caller)
+    return {
+        "queue": {
+            "waiting": sum(1 for i in open_requests if i.status == "waiting"),
+            "overdue": sum(1 for i in open_requests if i.overdue),
+            "mine": sum(
+                1 for i in open_requests if i.request.claimed_by == caller.user_id and i.holder
+            ),
+        }
+    }
+
+
 async def _nothing(request: web.Request) -> dict[str, Any]:
     return {}
 
 
 _PAGES: dict[Role, tuple[str, Callable[[web.Request], Awaitable[dict[str, Any]]]]] = {
     Role.GP: ("home_gp.html", _gp),
-    Role.SPECIALIST: ("home_specialist.html", _nothing),
+    Role.SPECIALIST: ("home_specialist.html", _specialist),
     Role.KIOSK: ("home_kiosk.html", _nothing),
     Role.ADMIN: ("home_admin.html", _admin),
 }

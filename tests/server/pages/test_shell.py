@@ -140,7 +140,12 @@ async def test_idle_reason_is_explained(client: Client, world: World) -> None:
         ),
         (
             "cardio",
-            ["Your specialties", "Cardiology", "Go to the worklist", "reading requests"],
+            [
+                "Your specialties",
+                "Cardiology",
+                "No reading requests are waiting.",
+                "Go to the worklist",
+            ],
             ["/worklist", "/reports"],
         ),
         ("kiosk", ["Welcome to the health point", "corner"], []),
