@@ -275,8 +275,6 @@ async def items(
 ) -> list[Item]:
     """The requests the caller may see, most urgent first (priority, then due time)."""
     now = utcnow()
-    holder = User.__table__.alias("holder")
-    asker = User.__table__.alias("asker")
     where: list[ColumnElement[bool]] = [readable_requests(caller)]
     lapsed = and_(ReadingRequest.status == Status.CLAIMED, ReadingRequest.lease_expires_at < now)
     held = and_(ReadingRequest.status == Status.CLAIMED, ReadingRequest.lease_expires_at >= now)
@@ -303,6 +301,29 @@ async def items(
         where.append(ReadingRequest.priority == filters.priority.value)
     if filters.clinic:
         where.append(Organisation.name == filters.clinic)
+    return await _items_where(session, *where, limit=filters.limit)
+
+
+async def item(*, session: AsyncSession, caller: Principal, request_id: int) -> Item:
+    """One request the caller may see; NotFound otherwise."""
+    found = await _item_where(session, ReadingRequest.id == request_id, readable_requests(caller))
+    if found is None:
+        raise NotFound(f"No reading request {request_id}.")
+    return found
+
+
+async def _item_where(session: AsyncSession, *where: ColumnElement[bool]) -> Item | None:
+    found = await _items_where(session, *where, limit=1)
+    return found[0] if found else None
+
+
+async def _items_where(
+    session: AsyncSession, *where: ColumnElement[bool], limit: int
+) -> list[Item]:
+    """The requests matching where with their clinic, people and study, most urgent first."""
+    now = utcnow()
+    holder = User.__table__.alias("holder")
+    asker = User.__table__.alias("asker")
     rows = (
         await session.execute(
             select(
@@ -319,7 +340,8 @@ async def items(
             .outerjoin(holder, holder.c.id == ReadingRequest.claimed_by)
             .where(*where)
             .order_by(ReadingRequest.priority_rank, ReadingRequest.due_at, ReadingRequest.id)
-            .limit(filters.limit)
+            .limit(limit)
+            .execution_options(populate_existing=True)
         )
     ).all()
     modalities: dict[int, set[str]] = {}
@@ -343,51 +365,6 @@ async def items(
         )
         for r, clinic, holder_name, asker_name, patient, description in rows
     ]
-
-
-async def item(*, session: AsyncSession, caller: Principal, request_id: int) -> Item:
-    """One request the caller may see; NotFound otherwise."""
-    found = await _item_where(session, ReadingRequest.id == request_id, readable_requests(caller))
-    if found is None:
-        raise NotFound(f"No reading request {request_id}.")
-    return found
-
-
-async def _item_where(session: AsyncSession, *where: ColumnElement[bool]) -> Item | None:
-    now = utcnow()
-    holder = User.__table__.alias("holder")
-    asker = User.__table__.alias("asker")
-    row = (
-        await session.execute(
-            select(
-                ReadingRequest,
-                Organisation.name,
-                holder.c.username,
-                asker.c.username,
-                Study.patient_name,
-                Study.study_description,
-            )
-            .join(Organisation, Organisation.id == ReadingRequest.org_id)
-            .join(Study, Study.id == ReadingRequest.study_id)
-            .join(asker, asker.c.id == ReadingRequest.requested_by)
-            .outerjoin(holder, holder.c.id == ReadingRequest.claimed_by)
-            .where(*where)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if row is None:
-        return None
-    r, clinic, holder_name, asker_name, patient, description = row
-    return Item(
-        r,
-        clinic,
-        holder_name,
-        asker_name,
-        patient or "",
-        description or "",
-        await _modalities(session, r.study_id),
-        now,
-    )
 
 
 # Claims ----------------------------------------------------------------------------
