@@ -88,10 +88,16 @@ class Settings(BaseSettings):
     """How long a claim holds a request without activity (viewer open, draft saved)."""
     reading_watch_seconds: float = Field(default=30.0, gt=0)
     """How often the SLA watch looks for overdue requests and lapsed claims."""
+    webhook_allow_loopback: bool = False
+    """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
+    webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [30.0, 120.0, 600.0, 3600.0, 21600.0]
+    )
+    """The waits before each retry of a failed webhook delivery (comma-separated); then failed."""
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("turn_urls", "trusted_proxies", mode="before")
+    @field_validator("turn_urls", "trusted_proxies", "webhook_retry_seconds", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """A list from the environment: comma-separated, or JSON when it starts with '['."""

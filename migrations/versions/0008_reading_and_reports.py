@@ -56,9 +56,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_reading_requests_study", "reading_requests", ["study_id", "specialty", "status"]
     )
-    op.create_index(
-        "ix_reading_requests_lease", "reading_requests", ["status", "lease_expires_at"]
-    )
+    op.create_index("ix_reading_requests_lease", "reading_requests", ["status", "lease_expires_at"])
     op.create_table(
         "report_drafts",
         sa.Column("request_id", sa.Integer(), nullable=False),
@@ -120,9 +118,64 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id"),
     )
+    op.create_table(
+        "clinic_webhooks",
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("secret_created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("org_id"),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("org_id", sa.Integer(), nullable=False),
+        sa.Column("report_id", sa.Integer(), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("attempting_until", UTCDateTime(), nullable=True),
+        sa.Column("last_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("last_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(length=200), nullable=True),
+        sa.Column("delivered_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["org_id"], ["organisations.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["report_id"], ["signed_reports.id"], ondelete="RESTRICT"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
+    )
+    op.create_index("ix_webhook_deliveries_org", "webhook_deliveries", ["org_id", "id"])
+    op.create_index("ix_webhook_deliveries_report_id", "webhook_deliveries", ["report_id"])
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("delivery_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.String(length=200), nullable=True),
+        sa.Column("response", sa.String(length=200), nullable=True),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["delivery_id"], ["webhook_deliveries.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("delivery_id", "number", name="uq_webhook_attempts_number"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webhook_attempts")
+    op.drop_table("webhook_deliveries")
+    op.drop_table("clinic_webhooks")
     op.drop_table("signing_identities")
     op.drop_table("signed_reports")
     op.drop_table("report_templates")

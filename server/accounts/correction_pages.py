@@ -26,6 +26,7 @@ from server.context import db, principal, recorder
 from server.errors import DomainError, InvalidInput, NotFound
 from server.forms import read_form
 from server.identity import Role
+from server.reports import webhooks
 from server.templates import render
 
 
@@ -136,7 +137,8 @@ def _temporary_page(request: web.Request, user: User, temporary: str) -> web.Res
 # Organisations ----------------------------------------------------------------------
 
 
-async def _organisation(request: web.Request) -> Organisation:
+async def organisation_of(request: web.Request) -> Organisation:
+    """The organisation named by the path's {id}, or 404."""
     org_id = int(request.match_info["id"])
     async with db(request) as session:
         org = await session.get(Organisation, org_id)
@@ -145,15 +147,21 @@ async def _organisation(request: web.Request) -> Organisation:
     return org
 
 
-def _organisation_page(
+async def organisation_page(
     request: web.Request,
     *,
     org: Organisation,
     status: int = 200,
     error: str = "",
     values: Mapping[str, str] | None = None,
+    webhook_error: str = "",
+    webhook_url: str | None = None,
+    new_secret: str | None = None,
 ) -> web.Response:
-    return render(
+    """The organisation page: its correction form and its report webhook (with deliveries)."""
+    async with db(request) as session:
+        webhook = await webhooks.overview(session=session, org_id=org.id)
+    response = render(
         request,
         "admin/organisation.html",
         status=status,
@@ -162,19 +170,27 @@ def _organisation_page(
         values=values or {"name": org.name, "kind": org.kind.value, "ae_title": org.ae_title or ""},
         error=error,
         saved=request.query.get("saved") == "1",
+        webhook=webhook,
+        webhook_url=(webhook.url or "") if webhook_url is None else webhook_url,
+        webhook_error=webhook_error,
+        webhook_saved=request.query.get("webhook", ""),
+        new_secret=new_secret,
     )
+    if new_secret is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @allow(Role.ADMIN, page=True)
 async def organisation_detail(request: web.Request) -> web.StreamResponse:
     """GET /admin/organisations/{id}: the organisation, to correct."""
-    return _organisation_page(request, org=await _organisation(request))
+    return await organisation_page(request, org=await organisation_of(request))
 
 
 @allow(Role.ADMIN, page=True)
 async def organisation_update(request: web.Request) -> web.StreamResponse:
     """POST /admin/organisations/{id}: name, kind and AE title (org.update)."""
-    org = await _organisation(request)
+    org = await organisation_of(request)
     values = organisation_values(await read_form(request))
     try:
         kind = organisation_kind(values)
@@ -193,7 +209,7 @@ async def organisation_update(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except DomainError as error:
-        return _organisation_page(
+        return await organisation_page(
             request, org=org, status=error.status, error=error.message, values=values
         )
     raise web.HTTPSeeOther(f"/admin/organisations/{org.id}?saved=1")

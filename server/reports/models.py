@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -56,3 +65,72 @@ class SigningIdentity(Base):
     authority_fingerprint: Mapped[str] = mapped_column(String(64))
     """The CA that issued it; a replaced CA issues a new identity."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ClinicWebhook(Base):
+    """A clinic's report webhook: where signed reports are announced, and the signing secret."""
+
+    __tablename__ = "clinic_webhooks"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(Text)
+    """The HMAC secret, sealed with a key derived from the deployment's secret (AES-GCM)."""
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    secret_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event to deliver to a clinic's webhook, written with the signature it announces."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_org", "org_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("signed_reports.id", ondelete="RESTRICT"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(32))
+    """"report.signed" or "report.addendum"."""
+    payload: Mapped[str] = mapped_column(Text)
+    """The event's JSON without its links (they are added from the public URL when sent)."""
+    status: Mapped[str] = mapped_column(String(16))
+    """"pending", "delivered" or "failed"."""
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempting_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """The lease of the process making an attempt now; another may claim it once past."""
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one row per attempt (its number unique within the delivery)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "number", name="uq_webhook_attempts_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    """"success" (a 2xx answer) or "failure"."""
+    code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    response: Mapped[str | None] = mapped_column(String(200))
+    """The first 200 characters of the receiver's answer."""
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

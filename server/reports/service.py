@@ -33,6 +33,7 @@ from server.events.bus import EventBus
 from server.identity import Principal, Role
 from server.reading import service as reading
 from server.reading.models import ReadingRequest, ReportDraft, Status
+from server.reports import webhooks
 from server.reports.fhir import diagnostic_report
 from server.reports.models import SignedReport
 from server.reports.record import RECORD_FORMAT, canonical_json
@@ -254,6 +255,7 @@ async def sign(
     done = await reading.item(session=session, caller=caller, request_id=request_id)
     reading.announce(session, bus, "reading.signed", done)
     _announce_report(session, bus, "report.signed", signed)
+    await webhooks.enqueue(session=session, signed=signed, kind="report.signed")
     return signed
 
 
@@ -372,6 +374,7 @@ async def add_addendum(
         details={"amends": original, "pdf_sha256": signed.report.pdf_sha256},
     )
     _announce_report(session, bus, "report.addendum", signed)
+    await webhooks.enqueue(session=session, signed=signed, kind="report.addendum")
     return signed
 
 
