@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from server.reports.fhir import ADDENDUM_OF, diagnostic_report
+from tests.server.reports.test_report_pdf import sample_record
 
 PDF = b"%PDF-1.7\n% a signed report\n%%EOF\n"
 REPORT_URL = "https://doorstep.example/api/v1/reports/12"
@@ -18,44 +19,9 @@ PDF_URL = "https://doorstep.example/api/v1/reports/12.pdf"
 
 
 def record(**changes: Any) -> dict[str, Any]:
-    """A signed ECG report record (record.md's shape)."""
-    value: dict[str, Any] = {
-        "format": "doorstep-report/1",
-        "report_id": 12,
-        "kind": "report",
-        "amends": None,
-        "request": {
-            "id": 7,
-            "specialty": "cardiology",
-            "priority": "stat",
-            "question": "Chest pain, rule out STEMI",
-            "requested_at": "2026-12-01T10:00:00Z",
-            "requested_by": "gp.river",
-            "clinic": "River Clinic",
-        },
-        "patient": {"id": "A-1", "name": "Able^Alice", "birth_date": "1970-01-01", "sex": "F"},
-        "study": {
-            "study_uid": "1.2.826.0.1.3680043.8.498.5",
-            "accession_number": "",
-            "study_date": "2026-11-30",
-            "description": "Resting ECG",
-            "modalities": ["ECG"],
-        },
-        "signer": {
-            "username": "dr.heart",
-            "display_name": "Dr Hart",
-            "organisation": "City Hospital",
-            "specialties": ["cardiology"],
-        },
-        "signed_at": "2026-12-01T10:12:03Z",
-        "findings": "<script>alert(1)</script>",
-        "impression": "Normal ECG 王小明",
-        "text": "",
-        "measurements": {"heart_rate_bpm": 61.1},
-        "instances": [{"sop_instance_uid": "1.2.826.0.1.3680043.8.498.6", "sha256": "a" * 64}],
-    }
-    value.update(changes)
-    return value
+    """A signed ECG report record with hostile findings and a Chinese impression."""
+    hostile = {"findings": "<script>alert(1)</script>", "impression": "Normal ECG 王小明"}
+    return sample_record(**{**hostile, **changes})
 
 
 def build(value: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -114,7 +80,7 @@ def test_a_signed_ecg_report() -> None:
             "type": "ImagingStudy",
             "identifier": {
                 "system": "urn:dicom:uid",
-                "value": "urn:oid:1.2.826.0.1.3680043.8.498.5",
+                "value": "urn:oid:1.2.826.0.1.3680043.10.1.1",
             },
         }
     ]
