@@ -7,6 +7,7 @@ from alembic import context
 from server.accounts import models as _accounts  # noqa: F401  (register tables)
 from server.archive import models as _archive  # noqa: F401
 from server.audit import models as _audit  # noqa: F401
+from server.consults import models as _consults  # noqa: F401
 from server.db import Base
 from server.patients import models as _patients  # noqa: F401
 from server.reading import models as _reading  # noqa: F401

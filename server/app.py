@@ -18,6 +18,7 @@ from server.archive import routes as archive_routes
 from server.audit import lifetime as audit_lifetime
 from server.audit import routes as audit_routes
 from server.audit.service import AuditLog
+from server.consults import routes as consults_routes
 from server.db import WriteGroup, create_engine, create_sessionmaker
 from server.dicomweb import lifetime as dicomweb_lifetime
 from server.dicomweb import routes as dicomweb_routes
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
         viewer_routes,
         reading_routes,
         reports_routes,
+        consults_routes,
         pages_routes,
     ):
         feature_routes.setup(app)

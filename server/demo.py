@@ -33,6 +33,7 @@ from server.archive.lifetime import blob_root
 from server.archive.models import Study
 from server.archive.storage import LocalBlobStorage
 from server.audit.service import Recorder
+from server.consults.models import Duty
 from server.events.memory import InProcessEventBus
 from server.identity import Actor, OrgKind, Principal, Role
 from server.patients.models import Patient
@@ -143,6 +144,9 @@ async def seed(*, session: AsyncSession, audit: Recorder) -> Demo:
                 identifier=identifier,
             )
         )
+    await session.flush()
+    for user in await session.scalars(select(User).where(User.role == Role.SPECIALIST)):
+        session.add(Duty(user_id=user.id, on_duty=True))  # every demo specialist is on duty
     await audit.record(session, action="demo.seed")
     return Demo(seeded=True, logins=logins)
 

@@ -23,6 +23,7 @@ from server.accounts.models import Organisation, User, UserSpecialty
 from server.archive import service as archive
 from server.archive.models import Series, Study
 from server.audit.service import Recorder
+from server.consults import duty
 from server.db import after_commit, utcnow
 from server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from server.events import channels
@@ -749,7 +750,11 @@ async def draft(*, session: AsyncSession, caller: Principal, request_id: int) ->
 
 
 async def escalate_overdue(*, session: AsyncSession, audit: Recorder, bus: EventBus) -> list[int]:
-    """Mark open requests past due as overdue, once each (safe with several processes)."""
+    """Mark open requests past due as overdue, once each (safe with several processes).
+
+    The specialty's worklists hear it, and so do, on their own channels, the readers of
+    that specialty who are on duty and every administrator.
+    """
     now = utcnow()
     ids = list(
         await session.scalars(
@@ -774,27 +779,33 @@ async def escalate_overdue(*, session: AsyncSession, audit: Recorder, bus: Event
     for request_id in ids:
         found = await _item_where(session, ReadingRequest.id == request_id)
         assert found is not None
+        on_duty = await duty.on_duty_for(session=session, specialty=found.request.specialty)
         await audit.record(
             session,
             action="reading.overdue",
             object_type="reading_request",
             object_id=request_id,
             org_id=found.request.org_id,
-            details={"due_at": _iso(found.request.due_at), "priority": found.request.priority},
+            details={
+                "due_at": _iso(found.request.due_at),
+                "priority": found.request.priority,
+                "notified": len(admins) + len(on_duty),
+            },
         )
         announce(session, bus, "reading.overdue", found)
-        after_commit(session, partial(_tell_admins, bus, admins, found.event()))
+        after_commit(session, partial(_tell_people, bus, [*on_duty, *admins], found.event()))
     return ids
 
 
-async def _tell_admins(bus: EventBus, admins: list[int], request: dict[str, Any]) -> None:
-    for admin in admins:
+async def _tell_people(bus: EventBus, user_ids: list[int], request: dict[str, Any]) -> None:
+    """Tell each of these users (the on-duty readers, the admins) of an overdue request."""
+    for user_id in dict.fromkeys(user_ids):
         try:
-            await bus.publish(channels.user(admin), {"type": "reading.overdue", "request": request})
-        except Exception:
-            log.warning(
-                "could not tell administrator %s of an overdue request", admin, exc_info=True
+            await bus.publish(
+                channels.user(user_id), {"type": "reading.overdue", "request": request}
             )
+        except Exception:  # committed already; the worklist shows it as overdue anyway
+            log.warning("could not tell user %s of an overdue request", user_id, exc_info=True)
 
 
 async def lapse_claims(*, session: AsyncSession, audit: Recorder, bus: EventBus) -> list[int]:

@@ -22,6 +22,7 @@ from server.archive.lifetime import blob_root
 from server.archive.models import Instance, Series, Study
 from server.audit.models import AuditEvent
 from server.audit.service import AuditLog
+from server.consults.models import Duty
 from server.identity import Actor
 from server.patients.models import Patient
 from server.reading.models import ReadingRequest
@@ -190,6 +191,11 @@ async def test_seeded_readings_wait_and_one_report_is_signed(tmp_path: Path) -> 
                 )
             ).all()
             pdf = await session.scalar(select(SignedReport.pdf))
+            on_duty = sorted(
+                await session.scalars(
+                    select(User.username).join(Duty, Duty.user_id == User.id).where(Duty.on_duty)
+                )
+            )
     finally:
         await engine.dispose()
     assert [tuple(r) for r in requests] == [
@@ -197,6 +203,7 @@ async def test_seeded_readings_wait_and_one_report_is_signed(tmp_path: Path) -> 
         ("radiology", "routine", "waiting"),
         ("cardiology", "urgent", "signed"),
     ]
+    assert on_duty == ["dr.heart", "dr.ray", "dr.skin"]
     assert pdf is not None
     found = await asyncio.to_thread(verify_report_pdf, pdf)
     assert found.valid, found.problems

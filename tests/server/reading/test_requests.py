@@ -247,19 +247,26 @@ async def test_the_sla_watch_escalates_once_and_lapses_claims(client: Client, wo
         f"/api/v1/reading-requests/{request['id']}/claim", headers=world.auth("cardio")
     )
     await _expire_lease(client, request["id"])
+    on_duty = await client.put("/api/v1/duty", json={"on_duty": True}, headers=world.auth("cardio"))
+    assert on_duty.status == 200
     bus = client.app[keys.EVENT_BUS]
-    async with bus.subscribe("specialty:cardiology", f"user:{world.users['admin']}") as events:
+    async with bus.subscribe(
+        "specialty:cardiology", f"user:{world.users['admin']}", f"user:{world.users['cardio']}"
+    ) as events:
         overdue, lapsed = await watch_once(client.app)
         assert overdue == [request["id"]]
         assert lapsed == [request["id"]]
         assert await watch_once(client.app) == ([], [])
-        seen = [await anext(events) for _ in range(3)]
+        seen = [await anext(events) for _ in range(4)]
     kinds = sorted((d.channel, d.event["type"]) for d in seen)
-    assert kinds == [
-        ("specialty:cardiology", "reading.overdue"),
-        ("specialty:cardiology", "reading.released"),
-        (f"user:{world.users['admin']}", "reading.overdue"),
-    ]
+    assert kinds == sorted(
+        [
+            ("specialty:cardiology", "reading.overdue"),
+            ("specialty:cardiology", "reading.released"),
+            (f"user:{world.users['admin']}", "reading.overdue"),
+            (f"user:{world.users['cardio']}", "reading.overdue"),  # on duty
+        ]
+    )
     items = await (await client.get("/api/v1/worklist", headers=world.auth("cardio"))).json()
     assert items[0]["overdue"] is True
     assert items[0]["status"] == "waiting"

@@ -1,0 +1,1 @@
+"""Tests of video consults: duty, requests, signaling."""
