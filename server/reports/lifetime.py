@@ -13,7 +13,7 @@ from aiohttp import web
 
 from server import keys
 from server.identity import Actor
-from server.reports import webhooks
+from server.reports import egress, webhooks
 from server.reports.signing import Signing
 from server.settings import Settings
 
@@ -61,10 +61,13 @@ def webhook_sender_for(app: web.Application, http: aiohttp.ClientSession) -> web
     )
 
 
-def webhook_client() -> aiohttp.ClientSession:
-    """An HTTP client for webhooks: no cookies, no proxy from the environment."""
+def webhook_client(*, allow_loopback: bool = False) -> aiohttp.ClientSession:
+    """An HTTP client for webhooks: no cookies, no proxy from the environment, and
+    connections to public addresses only (loopback too when allowed)."""
+    resolver = egress.PublicResolver(allow_loopback=allow_loopback)
     return aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=20)
+        cookie_jar=aiohttp.DummyCookieJar(),
+        connector=aiohttp.TCPConnector(limit=20, resolver=resolver),
     )
 
 
@@ -82,7 +85,7 @@ async def _send_periodically(sender: webhooks.Sender, interval: float) -> None:
 
 async def webhook_sender(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: this process's sender of due report webhooks."""
-    http = webhook_client()
+    http = webhook_client(allow_loopback=app[keys.SETTINGS].webhook_allow_loopback)
     sender = webhook_sender_for(app, http)
     task = asyncio.create_task(
         _send_periodically(sender, WEBHOOK_POLL_SECONDS), name="doorstep-webhook-sender"

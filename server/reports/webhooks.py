@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.audit.service import FAILURE, SUCCESS, Recorder
 from server.db import transaction, utcnow
 from server.errors import InvalidInput, NotFound
+from server.reports import egress
 from server.reports.models import ClinicWebhook, WebhookAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ _SEAL_AAD = b"doorstep-webhook-secret/1"
 
 
 def check_url(url: str, *, allow_loopback: bool) -> str:
-    """The webhook URL if acceptable: https (http only to loopback when allowed), no credentials."""
+    """The webhook URL if acceptable: https to a public host (http only to loopback when
+    allowed), no credentials."""
     url = url.strip()
     if not url:
         raise InvalidInput("Give the webhook's URL (https://…).")
@@ -87,6 +89,14 @@ def check_url(url: str, *, allow_loopback: bool) -> str:
         raise InvalidInput(
             "The webhook URL must use https:// (plain http:// is accepted only for 127.0.0.1 "
             "or localhost, when DOORSTEP_WEBHOOK_ALLOW_LOOPBACK=true)."
+        )
+    literal = egress.address_literal(parts.hostname)
+    if literal is not None and not (
+        egress.is_public(literal) or (allow_loopback and egress.is_loopback(literal))
+    ):
+        raise InvalidInput(
+            f"The webhook URL points at {literal}, a private or reserved address; "
+            "a webhook goes to a public https:// address."
         )
     return url
 

@@ -162,7 +162,7 @@ async def configure(client: Client, world: World, url: str) -> tuple[str, str]:
 @asynccontextmanager
 async def sender(client: Client) -> AsyncIterator[webhooks.Sender]:
     """The application's sender over a fresh HTTP client."""
-    http = lifetime.webhook_client()
+    http = lifetime.webhook_client(allow_loopback=True)
     try:
         yield lifetime.webhook_sender_for(client.app, http)
     finally:
