@@ -139,4 +139,5 @@ async def study_detail(request: web.Request) -> web.StreamResponse:
         readings=readings,
         ask=ask,
         asked=next((r for r in readings if r.id == query_id(request, "asked")), None),
+        cancelled=query_id(request, "cancelled"),
     )

@@ -50,6 +50,7 @@ _LABELS = {
 def setup_pages(app: web.Application) -> None:
     """Register the reading pages (called from server/reading/routes.py)."""
     app.router.add_post(f"/studies/{_STUDY}/reading-requests", ask)
+    app.router.add_post(f"/studies/{_STUDY}/reading-requests/{_ID}/cancel", cancel)
     app.router.add_get("/worklist", worklist)
     app.router.add_post("/worklist/next", next_case)
     app.router.add_post(f"/worklist/{_ID}/claim", claim)
@@ -375,6 +376,23 @@ def _filters(request: web.Request, caller: Principal) -> dict[str, str]:
     if chosen["status"] not in {value for value, _ in STATUS_FILTERS}:
         chosen["status"] = ""
     return chosen
+
+
+@allow(Role.GP, page=True)
+async def cancel(request: web.Request) -> web.StreamResponse:
+    """POST /studies/{study}/reading-requests/{id}/cancel: withdraw an open request (303)."""
+    study_uid = request.match_info["study"]
+    request_id = int(request.match_info["id"])
+    await read_form(request)  # the CSRF token is checked by the middleware
+    async with db(request) as session:
+        await service.cancel(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            request_id=request_id,
+        )
+    raise web.HTTPSeeOther(f"/studies/{study_uid}?cancelled={request_id}#readings")
 
 
 @allow(Role.SPECIALIST, page=True)

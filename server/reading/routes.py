@@ -20,6 +20,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"/api/v1/reading-requests/{_ID}/release", views.release)
     app.router.add_post(f"/api/v1/reading-requests/{_ID}/renew", views.renew)
     app.router.add_post(f"/api/v1/reading-requests/{_ID}/reassign", views.reassign)
+    app.router.add_post(f"/api/v1/reading-requests/{_ID}/cancel", views.cancel)
     app.router.add_put(f"/api/v1/reading-requests/{_ID}/report", views.save_draft)
     app.router.add_get(f"/api/v1/reading-requests/{_ID}/report", views.get_draft)
     app.router.add_get("/api/v1/worklist", views.worklist)

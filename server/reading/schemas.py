@@ -82,7 +82,7 @@ class ClaimOut(Out):
 
 
 class ReleaseOut(Out):
-    """A released request, back in the queue."""
+    """A request's new status: waiting again (released) or cancelled."""
 
     id: int
     status: str

@@ -670,6 +670,37 @@ async def release(
     return current
 
 
+async def cancel(
+    *, session: AsyncSession, caller: Principal, audit: Recorder, bus: EventBus, request_id: int
+) -> Item:
+    """The requesting clinic withdraws an open request; its study closes to the specialty again."""
+    if caller.role is not Role.GP:
+        raise PermissionDenied("Only the requesting clinic's GPs cancel a reading request.")
+    cancelled = await session.scalar(
+        update(ReadingRequest)
+        .where(
+            ReadingRequest.id == request_id,
+            ReadingRequest.org_id == caller.org_id,
+            ReadingRequest.status.in_(OPEN),
+        )
+        .values(status=Status.CANCELLED.value, lease_expires_at=None)
+        .returning(ReadingRequest.id)
+        .execution_options(synchronize_session=False)
+    )
+    current = await item(session=session, caller=caller, request_id=request_id)
+    if cancelled is None:
+        raise Conflict(f"Reading request {request_id} is {current.request.status}; it stays so.")
+    await audit.record(
+        session,
+        action="reading.cancel",
+        object_type="reading_request",
+        object_id=request_id,
+        org_id=caller.org_id,
+    )
+    announce(session, bus, "reading.cancelled", current)
+    return current
+
+
 async def reassign(
     *,
     session: AsyncSession,

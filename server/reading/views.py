@@ -262,6 +262,27 @@ async def release(request: web.Request) -> web.Response:
 
 
 @api(
+    summary="Cancel an open request of your clinic (its study closes to the specialty again)",
+    tag="reading",
+    response=ReleaseOut,
+    errors=(409,),
+    roles=(Role.GP,),
+)
+async def cancel(request: web.Request) -> web.Response:
+    """POST /api/v1/reading-requests/{id}/cancel."""
+    request_id = _request_id(request)
+    async with db(request) as session:
+        found = await service.cancel(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            request_id=request_id,
+        )
+    return json_response(ReleaseOut(id=found.request.id, status=found.request.status))
+
+
+@api(
     summary="Reassign an open request to a named reader of its specialty (administrators)",
     tag="reading",
     body=ReassignIn,

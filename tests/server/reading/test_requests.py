@@ -9,6 +9,7 @@ from sqlalchemy import update
 from server import keys
 from server.reading.lifetime import watch_once
 from server.reading.models import ReadingRequest
+from tests.forms import post_form, sign_in
 from tests.server.reading.people import second_cardiologist
 from tests.server.reading.requests import asked, stored_study
 from tests.support import Client, World, audit_actions
@@ -273,3 +274,40 @@ async def test_the_sla_watch_escalates_once_and_lapses_claims(client: Client, wo
     actions = [a for a, _, _ in await audit_actions(client.app, "reading.")]
     assert actions.count("reading.overdue") == 1
     assert actions.count("reading.lapse") == 1
+
+
+async def test_the_clinic_cancels_and_the_study_closes_to_the_specialty(
+    client: Client, world: World
+) -> None:
+    study = await stored_study(client, world)
+    request = await asked(client, world, study, specialty="cardiology")
+    url = f"/dicom-web/studies/{study}/series"
+    assert (await client.get(url, headers=world.auth("cardio"))).status == 200
+    cancel = f"/api/v1/reading-requests/{request['id']}/cancel"
+    assert (await client.post(cancel, headers=world.auth("gp-b"))).status == 404
+    assert (await client.post(cancel, headers=world.auth("cardio"))).status == 403
+    done = await client.post(cancel, headers=world.auth("gp-a"))
+    assert done.status == 200
+    assert await done.json() == {"id": request["id"], "status": "cancelled"}
+    assert (await client.post(cancel, headers=world.auth("gp-a"))).status == 409
+    assert (await client.get(url, headers=world.auth("cardio"))).status == 404
+    claim = f"/api/v1/reading-requests/{request['id']}/claim"
+    assert (await client.post(claim, headers=world.auth("cardio"))).status == 409
+    assert await (await client.get("/api/v1/worklist", headers=world.auth("cardio"))).json() == []
+    assert ("reading.cancel", "gp-a", "success") in await audit_actions(client.app, "reading.")
+
+
+async def test_the_study_page_cancels_an_open_request(client: Client, world: World) -> None:
+    study = await stored_study(client, world)
+    request = await asked(client, world, study, specialty="cardiology")
+    csrf = await sign_in(client, "gp-a")
+    page = await (await client.get(f"/studies/{study}")).text()
+    action = f"/studies/{study}/reading-requests/{request['id']}/cancel"
+    assert f'action="{action}"' in page
+    assert (await post_form(client, action, None))[0] == 403
+    status, _, location = await post_form(client, action, csrf)
+    assert status == 303
+    assert location == f"/studies/{study}?cancelled={request['id']}#readings"
+    page = await (await client.get(f"/studies/{study}?cancelled={request['id']}")).text()
+    assert "The reading request was cancelled" in page
+    assert f'action="{action}"' not in page
