@@ -218,3 +218,23 @@ async def test_ask_read_live_claim_draft_and_sign(people: tuple[Person, Person])
     publish_screenshot(await gp.screenshot("reading-report"), "reading-report.png")
     await gp.page.get_by_role("button", name="Acknowledge receipt").click()
     await expect(gp.page.locator("main")).to_contain_text("Acknowledged by")
+
+    # The cardiologist corrects the signed report with an addendum, signed in its turn.
+    await worklist.goto(f"{url}{report_href}")
+    await worklist.get_by_text("Write an addendum").click()
+    await worklist.get_by_label("Addendum", exact=True).fill("QTc recalculated: 410 ms.")
+    await worklist.get_by_label("Your password").fill("wrong-password")
+    await worklist.get_by_role("button", name="Sign the addendum").click()
+    await expect(worklist.locator("[data-addendum-error]")).to_have_text(
+        "That password is not right."
+    )
+    await worklist.get_by_label("Your password").fill(DEMO_PASSWORD)
+    await worklist.get_by_role("button", name="Sign the addendum").click()
+    original = f"{url}{report_href}"
+    await worklist.wait_for_url(
+        lambda at: (
+            at != original and re.fullmatch(rf"{re.escape(url)}/reports/[0-9]+", at) is not None
+        )
+    )
+    await expect(worklist.locator("main")).to_contain_text("QTc recalculated: 410 ms.")
+    await expect(worklist.locator("main")).to_contain_text("This addendum corrects")
