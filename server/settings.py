@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     """How long a claim holds a request without activity (viewer open, draft saved)."""
     reading_watch_seconds: float = Field(default=30.0, gt=0)
     """How often the SLA watch looks for overdue requests and lapsed claims."""
+    consult_offer_seconds: float = Field(default=60.0, gt=0)
+    """How long a consult request is offered to one specialist before it goes to the next."""
+    consult_watch_seconds: float = Field(default=5.0, gt=0)
+    """How often the offer watch moves lapsed consult offers on."""
+    consult_ice_ttl_seconds: int = Field(default=3600, ge=60)
+    """How long the TURN REST credentials of GET /api/v1/consults/{id}/ice stay valid."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

@@ -1,10 +1,11 @@
-"""Who of the specialists is on duty now."""
+"""Who of the specialists is on duty now; consult requests, their offers, studies and notes."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -20,3 +21,100 @@ class Duty(Base):
     )
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsultStatus(StrEnum):
+    """Where a consult stands."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    LIVE = "live"
+    ENDED = "ended"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+class Consult(Base):
+    """A GP's request for a video consult on a patient, offered to one specialist at a time."""
+
+    __tablename__ = "consults"
+    __table_args__ = (
+        Index("ix_consults_offers", "status", "offered_until"),
+        Index("ix_consults_org", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
+    """The requesting clinic."""
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="RESTRICT"))
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    specialty: Mapped[str | None] = mapped_column(String(64))
+    """The specialty asked for (None for a request to a named specialist)."""
+    named_specialist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    """The one specialist a named request is offered to."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=ConsultStatus.REQUESTED.value)
+    offered_to: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    """The specialist the request is offered to now (nobody while it waits for one)."""
+    offered_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the current offer (or the wait for someone on duty) lapses."""
+    specialist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    """The specialist who accepted."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    live_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ConsultStudy(Base):
+    """A study of the requesting clinic attached to a consult."""
+
+    __tablename__ = "consult_studies"
+
+    consult_id: Mapped[int] = mapped_column(
+        ForeignKey("consults.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("dicom_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_uid: Mapped[str] = mapped_column(String(64))
+
+
+class ConsultOffer(Base):
+    """One specialist's turn with a request: offered, then accepted, declined or lapsed."""
+
+    __tablename__ = "consult_offers"
+    __table_args__ = (Index("ix_consult_offers_user", "user_id", "offered_at"),)
+
+    consult_id: Mapped[int] = mapped_column(
+        ForeignKey("consults.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16), default="offered")
+    """offered, accepted, declined, lapsed or withdrawn."""
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConsultNote(Base):
+    """A doctor's note on a consult (advice, prescription suggestion, referral)."""
+
+    __tablename__ = "consult_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consult_id: Mapped[int] = mapped_column(
+        ForeignKey("consults.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

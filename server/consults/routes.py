@@ -1,13 +1,24 @@
-"""Routes of the consults API."""
+"""Routes of the consults API, and the offer watch."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.consults import views
+from server.consults import lifetime, views
+
+_ID = r"{id:[0-9]{1,12}}"
 
 
 def setup(app: web.Application) -> None:
-    """Register the consults API."""
+    """Register the consults API and the offer watch."""
+    app.cleanup_ctx.append(lifetime.offer_watch)
     app.router.add_get("/api/v1/duty", views.get_duty)
     app.router.add_put("/api/v1/duty", views.put_duty)
+    app.router.add_post("/api/v1/consults", views.create_consult)
+    app.router.add_get("/api/v1/consults", views.list_consults)
+    app.router.add_get(f"/api/v1/consults/{_ID}", views.get_consult)
+    app.router.add_post(f"/api/v1/consults/{_ID}/accept", views.accept)
+    app.router.add_post(f"/api/v1/consults/{_ID}/decline", views.decline)
+    app.router.add_post(f"/api/v1/consults/{_ID}/end", views.end)
+    app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
+    app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)

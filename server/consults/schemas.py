@@ -1,8 +1,15 @@
-"""Request and response bodies of the consults API."""
+"""Request and response bodies of the consults API (the contract of the consults issue)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
+
 from server.schemas import Out, Schema
+
+StudyUID = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9.]+$")]
 
 
 class DutyIn(Schema):
@@ -16,3 +23,75 @@ class DutyOut(Out):
 
     on_duty: bool
     specialties: list[str]
+
+
+class ConsultIn(Schema):
+    """A GP asks for a consult: a specialty (its on-duty specialists) or a named specialist."""
+
+    patient_id: int = Field(ge=1)
+    specialty: str | None = Field(default=None, min_length=1, max_length=64)
+    specialist: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A specialist's username."
+    )
+    reason: str = Field(max_length=2000)
+    study_uids: list[StudyUID] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Studies of your clinic to discuss.",
+    )
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="When the call is to be held (default: now)."
+    )
+
+
+class NoteIn(Schema):
+    """A note on a consult."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class NoteOut(Out):
+    """One note on a consult."""
+
+    id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+class ConsultOut(Out):
+    """A consult: where it stands, who it is offered to now (or who took it), its notes."""
+
+    id: int
+    status: str = Field(description="requested, accepted, live, ended, declined or expired")
+    patient_id: int
+    patient_name: str
+    clinic: str
+    requested_by: str
+    specialty: str | None
+    specialist: str | None = Field(
+        description="The specialist who accepted, or the one it is offered to now (or null)."
+    )
+    reason: str
+    study_uids: list[str]
+    scheduled_at: datetime | None
+    created_at: datetime
+    offered_until: datetime | None = Field(description="When the current offer lapses.")
+    accepted_at: datetime | None
+    ended_at: datetime | None
+    notes: list[NoteOut]
+
+
+class IceServerOut(Out):
+    """One RTCIceServer."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class IceOut(Out):
+    """The ICE servers of a call; the TURN credentials work until expires_at."""
+
+    ice_servers: list[IceServerOut]
+    expires_at: datetime

@@ -1,14 +1,29 @@
-"""Consults API: the on-duty toggle (GET/PUT /api/v1/duty)."""
+"""Consults API: the on-duty toggle, consult requests and their answers, notes, ICE servers."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
-from server.consults import duty
-from server.consults.schemas import DutyIn, DutyOut
+from server import keys
+from server.consults import duty, ice, service
+from server.consults.schemas import (
+    ConsultIn,
+    ConsultOut,
+    DutyIn,
+    DutyOut,
+    IceOut,
+    IceServerOut,
+    NoteIn,
+    NoteOut,
+)
 from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body
+from server.errors import NotFound
 from server.identity import Role
+
+DOCTORS = (Role.GP, Role.SPECIALIST)
 
 
 def _out(found: duty.DutyState) -> DutyOut:
@@ -46,3 +61,211 @@ async def put_duty(request: web.Request) -> web.Response:
             on_duty=body.on_duty,
         )
     return json_response(_out(found))
+
+
+# Consults ----------------------------------------------------------------------------
+
+
+def _policy(request: web.Request) -> service.Policy:
+    return service.Policy.of(request.app[keys.SETTINGS])
+
+
+def _consult_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"No consult {raw[:20]}.")
+    return int(raw)
+
+
+def consult_out(view: service.View) -> ConsultOut:
+    """The JSON of one consult."""
+    return ConsultOut(
+        **view.summary(),
+        notes=[
+            NoteOut(id=n.id, author=n.author, text=n.text, created_at=n.created_at)
+            for n in view.notes
+        ],
+    )
+
+
+@api(
+    summary="Ask for a video consult on a patient: a specialty's on-duty specialists, or one",
+    tag="consults",
+    body=ConsultIn,
+    response=ConsultOut,
+    status=201,
+    roles=(Role.GP,),
+)
+async def create_consult(request: web.Request) -> web.Response:
+    """POST /api/v1/consults."""
+    body = await read_body(request, ConsultIn)
+    async with db(request) as session:
+        view = await service.create(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+            patient_id=body.patient_id,
+            specialty=body.specialty,
+            specialist=body.specialist,
+            reason=body.reason,
+            study_uids=body.study_uids,
+            scheduled_at=body.scheduled_at,
+        )
+    return json_response(consult_out(view), status=201)
+
+
+@api(
+    summary="Your consults: your clinic's (GP); those you took and those offered to you now",
+    tag="consults",
+    response=list[ConsultOut],
+    roles=DOCTORS,
+)
+async def list_consults(request: web.Request) -> web.Response:
+    """GET /api/v1/consults."""
+    async with db(request) as session:
+        found = await service.consults(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+        )
+    return json_response([consult_out(v) for v in found])
+
+
+@api(summary="One consult you are a member of", tag="consults", response=ConsultOut, roles=DOCTORS)
+async def get_consult(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/{id}."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        view = await service.get(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+            consult_id=consult_id,
+        )
+    return json_response(consult_out(view))
+
+
+@api(
+    summary="Accept the consult offered to you",
+    tag="consults",
+    response=ConsultOut,
+    errors=(409,),
+    roles=(Role.SPECIALIST,),
+)
+async def accept(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/accept."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        view = await service.accept(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+            consult_id=consult_id,
+        )
+    return json_response(consult_out(view))
+
+
+@api(
+    summary="Decline the consult offered to you (it goes to the next on-duty specialist)",
+    tag="consults",
+    response=ConsultOut,
+    errors=(409,),
+    roles=(Role.SPECIALIST,),
+)
+async def decline(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/decline."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        view = await service.decline(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+            consult_id=consult_id,
+        )
+    return json_response(consult_out(view))
+
+
+@api(
+    summary="End the consult (the GP also withdraws a request nobody took yet)",
+    tag="consults",
+    response=ConsultOut,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def end(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/end."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        view = await service.end(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            consult_id=consult_id,
+        )
+    return json_response(consult_out(view))
+
+
+@api(
+    summary="Add a note to a consult (advice, prescription suggestion, referral)",
+    tag="consults",
+    body=NoteIn,
+    response=ConsultOut,
+    status=201,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def add_note(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/note."""
+    consult_id = _consult_id(request)
+    body = await read_body(request, NoteIn)
+    async with db(request) as session:
+        view = await service.add_note(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            consult_id=consult_id,
+            text=body.text,
+        )
+    return json_response(consult_out(view), status=201)
+
+
+@api(
+    summary="The STUN/TURN servers of the call, with TURN credentials valid until expires_at",
+    tag="consults",
+    response=IceOut,
+    roles=DOCTORS,
+)
+async def ice_servers(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/{id}/ice."""
+    consult_id = _consult_id(request)
+    caller = principal(request)
+    async with db(request) as session:
+        await service.member(session=session, caller=caller, consult_id=consult_id)
+    settings = request.app[keys.SETTINGS]
+    found = ice.ice_servers(
+        urls=settings.turn_urls,
+        secret=settings.turn_secret.get_secret_value(),
+        user=str(caller.user_id),
+        ttl=timedelta(seconds=settings.consult_ice_ttl_seconds),
+    )
+    out = IceOut(
+        ice_servers=[
+            IceServerOut(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in found.servers
+        ],
+        expires_at=found.expires_at,
+    )
+    return web.Response(
+        text=out.model_dump_json(exclude_none=True), content_type="application/json"
+    )
