@@ -18,6 +18,7 @@ from server.accounts.scope import readable_organisations
 from server.archive import matching
 from server.archive.models import Instance, Series, Study
 from server.audit.service import DENIED, FAILURE, Recorder
+from server.consults.models import Consult, ConsultStatus, ConsultStudy
 from server.identity import Principal, Role
 from server.reading.models import ReadingRequest, Status
 
@@ -68,21 +69,31 @@ STUDY_READERS = (Role.GP, Role.SPECIALIST)
 """The roles that read their own organisation's studies (see `server.accounts.scope`)."""
 
 
+CONSULTED = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value, ConsultStatus.ENDED.value)
+"""Statuses of a consult whose specialist sees its attached studies."""
+
+
 def visible_studies(caller: Principal) -> ColumnElement[bool]:
     """SQL condition on Study: what this caller may see.
 
     Their own organisation's studies (an administrator's only under break-glass) and,
-    for a specialist, the studies a clinic asked one of their specialties to read: the
-    reading request, and only the request, opens a study to its specialty's readers.
+    for a specialist, the studies a clinic asked one of their specialties to read (the
+    reading request, and only the request, opens a study to its specialty's readers) and
+    the studies attached to a consult they accepted.
     """
     own = readable_organisations(caller, Study.org_id, roles=STUDY_READERS)
-    if caller.role is not Role.SPECIALIST or not caller.specialties:
+    if caller.role is not Role.SPECIALIST:
         return own
     requested = select(ReadingRequest.study_id).where(
         ReadingRequest.specialty.in_(caller.specialties),
         ReadingRequest.status != Status.CANCELLED.value,
     )
-    return or_(own, Study.id.in_(requested))
+    consulted = (
+        select(ConsultStudy.study_id)
+        .join(Consult, Consult.id == ConsultStudy.consult_id)
+        .where(Consult.specialist_id == caller.user_id, Consult.status.in_(CONSULTED))
+    )
+    return or_(own, Study.id.in_(requested), Study.id.in_(consulted))
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,3 +249,23 @@ async def test_concurrent_accepts_only_one_wins(client: Client, world: World) ->
     assert (current["status"], current["specialist"]) == ("accepted", first)
     actions = [a for a, _, _ in await audit_actions(client.app, "consult.accept")]
     assert len(actions) == 1
+
+
+async def test_the_accepted_specialist_sees_the_attached_studies_only(
+    client: Client, world: World
+) -> None:
+    await on_duty(client, world, "cardio")
+    attached = await stored_study(client, world)
+    other = await stored_study(client, world, "CT_small.dcm")
+    body = await asked(client, world, study_uids=[attached])
+    for study in (attached, other):
+        url = f"/dicom-web/studies/{study}/series"
+        assert (await client.get(url, headers=world.auth("cardio"))).status == 404
+    status, _ = await act(client, world, body["id"], "accept", "cardio")
+    assert status == 200
+    seen = await client.get(f"/dicom-web/studies/{attached}/series", headers=world.auth("cardio"))
+    assert seen.status == 200
+    unseen = await client.get(f"/dicom-web/studies/{other}/series", headers=world.auth("cardio"))
+    assert unseen.status == 404
+    page = await client.get(f"/studies/{attached}/view", headers=world.auth("cardio"))
+    assert page.status == 200
