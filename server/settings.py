@@ -94,6 +94,21 @@ class Settings(BaseSettings):
     """How often the offer watch moves lapsed consult offers on."""
     consult_ice_ttl_seconds: int = Field(default=3600, ge=60)
     """How long the TURN REST credentials of GET /api/v1/consults/{id}/ice stay valid."""
+    consult_signal_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest signaling message (UTF-8 bytes); a bigger one closes its socket with 1009."""
+    consult_signal_rate: float = Field(default=50.0, gt=0)
+    """Signaling messages one socket may send per second, on average (a token bucket)."""
+    consult_signal_burst: int = Field(default=100, ge=1)
+    """Signaling messages one socket may send at once before the rate applies."""
+    consult_room_max_peers: int = Field(default=6, ge=2)
+    """Peers one consult's call holds at most (in the room and in the lobby together)."""
+    consult_auto_admit: bool = False
+    """Admit the requesting clinic's GPs into the call without the specialist's say."""
+    consult_presence_seconds: float = Field(default=10.0, gt=0)
+    """How often each server process re-announces the peers of its calls on the event bus;
+    a process silent for three intervals is taken to be gone, with its peers."""
+    consult_chunk_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a signaling message split over several bus events may take to arrive whole."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

@@ -1,17 +1,19 @@
-"""Routes of the consults API, and the offer watch."""
+"""Routes of the consults API and the call's signaling socket; the offer watch, the rooms."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.consults import lifetime, views
+from server.consults import lifetime, signal_views, signaling, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
 
 def setup(app: web.Application) -> None:
-    """Register the consults API and the offer watch."""
+    """Register the consults API, the signaling socket, the offer watch and the rooms."""
     app.cleanup_ctx.append(lifetime.offer_watch)
+    app.cleanup_ctx.append(signaling.rooms)
+    app.on_shutdown.append(signaling.close_sockets)
     app.router.add_get("/api/v1/duty", views.get_duty)
     app.router.add_put("/api/v1/duty", views.put_duty)
     app.router.add_post("/api/v1/consults", views.create_consult)
@@ -22,3 +24,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"/api/v1/consults/{_ID}/end", views.end)
     app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
     app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)
+    app.router.add_get(f"/api/v1/consults/{_ID}/signal", signal_views.signal_socket)

@@ -1,0 +1,255 @@
+"""The signaling WebSocket: real aiortc peers call through it; members only; limits; live.
+
+Every test runs on SQLite and on PostgreSQL against one application; the last one runs
+two real `doorstep serve` processes on one PostgreSQL database, a doctor on each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import ClientConnectionError, ClientSession, WSServerHandshakeError
+
+from server.consults.signaling import ROOMS
+from tests.server.consults.calls import Signal, accepted_consult, call
+from tests.server.consults.helpers import asked, consult, on_duty
+from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
+from tests.support import Client, World, audit_trail
+
+
+async def _admitted(
+    client: Client | ClientSession,
+    other: Client | ClientSession | None,
+    world: World,
+    consult_id: int,
+) -> tuple[Signal, Signal]:
+    """The host (cardio) in the room and gp-a admitted by them: (gp, host)."""
+    host = await Signal.open(other or client, consult_id, world.auth("cardio"))
+    await host.join("host")
+    await host.peers_become(host.peer)
+    gp = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await gp.join("participant")
+    await gp.next("lobby")
+    knock = await host.next("knock")
+    assert knock["peer"] == gp.peer
+    assert knock["name"]
+    await host.send("admit", peer=gp.peer)
+    room = await gp.peers_become(gp.peer, host.peer)
+    assert {p["peer"]: p["role"] for p in room} == {gp.peer: "participant", host.peer: "host"}
+    await host.peers_become(gp.peer, host.peer)
+    return gp, host
+
+
+async def test_two_aiortc_peers_call_through_the_server_and_chat(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, None, world, consult_id)
+    caller, callee = None, None
+    try:
+        caller, callee, _ = await call(gp, host)
+        at_host, at_gp = await asyncio.gather(callee.frames(5), caller.frames(5))
+        assert all(f.width == 160 and f.height == 120 for f in at_host + at_gp)
+        await gp.send("chat", text="  ST elevation in V2-V4?  ")
+        said = await host.next("chat")
+        assert said == {"type": "chat", "from": gp.peer, "text": "ST elevation in V2-V4?"}
+        await host.send("chat", text="Yes: send her to the cath lab.")
+        assert (await gp.next("chat"))["text"] == "Yes: send her to the cath lab."
+        await host.send("view", state={"series": "1.2.3", "frame": 4, "window": [40, 400]})
+        viewed = await gp.next("view")
+        assert viewed["from"] == host.peer
+        assert viewed["state"]["frame"] == 4
+        assert len(await callee.frames(3)) == 3, "the call goes on after the chat"
+    finally:
+        for peer in (caller, callee):
+            if peer is not None:
+                await peer.close()
+    await gp.send("leave")
+    assert await gp.closed() is not None
+    await host.peers_become(host.peer)
+    await host.close()
+    record = await consult(client, world, consult_id)
+    assert [n["text"] for n in record["notes"]] == [
+        "ST elevation in V2-V4?",
+        "Yes: send her to the cath lab.",
+    ]
+    assert [a for a, _, _ in await audit_trail(client.app, "consult.chat")] == ["gp-a", "cardio"]
+    await _until_empty(client)
+    joins = await audit_trail(client.app, "consult.join")
+    leaves = await audit_trail(client.app, "consult.leave")
+    assert [(a, o) for a, o, _ in joins] == [("cardio", str(consult_id)), ("gp-a", str(consult_id))]
+    assert sorted(a for a, _, _ in leaves) == ["cardio", "gp-a"]
+    assert [a for a, _, _ in await audit_trail(client.app, "consult.admit")] == ["gp-a"]
+
+
+async def _until_empty(client: Client) -> None:
+    """Wait until the server has seen every socket of the test go (its rooms are empty)."""
+    rooms = client.app[ROOMS]
+    for _ in range(600):
+        if not rooms.rooms:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"rooms left: {list(rooms.rooms)}")
+
+
+async def test_only_members_of_an_accepted_consult_join_and_others_see_nothing(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, None, world, consult_id)
+    for stranger in ("gp-b", "radio"):
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await Signal.open(client, consult_id, world.auth(stranger))
+        assert refused.value.status == 404
+    with pytest.raises(WSServerHandshakeError) as anonymous:
+        await Signal.open(client, consult_id, {})
+    assert anonymous.value.status == 401
+    with pytest.raises(WSServerHandshakeError) as kiosk:
+        await Signal.open(client, consult_id, world.auth("kiosk"))
+    assert kiosk.value.status == 403
+    with pytest.raises(WSServerHandshakeError) as unknown:
+        await Signal.open(client, consult_id + 1000, world.auth("gp-a"))
+    assert unknown.value.status == 404
+    await host.send("chat", text="still just us")
+    assert await gp.receive() == {"type": "chat", "from": host.peer, "text": "still just us"}
+    assert [m["type"] for m in gp.seen if m["type"] in ("peers", "knock")][-1] == "peers"
+    assert [p for p in gp.seen if p["type"] == "knock"] == []
+    refusals = await audit_trail(client.app, "consult.join")
+    assert sorted(a for a, _, _ in refusals) == ["cardio", "gp-a"]
+    await gp.close()
+    await host.close()
+
+
+async def test_a_requested_consult_has_no_call_yet(client: Client, world: World) -> None:
+    await on_duty(client, world, "cardio")
+    requested = await asked(client, world)
+    for user in ("gp-a", "cardio"):
+        with pytest.raises(WSServerHandshakeError) as early:
+            await Signal.open(client, requested["id"], world.auth(user))
+        assert early.value.status == 409
+
+
+async def test_bad_oversized_and_flooded_messages_are_refused_and_the_call_goes_on(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, None, world, consult_id)
+    await gp.socket.send_str("{not json")
+    assert (await gp.next("error"))["code"] == "bad_message"
+    await gp.send("shout", text="?")
+    assert (await gp.next("error"))["code"] == "bad_message"
+    await gp.send("offer", to="nobody-here", sdp="v=0")
+    assert (await gp.next("error"))["code"] == "unknown_peer"
+    await gp.send("admit", peer=host.peer)
+    assert (await gp.next("error"))["code"] == "not_host"
+
+    big = await Signal.open(client, consult_id, world.auth("cardio"))
+    await big.join("host")
+    await gp.peers_become(gp.peer, host.peer, big.peer)
+    await big.send("chat", text="x" * (64 * 1024))
+    assert (await big.next("error"))["code"] == "message_too_big"
+    assert await big.closed() == 1009
+    await gp.peers_become(gp.peer, host.peer)
+
+    flood = await Signal.open(client, consult_id, world.auth("cardio"))
+    await flood.join("host")
+    await gp.peers_become(gp.peer, host.peer, flood.peer)
+    sent = 0
+    try:
+        for n in range(5000):
+            await flood.send("view", state={"n": n})
+            sent += 1
+    except (ClientConnectionError, ConnectionError):
+        pass
+    codes = []
+    while (message := await flood.receive()) is not None:
+        if message["type"] == "error":
+            codes.append(message["code"])
+    assert codes
+    assert set(codes) == {"rate_limited"}
+    assert flood.socket.close_code == 1008
+    assert sent > 100
+    await gp.peers_become(gp.peer, host.peer)
+    relayed = [m for m in gp.seen if m["type"] == "view"]
+    assert 100 <= len(relayed) < sent, "the burst passed, the flood did not"
+
+    await host.send("chat", text="are you still there?")
+    assert (await gp.next("chat"))["text"] == "are you still there?"
+    await gp.send("chat", text="yes")
+    assert (await host.next("chat"))["text"] == "yes"
+    assert not gp.socket.closed
+    assert not host.socket.closed
+    await gp.close()
+    await host.close()
+
+
+async def test_the_consult_goes_live_once_both_doctors_are_in_the_room(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    host = await Signal.open(client, consult_id, world.auth("cardio"))
+    await host.join("host")
+    gp = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await gp.join("participant")
+    await gp.next("lobby")
+    await gp.send("chat", text="may I come in?")
+    assert (await gp.next("error"))["code"] == "not_admitted"
+    assert (await consult(client, world, consult_id))["status"] == "accepted"
+    await host.send("admit", peer=(await host.next("knock"))["peer"])
+    await gp.peers_become(gp.peer, host.peer)
+    for _ in range(600):
+        if (await consult(client, world, consult_id))["status"] == "live":
+            break
+        await asyncio.sleep(0.05)
+    assert (await consult(client, world, consult_id))["status"] == "live"
+    assert [a for a, _, _ in await audit_trail(client.app, "consult.live")] == ["cardio"]
+    await gp.close()
+    await gp_again(client, world, consult_id, host)
+    await host.close()
+
+
+async def gp_again(client: Client, world: World, consult_id: int, host: Signal) -> None:
+    """A GP who was admitted comes back (page reload) straight into the room."""
+    back = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await back.join("participant")
+    await back.peers_become(back.peer, host.peer)
+    assert [m for m in back.seen if m["type"] == "lobby"] == []
+    await back.close()
+
+
+# Two server processes on one PostgreSQL database ------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_doctors_on_two_server_processes_call_and_chat(
+    client: Client,
+    world: World,
+    two_servers: list[ClientSession],  # noqa: F811
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    one, other = two_servers
+    gp, host = await _admitted(one, other, world, consult_id)
+    caller, callee = None, None
+    try:
+        caller, callee, offer = await call(gp, host, tracks=5)
+        assert len(json.dumps({"type": "offer", "sdp": offer})) > 7000, "split over NOTIFYs"
+        at_host, at_gp = await asyncio.gather(callee.frames(3), caller.frames(3))
+        assert len(at_host) == len(at_gp) == 3
+        await gp.send("chat", text="hello from process one")
+        assert (await host.next("chat"))["text"] == "hello from process one"
+        await host.send("chat", text="hello from process two")
+        assert (await gp.next("chat"))["text"] == "hello from process two"
+    finally:
+        for peer in (caller, callee):
+            if peer is not None:
+                await peer.close()
+    await gp.close()
+    await host.peers_become(host.peer)
+    for _ in range(600):
+        if (await consult(client, world, consult_id))["status"] == "live":
+            break
+        await asyncio.sleep(0.05)
+    assert (await consult(client, world, consult_id))["status"] == "live"
+    await host.close()
