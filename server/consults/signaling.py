@@ -27,11 +27,11 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
@@ -39,6 +39,7 @@ from server.audit.service import Recorder
 from server.consults import service
 from server.consults.models import ConsultNote
 from server.db import WriteGroup, transaction, utcnow
+from server.events import channels
 from server.events.bus import MAX_PAYLOAD_BYTES, EventBus, Subscription
 from server.settings import Settings
 
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 PEER_ID_MAX = 64
 CHAT_MAX = 4000
-MAX_PARTS = 64
+MAX_PARTS = 128
 MAX_PENDING = 256
 OUTBOX_SIZE = 1024
 TEXT_MARGIN = 400
@@ -225,7 +226,9 @@ def split(
     encoded = json.dumps(whole, separators=(",", ":"), ensure_ascii=False)
     if len(encoded.encode()) <= limit - TEXT_MARGIN:
         return [whole]
-    data = base64.b64encode(json.dumps(dict(message), separators=(",", ":")).encode()).decode()
+    data = base64.b64encode(
+        json.dumps(dict(message), separators=(",", ":"), ensure_ascii=False).encode()
+    ).decode()
     size = limit - TEXT_MARGIN
     count = math.ceil(len(data) / size)
     if count > MAX_PARTS:
@@ -367,19 +370,47 @@ class Connection:
         self.sent_peers: list[dict[str, Any]] | None = None
         self._outbox: asyncio.Queue[dict[str, Any] | int] = asyncio.Queue(OUTBOX_SIZE)
         self._writer = asyncio.create_task(self._write(), name="doorstep-signal-writer")
+        self._stopped = asyncio.Event()
+        self.close_code: int = CLOSE_GOING_AWAY
         self.closing = False
 
     async def _write(self) -> None:
-        while True:
-            item = await self._outbox.get()
-            if isinstance(item, int):
-                with contextlib.suppress(Exception):
-                    await self.socket.close(code=item)
-                return
-            try:
+        try:
+            while True:
+                item = await self._outbox.get()
+                if isinstance(item, int):
+                    self.close_code = item
+                    return
                 await self.socket.send_str(json.dumps(item, separators=(",", ":")))
-            except Exception:  # the socket went away; its reader ends the connection
-                return
+        except Exception:  # the socket went away; its reader ends the connection
+            return
+        finally:
+            self._stopped.set()
+
+    async def frames(self) -> AsyncGenerator[WSMessage, None]:
+        """The client's frames until it closes, or until this side closes (`close`).
+
+        A pending receive is cancelled rather than closed under (aiohttp's close from
+        another task drops the transport before the client answers the close frame).
+        """
+        stop = asyncio.ensure_future(self._stopped.wait())
+        try:
+            while not self._stopped.is_set():
+                receive = asyncio.ensure_future(self.socket.receive())
+                await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not receive.done():
+                    receive.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await receive
+                    return
+                frame = receive.result()
+                if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                    return
+                if frame.type == WSMsgType.ERROR:
+                    return
+                yield frame
+        finally:
+            stop.cancel()
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message; a client too slow to take OUTBOX_SIZE of them is closed."""
@@ -411,7 +442,7 @@ class Connection:
         except (TimeoutError, asyncio.CancelledError):
             self._writer.cancel()
         with contextlib.suppress(Exception):
-            await self.socket.close()
+            await self.socket.close(code=self.close_code)
 
 
 @dataclass(slots=True)
@@ -536,42 +567,44 @@ class Rooms:
         bucket = TokenBucket(rate=self.limits.rate, burst=self.limits.burst)
         how = "disconnect"
         try:
-            async for frame in socket:
-                if frame.type != WSMsgType.TEXT:
-                    connection.send(error("bad_message", "Messages are JSON text frames."))
-                    continue
-                text: str = frame.data
-                if len(text) > self.limits.message_bytes // 4 and (
-                    len(text.encode()) > self.limits.message_bytes
-                ):
-                    connection.send(
-                        error(
-                            "message_too_big",
-                            f"A message is at most {self.limits.message_bytes} bytes.",
+            async with contextlib.aclosing(connection.frames()) as frames:
+                async for frame in frames:
+                    if frame.type != WSMsgType.TEXT:
+                        connection.send(error("bad_message", "Messages are JSON text frames."))
+                        continue
+                    text: str = frame.data
+                    if len(text) > self.limits.message_bytes // 4 and (
+                        len(text.encode()) > self.limits.message_bytes
+                    ):
+                        connection.send(
+                            error(
+                                "message_too_big",
+                                f"A message is at most {self.limits.message_bytes} bytes.",
+                            )
                         )
-                    )
-                    connection.close(CLOSE_TOO_BIG)
-                    how = "message_too_big"
-                    break
-                if not bucket.take():
-                    if bucket.exhausted:
-                        connection.close(CLOSE_POLICY)
-                        how = "rate_limited"
+                        connection.close(CLOSE_TOO_BIG)
+                        how = "message_too_big"
                         break
-                    if not bucket.refusing:
-                        bucket.refusing = True
-                        connection.send(error("rate_limited", "Too many messages; slow down."))
-                    continue
-                try:
-                    message = parse(text)
-                    if message["type"] == "leave":
-                        how = "leave"
+                    if not bucket.take():
+                        if bucket.exhausted:
+                            connection.close(CLOSE_POLICY)
+                            how = "rate_limited"
+                            break
+                        if not bucket.refusing:
+                            bucket.refusing = True
+                            connection.send(error("rate_limited", "Too many messages; slow down."))
+                        continue
+                    try:
+                        message = parse(text)
+                        if message["type"] == "leave":
+                            connection.close(WSCloseCode.OK)
+                            how = "leave"
+                            break
+                        await self._handle(connection, message, consult_id, org_id)
+                    except SignalError as refused:
+                        connection.send(error(refused.code, refused.message))
+                    if connection.closing:
                         break
-                    await self._handle(connection, message, consult_id, org_id)
-                except SignalError as refused:
-                    connection.send(error(refused.code, refused.message))
-                if connection.closing:
-                    break
         finally:
             # A closed connection may cancel its handler: leave the room all the same.
             ending = asyncio.ensure_future(self._end(connection, consult_id, how))
@@ -609,7 +642,13 @@ class Rooms:
             relayed = {k: v for k, v in message.items() if k != "to"} | {"from": peer.peer}
             await self._relay(room, relayed, to=target.peer)
         elif kind == "chat":
-            await self._persist_chat(connection, room, message["text"])
+            try:
+                await self._persist_chat(connection, room, message["text"])
+            except Exception:
+                log.exception("signaling: could not keep a chat message of consult %s", consult_id)
+                raise SignalError(
+                    "unavailable", "The message could not be kept; send it again."
+                ) from None
             await self._relay(
                 room, {"type": "chat", "from": peer.peer, "text": message["text"]}, to=None
             )
@@ -770,7 +809,7 @@ class Rooms:
     async def _open_room(self, room: Room) -> None:
         """Listen to the room's bus channel (attached before anything is published on it)."""
         subscription = await room.exits.enter_async_context(
-            self.bus.subscribe(channel(room.consult_id))
+            self.bus.subscribe(channel(room.consult_id), channels.org(room.org_id))
         )
         room.listener = asyncio.create_task(
             self._listen(room, subscription), name=f"doorstep-signal-{room.consult_id}"
@@ -779,7 +818,10 @@ class Rooms:
     async def _listen(self, room: Room, subscription: Subscription) -> None:
         async for delivery in subscription:
             try:
-                self._on_bus(room, delivery.event)
+                if delivery.channel == channel(room.consult_id):
+                    self._on_bus(room, delivery.event)
+                else:
+                    self._on_clinic_event(room, delivery.event)
             except Exception:
                 log.exception("signaling: a bad bus event on consult %s", room.consult_id)
 
@@ -815,6 +857,17 @@ class Rooms:
                 self._spawn(self._admit(room, target, by=str(message.get("by", ""))[:200]))
         elif kind == "relay" and isinstance(message.get("msg"), dict):
             self._deliver(room, message["msg"], to=message.get("to"))
+
+    def _on_clinic_event(self, room: Room, event: Mapping[str, Any]) -> None:
+        """The consult ended (either doctor, any process): every local socket of its call closes."""
+        found = event.get("consult")
+        if event.get("type") != "consult.ended" or not isinstance(found, dict):
+            return
+        if found.get("id") != room.consult_id:
+            return
+        for connection in list(room.local.values()):
+            connection.send(error("ended", "The consult has ended."))
+            connection.close(WSCloseCode.OK)
 
     async def _publish(self, room: Room, message: dict[str, Any]) -> None:
         try:

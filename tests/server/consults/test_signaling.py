@@ -14,7 +14,7 @@ from aiohttp import ClientConnectionError, ClientSession, WSServerHandshakeError
 
 from server.consults.signaling import ROOMS
 from tests.server.consults.calls import Signal, accepted_consult, call
-from tests.server.consults.helpers import asked, consult, on_duty
+from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
 from tests.support import Client, World, audit_trail
 
@@ -67,7 +67,7 @@ async def test_two_aiortc_peers_call_through_the_server_and_chat(
             if peer is not None:
                 await peer.close()
     await gp.send("leave")
-    assert await gp.closed() is not None
+    assert await gp.closed() == 1000
     await host.peers_become(host.peer)
     await host.close()
     record = await consult(client, world, consult_id)
@@ -185,7 +185,7 @@ async def test_bad_oversized_and_flooded_messages_are_refused_and_the_call_goes_
     await host.close()
 
 
-async def test_the_consult_goes_live_once_both_doctors_are_in_the_room(
+async def test_the_consult_goes_live_once_both_doctors_are_in_the_room_and_its_end_closes_the_call(
     client: Client, world: World
 ) -> None:
     consult_id = await accepted_consult(client, world)
@@ -206,17 +206,24 @@ async def test_the_consult_goes_live_once_both_doctors_are_in_the_room(
     assert (await consult(client, world, consult_id))["status"] == "live"
     assert [a for a, _, _ in await audit_trail(client.app, "consult.live")] == ["cardio"]
     await gp.close()
-    await gp_again(client, world, consult_id, host)
-    await host.close()
+    back = await gp_again(client, world, consult_id, host)
+    status, _ = await act(client, world, consult_id, "end", "gp-a")
+    assert status == 200
+    for socket in (host, back):
+        assert (await socket.next("error"))["code"] == "ended"
+        assert await socket.closed() == 1000, (socket is host, socket.seen[-3:])
+    with pytest.raises(WSServerHandshakeError) as over:
+        await Signal.open(client, consult_id, world.auth("cardio"))
+    assert over.value.status == 409
 
 
-async def gp_again(client: Client, world: World, consult_id: int, host: Signal) -> None:
+async def gp_again(client: Client, world: World, consult_id: int, host: Signal) -> Signal:
     """A GP who was admitted comes back (page reload) straight into the room."""
     back = await Signal.open(client, consult_id, world.auth("gp-a"))
     await back.join("participant")
     await back.peers_become(back.peer, host.peer)
     assert [m for m in back.seen if m["type"] == "lobby"] == []
-    await back.close()
+    return back
 
 
 # Two server processes on one PostgreSQL database ------------------------------------
