@@ -12,7 +12,8 @@ import json
 import pytest
 from aiohttp import ClientConnectionError, ClientSession, WSServerHandshakeError
 
-from server.consults.signaling import ROOMS
+from server.consults.signaling import ROOMS, Reassembly, SignalError, channel, parse, split
+from server.events.bus import encode_payload
 from tests.server.consults.calls import Signal, accepted_consult, call
 from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
@@ -260,3 +261,93 @@ async def test_doctors_on_two_server_processes_call_and_chat(
         await asyncio.sleep(0.05)
     assert (await consult(client, world, consult_id))["status"] == "live"
     await host.close()
+
+
+# The parts of the protocol that need no server ---------------------------------------
+
+
+def test_a_message_above_the_bus_limit_travels_in_parts_and_is_whole_again() -> None:
+    sdp = "".join(
+        f"a=candidate:{n} 1 udp 2130706431 192.0.2.{n % 250} {n} typ host\r\n" for n in range(400)
+    )
+    message = {"k": "relay", "to": "p1", "msg": {"type": "offer", "from": "p2", "sdp": sdp + "é✓"}}
+    parts = split("node-a", message)
+    assert len(parts) > 2
+    for part in parts:
+        encode_payload(channel(7), part)  # each fits in one NOTIFY (ValueError otherwise)
+    whole = Reassembly(timeout=60)
+    assert [whole.add(p) for p in reversed(parts[1:])] == [None] * (len(parts) - 1)
+    assert whole.add(parts[0]) == message
+    assert whole.pending == 0
+    small = split("node-a", {"k": "presence", "peers": []})
+    assert small == [{"n": "node-a", "m": {"k": "presence", "peers": []}}]
+
+
+def test_parts_that_never_complete_are_dropped_and_bad_parts_ignored() -> None:
+    parts = split("node-a", {"k": "relay", "msg": {"sdp": "x" * 20_000}})
+    lost = Reassembly(timeout=-1)  # every pending message is past its time at once
+    assert lost.add(parts[0]) is None
+    assert lost.pending == 1
+    lost.sweep()
+    assert lost.pending == 0
+    assert lost.dropped == 1
+    for rest in parts[1:]:
+        assert lost.add(rest) is None, "a message missing its first part never comes out"
+    bad = Reassembly(timeout=60)
+    assert bad.add({"n": "a", "x": "1", "i": 3, "of": 2, "d": "e30="}) is None
+    assert bad.add({"n": "a", "x": "1", "i": 0, "of": 1000, "d": "e30="}) is None
+    assert bad.add({"n": "a", "x": "2", "i": 0, "of": 1, "d": "!!"}) is None
+    assert bad.pending == 0
+    assert bad.add({"n": "a", "x": "3", "i": 0, "of": 1, "d": "e30="}) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        '{"type": "offer", "to": "p", "sdp": ""}',
+        '{"type": "offer", "sdp": "v=0"}',
+        '{"type": "candidate", "to": "p"}',
+        '{"type": "candidate", "to": "p", "candidate": {"sdpMid": "0"}}',
+        '{"type": "candidate", "to": "p", "candidate": {"candidate": "c", "sdpMLineIndex": "0"}}',
+        '{"type": "chat", "text": "   "}',
+        '{"type": "view", "state": [1]}',
+        '{"type": "admit"}',
+        '{"type": 3}',
+    ],
+)
+def test_malformed_messages_are_refused(text: str) -> None:
+    with pytest.raises(SignalError) as refused:
+        parse(text)
+    assert refused.value.code == "bad_message"
+
+
+def test_messages_are_reduced_to_their_known_fields() -> None:
+    assert parse('{"type": "join", "as": "admin"}') == {"type": "join"}
+    assert parse(
+        '{"type": "candidate", "to": "p", "from": "forged",'
+        ' "candidate": {"candidate": "c", "sdpMid": "0", "sdpMLineIndex": 0, "x": 1}}'
+    ) == {
+        "type": "candidate",
+        "to": "p",
+        "candidate": {"candidate": "c", "sdpMid": "0", "sdpMLineIndex": 0},
+    }
+
+
+async def test_a_full_room_refuses_one_more(client: Client, world: World) -> None:
+    consult_id = await accepted_consult(client, world)
+    limit = client.app[ROOMS].limits.max_peers
+    inside = []
+    for _ in range(limit):
+        socket = await Signal.open(client, consult_id, world.auth("cardio"))
+        await socket.join("host")
+        inside.append(socket)
+    extra = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await extra.send("join")
+    assert (await extra.next("error"))["code"] == "room_full"
+    await inside[0].close()
+    await inside[1].peers_become(*(s.peer for s in inside[1:]))
+    await extra.join("participant")
+    await extra.next("lobby")
+    for socket in [extra, *inside[1:]]:
+        await socket.close()
