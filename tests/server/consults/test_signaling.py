@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from aiohttp import ClientConnectionError, ClientSession, WSServerHandshakeError
+from aiohttp.test_utils import TestClient, TestServer
 
+from server import keys
+from server.app import create_app
 from server.consults.signaling import ROOMS, Reassembly, SignalError, channel, parse, split
-from server.events.bus import encode_payload
+from server.events.bus import Subscription, encode_payload
+from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult, call
 from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
@@ -351,3 +356,50 @@ async def test_a_full_room_refuses_one_more(client: Client, world: World) -> Non
     await extra.next("lobby")
     for socket in [extra, *inside[1:]]:
         await socket.close()
+
+
+async def test_another_process_peers_are_heard_on_the_bus_and_forgotten_when_it_falls_silent(
+    settings: Settings, world: World
+) -> None:
+    quick = settings.model_copy(update={"consult_presence_seconds": 0.2})
+    async with TestClient(TestServer(create_app(quick))) as client:
+        consult_id = await accepted_consult(client, world)
+        bus = client.app[keys.EVENT_BUS]
+        async with bus.subscribe(channel(consult_id)) as heard:
+            host = await Signal.open(client, consult_id, world.auth("cardio"))
+            await host.join("host")
+            asked_for = await _next_on_bus(heard, "presence")
+            assert asked_for["ask"] is True
+            assert [p["peer"] for p in asked_for["peers"]] == [host.peer]
+            ghost = {"peer": "ghost-peer", "name": "GP elsewhere", "role": "participant"}
+            presence = {"k": "presence", "peers": [{**ghost, "user": None, "state": "lobby"}]}
+            await bus.publish(channel(consult_id), {"n": "ghost-node", "m": presence})
+            assert await host.next("knock") == {
+                "type": "knock",
+                "peer": "ghost-peer",
+                "name": "GP elsewhere",
+            }
+            await host.send("admit", peer="ghost-peer")
+            admit = await _next_on_bus(heard, "admit")
+            assert admit["peer"] == "ghost-peer"
+            inside = {"k": "presence", "peers": [{**ghost, "user": None, "state": "room"}]}
+            await bus.publish(channel(consult_id), {"n": "ghost-node", "m": inside})
+            await host.peers_become(host.peer, "ghost-peer")
+            await host.send("offer", to="ghost-peer", sdp="v=0\r\n" + "a=x\r\n" * 3000)
+            relay = await _next_on_bus(heard, "relay")
+            assert relay["to"] == "ghost-peer"
+            assert relay["msg"]["from"] == host.peer
+            assert relay["msg"]["sdp"].startswith("v=0")
+            await host.peers_become(host.peer)  # the ghost process fell silent
+            await host.close()
+
+
+async def _next_on_bus(heard: Subscription, kind: str) -> dict[str, Any]:
+    """The next message of this kind on a room's channel, whole again if it came in parts."""
+    whole = Reassembly(timeout=60)
+    async for delivery in heard:
+        event = delivery.event
+        message = whole.add(event) if "x" in event else event.get("m")
+        if isinstance(message, dict) and message.get("k") == kind:
+            return message
+    raise AssertionError("the bus closed")
