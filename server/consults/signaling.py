@@ -540,16 +540,23 @@ class Rooms:
         interval = self.limits.presence_seconds
         while True:
             await asyncio.sleep(interval)
-            self.reassembly.sweep()
-            now = time.monotonic()
-            for room in list(self.rooms.values()):
-                gone = [n for n, r in room.remote.items() if now - r.seen > 3 * interval]
-                for node in gone:
-                    log.info("signaling: process %s went silent; its peers left", node)
-                    del room.remote[node]
-                if gone:
-                    self._changed(room)
-                await self._announce(room)
+            try:
+                await self._refresh_once(interval)
+            except Exception:
+                log.exception("signaling: the presence refresh failed; again at the next interval")
+
+    async def _refresh_once(self, interval: float) -> None:
+        """Forget processes silent for three intervals; announce this one's peers again."""
+        self.reassembly.sweep()
+        now = time.monotonic()
+        for room in list(self.rooms.values()):
+            gone = [n for n, r in room.remote.items() if now - r.seen > 3 * interval]
+            for node in gone:
+                log.info("signaling: process %s went silent; its peers left", node)
+                del room.remote[node]
+            if gone:
+                self._changed(room)
+            await self._announce(room)
 
     # A socket's life
 

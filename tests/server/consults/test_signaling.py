@@ -403,3 +403,21 @@ async def _next_on_bus(heard: Subscription, kind: str) -> dict[str, Any]:
         if isinstance(message, dict) and message.get("k") == kind:
             return message
     raise AssertionError("the bus closed")
+
+
+async def test_shutting_the_server_down_closes_the_call_sockets(
+    client: Client, settings: Settings, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    server = TestServer(create_app(settings))
+    await server.start_server()
+    closing = None
+    async with ClientSession(base_url=str(server.make_url("/"))) as http:
+        try:
+            host = await Signal.open(http, consult_id, world.auth("cardio"))
+            await host.join("host")
+            await host.peers_become(host.peer)
+        finally:
+            closing = asyncio.ensure_future(server.close())
+        assert await host.closed() == 1001
+    await closing
