@@ -129,6 +129,16 @@ class Standing:
     again: bool = False
     withdraw: bool = False
 
+    @property
+    def until(self) -> str:
+        """The end of the offer as ISO 8601 (for the page's countdown), '' for none."""
+        return iso(self.offered_until)
+
+
+def iso(moment: datetime | None) -> str:
+    """ISO 8601 in UTC with a Z, as the API writes times; '' for None."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else ""
+
 
 def standing(view: service.View, names: Mapping[str, str], *, named: str | None) -> Standing:
     """The GP's view of a request: who has it, or how it ended, and what can be done now."""
@@ -498,6 +508,11 @@ class Row:
     standing: Standing
     offered_to_me: bool
     mine: bool
+
+    @property
+    def until(self) -> str:
+        """The end of the offer to me as ISO 8601 (for the countdown), '' for none."""
+        return iso(self.view.consult.offered_until) if self.offered_to_me else ""
 
 
 def _rows(views: Sequence[service.View], caller: Principal, names: Mapping[str, str]) -> list[Row]:

@@ -190,3 +190,32 @@ async def test_on_duty_ask_alert_accept_and_the_gp_sees_it(people: tuple[Person,
     await expect(row.get_by_role("link", name=re.compile("^Join the call"))).to_be_visible()
     body = await (await home.request.get(f"{url}/api/v1/consults/{consult_id}")).json()
     assert (body["status"], body["specialist"]) == ("accepted", "dr.heart")
+
+    # A second request reaches the open consults list live; the GP withdraws it and the
+    # alert, the title and the list's offer all go by themselves.
+    await home.evaluate(MARK)
+    csrf = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    made = await page.request.post(
+        f"{url}/api/v1/consults",
+        data={"patient_id": body["patient_id"], "specialty": "cardiology", "reason": "Syncope"},
+        headers={"X-CSRF-Token": csrf or ""},
+    )
+    assert made.status == 201, await made.text()
+    second = (await made.json())["id"]
+    alert = home.locator(f'[data-consult-alert="{second}"]')
+    await expect(alert).to_contain_text("Syncope")
+    await expect(home).to_have_title("(1) Consult request — Doorstep")
+    offer = home.locator(f'li.consult-offer[data-consult-id="{second}"]')
+    await expect(offer).to_contain_text("Syncope")
+    await expect(home.locator("#offers-title")).to_have_text("1 request waiting for your answer")
+    ended = await page.request.post(
+        f"{url}/api/v1/consults/{second}/end", headers={"X-CSRF-Token": csrf or ""}
+    )
+    assert ended.status == 200, await ended.text()
+    await expect(alert).to_have_count(0)
+    await expect(offer).to_have_count(0)
+    await expect(home).to_have_title("Consults · Doorstep")
+    await expect(home.locator("[data-alerts-say]")).to_have_text(
+        "The consult request on OKAFOR, Grace was withdrawn."
+    )
+    assert await home.evaluate(SAME) == "yes"
