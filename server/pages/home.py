@@ -10,6 +10,7 @@ from aiohttp import web
 from server.access import allow
 from server.accounts import break_glass
 from server.accounts import service as accounts
+from server.consults import duty
 from server.context import db, principal, recorder
 from server.identity import Role
 from server.patients import service as patients
@@ -52,14 +53,16 @@ async def _specialist(request: web.Request) -> dict[str, Any]:
     caller = principal(request)
     async with db(request) as session:
         open_requests = await reading.items(session=session, caller=caller)
+        on_duty = (await duty.state(session=session, caller=caller)).on_duty
     return {
+        "on_duty": on_duty,
         "queue": {
             "waiting": sum(1 for i in open_requests if i.status == "waiting"),
             "overdue": sum(1 for i in open_requests if i.overdue),
             "mine": sum(
                 1 for i in open_requests if i.request.claimed_by == caller.user_id and i.holder
             ),
-        }
+        },
     }
 
 

@@ -13,6 +13,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
     stored = await stow(client, world, "gp-a", [part10(dataset())])
     assert stored.status == 200, await stored.text()
     request_id, report_id = await _a_signed_and_a_claimed_request(client, world)
+    consult_id = await _a_consult_offered_to_cardio(client, world)
     pages: dict[str, str] = {}
     client.session.cookie_jar.clear()
     pages["anonymous /login"] = await (await client.get("/login")).text()
@@ -31,11 +32,15 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/reports",
             f"/reports/{report_id}",
             "/reports/verify",
+            "/consults",
+            f"/consults/new?patient={world.patients['alice']}",
+            f"/consults/{consult_id}/status",
         ],
         "cardio": [
             "/",
             "/patients",
             "/worklist",
+            "/consults",
             "/reports",
             f"/studies/{STUDY_UID}/view?request={request_id}",
         ],
@@ -62,6 +67,11 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             status, html, _ = await post_form(client, "/patients/new", csrf, {"family": ""})
             assert status == 422
             pages["gp-a POST /patients/new"] = html
+            status, html, _ = await post_form(
+                client, "/consults", csrf, {"patient_id": str(world.patients["alice"])}
+            )
+            assert status == 422
+            pages["gp-a POST /consults"] = html
         if username == "admin":
             status, html, _ = await post_form(
                 client,
@@ -106,3 +116,17 @@ async def _a_signed_and_a_claimed_request(client: Client, world: World) -> tuple
     )
     assert signed.status == 201, await signed.text()
     return ids[1], (await signed.json())["report_id"]
+
+
+async def _a_consult_offered_to_cardio(client: Client, world: World) -> int:
+    """cardio on duty, and a cardiology consult on Alice offered to them."""
+    duty = await client.put("/api/v1/duty", json={"on_duty": True}, headers=world.auth("cardio"))
+    assert duty.status == 200, await duty.text()
+    asked = await client.post(
+        "/api/v1/consults",
+        json={"patient_id": world.patients["alice"], "specialty": "cardiology", "reason": "Pain"},
+        headers=world.auth("gp-a"),
+    )
+    assert asked.status == 201, await asked.text()
+    consult_id: int = (await asked.json())["id"]
+    return consult_id

@@ -3,13 +3,17 @@
  * (viewers, the call) registers { load: () => import("../feature/x.mjs") } instead and is fetched
  * only by pages that use it (its controls should stay inert until it has started).
  */
+import ConsultAlerts from "../consults/consult-alerts.mjs";
+import DutyToggle from "../consults/duty-toggle.mjs";
 import CopyButton from "../shell/copy-button.mjs";
 import ErrorSummary from "../shell/error-summary.mjs";
 import IdleLogoff from "../shell/idle-logoff.mjs";
 import Upload from "../uploads/upload.mjs";
 
 export const components = new Map([
+  [ConsultAlerts.moduleName, ConsultAlerts],
   [CopyButton.moduleName, CopyButton],
+  [DutyToggle.moduleName, DutyToggle],
   [ErrorSummary.moduleName, ErrorSummary],
   [IdleLogoff.moduleName, IdleLogoff],
   [Upload.moduleName, Upload],
@@ -19,4 +23,5 @@ export const components = new Map([
   ["report-editor", { load: () => import("../reading/report-editor.mjs") }],
   ["reports-live", { load: () => import("../reports/reports-live.mjs") }],
   ["addendum", { load: () => import("../reports/addendum.mjs") }],
+  ["consult-live", { load: () => import("../consults/consult-live.mjs") }],
 ]);
