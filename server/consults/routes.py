@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.consults import lifetime, signal_views, signaling, views
+from server.consults import lifetime, pages, signal_views, signaling, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
 
 def setup(app: web.Application) -> None:
-    """Register the consults API, the signaling socket, the offer watch and the rooms."""
+    """Register the consults API and pages, the signaling socket, the offer watch and the rooms."""
     app.cleanup_ctx.append(lifetime.offer_watch)
     app.cleanup_ctx.append(signaling.rooms)
     app.on_shutdown.append(signaling.close_sockets)
@@ -25,3 +25,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
     app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)
     app.router.add_get(f"/api/v1/consults/{_ID}/signal", signal_views.signal_socket)
+    pages.setup_pages(app)

@@ -79,7 +79,14 @@ async def test_main_pages_start_their_components_without_globals(browser: Browse
             await expect(page.get_by_role("heading", name="Device enrolled")).to_be_visible()
             seen |= set(await components(page))
         await browser.sign_out()
-    assert seen == {"idle-logoff", "upload", "error-summary", "copy-button"}
+    assert seen == {
+        "idle-logoff",
+        "upload",
+        "error-summary",
+        "copy-button",
+        "duty-toggle",
+        "consult-alerts",
+    }
     # The browser fixture fails the test on any console error of these pages.
 
 
