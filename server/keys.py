@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.accounts.principal_cache import PrincipalCache
     from server.archive.service import Archive
     from server.audit.service import AuditLog
+    from server.consults.signaling import Rooms
     from server.dicomweb.rendered_cache import RenderedCache
     from server.ecg.service import EcgCache
     from server.events.bus import EventBus
@@ -42,6 +43,7 @@ ARCHIVE: web.AppKey[Archive] = web.AppKey("archive")
 RENDERED_CACHE: web.AppKey[RenderedCache] = web.AppKey("rendered_cache")
 ECG_CACHE: web.AppKey[EcgCache] = web.AppKey("ecg_cache")
 SIGNING: web.AppKey[Signing] = web.AppKey("signing")
+CONSULT_ROOMS: web.AppKey[Rooms] = web.AppKey("consult_rooms")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)

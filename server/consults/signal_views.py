@@ -50,7 +50,7 @@ async def signal_socket(request: web.Request) -> web.StreamResponse:
             f"Consult {consult_id} is {view.consult.status}: its call cannot be joined.",
             details={"status": view.consult.status},
         )
-    rooms = request.app[signaling.ROOMS]
+    rooms = request.app[keys.CONSULT_ROOMS]
     socket = web.WebSocketResponse(heartbeat=30, max_msg_size=rooms.limits.frame_bytes)
     if not socket.can_prepare(request).ok:
         raise InvalidInput("This is a WebSocket: connect with an Upgrade request.")

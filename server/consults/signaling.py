@@ -977,25 +977,22 @@ async def record_chat(
     return note
 
 
-ROOMS = web.AppKey("consult_rooms", Rooms)
-
-
 async def rooms(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: this process's calls under ROOMS; their sockets closed at shutdown."""
+    """Cleanup context: this process's calls under keys.CONSULT_ROOMS; their sockets closed at shutdown."""
     found = Rooms(
-        bus=app[keys.EVENT_BUS],
+    """Cleanup context: this process's calls (keys.CONSULT_ROOMS); sockets closed at shutdown."""
         sessionmaker=app[keys.SESSIONMAKER],
         write_group=app[keys.WRITE_GROUP],
         limits=Limits.of(app[keys.SETTINGS]),
     )
     found.start()
-    app[ROOMS] = found
+    app[keys.CONSULT_ROOMS] = found
     yield
     await found.close()
 
 
 async def close_sockets(app: web.Application) -> None:
     """On shutdown: close the call sockets first, so that the server need not wait for them."""
-    found = app.get(ROOMS)
+    found = app.get(keys.CONSULT_ROOMS)
     if found is not None:
         await found.close_sockets()

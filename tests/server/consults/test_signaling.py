@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from server import keys
 from server.app import create_app
-from server.consults.signaling import ROOMS, Reassembly, SignalError, channel, parse, split
+from server.consults.signaling import Reassembly, SignalError, channel, parse, split
 from server.events.bus import Subscription, encode_payload
 from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult, call
@@ -92,7 +92,7 @@ async def test_two_aiortc_peers_call_through_the_server_and_chat(
 
 async def _until_empty(client: Client) -> None:
     """Wait until the server has seen every socket of the test go (its rooms are empty)."""
-    rooms = client.app[ROOMS]
+    rooms = client.app[keys.CONSULT_ROOMS]
     for _ in range(600):
         if not rooms.rooms:
             return
@@ -341,7 +341,7 @@ def test_messages_are_reduced_to_their_known_fields() -> None:
 
 async def test_a_full_room_refuses_one_more(client: Client, world: World) -> None:
     consult_id = await accepted_consult(client, world)
-    limit = client.app[ROOMS].limits.max_peers
+    limit = client.app[keys.CONSULT_ROOMS].limits.max_peers
     inside = []
     for _ in range(limit):
         socket = await Signal.open(client, consult_id, world.auth("cardio"))
