@@ -978,9 +978,9 @@ async def record_chat(
 
 
 async def rooms(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: this process's calls under keys.CONSULT_ROOMS; their sockets closed at shutdown."""
-    found = Rooms(
     """Cleanup context: this process's calls (keys.CONSULT_ROOMS); sockets closed at shutdown."""
+    found = Rooms(
+        bus=app[keys.EVENT_BUS],
         sessionmaker=app[keys.SESSIONMAKER],
         write_group=app[keys.WRITE_GROUP],
         limits=Limits.of(app[keys.SETTINGS]),
