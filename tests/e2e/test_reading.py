@@ -9,83 +9,30 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import expect
 from pydicom.uid import generate_uid
 
 from tests.dicom_tools.part10 import bundled
 from tests.e2e.conftest import (
-    ARTIFACTS,
-    CHROMIUM_FLAGS,
     DEMO_PASSWORD,
     DemoServer,
     publish_screenshot,
 )
+from tests.e2e.people import Person, two_people
 from tests.server.dicomweb.helpers import multipart
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Person:
-    """One signed-in person's browser context and page."""
-
-    context: BrowserContext
-    page: Page
-    server: DemoServer
-    errors: list[str] = field(default_factory=list)
-
-    async def sign_in(self, username: str) -> None:
-        page = self.page
-        await page.goto(f"{self.server.url}/login")
-        await page.get_by_label("Username").fill(username)
-        await page.get_by_label("Password").fill(DEMO_PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url(f"{self.server.url}/")
-
-    async def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-
 @pytest.fixture
 async def people(chromium: Path, demo_server: DemoServer) -> AsyncIterator[tuple[Person, Person]]:
     """The GP and the cardiologist, each in a fresh context; fails on console errors."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
-        )
-        found = []
-        for _ in range(2):
-            context = await launched.new_context(
-                viewport={"width": 1280, "height": 800}, locale="en-GB", timezone_id="UTC"
-            )
-            context.set_default_timeout(10_000)
-            person = Person(context=context, page=await context.new_page(), server=demo_server)
-            person.page.on(
-                "console",
-                lambda message, p=person: (
-                    p.errors.append(message.text)
-                    if message.type == "error" and "Failed to load resource" not in message.text
-                    else None
-                ),
-            )
-            person.page.on("pageerror", lambda error, p=person: p.errors.append(str(error)))
-            found.append(person)
-        try:
-            yield found[0], found[1]
-        finally:
-            await launched.close()
-        assert found[0].errors == [], "the GP's browser console errors"
-        assert found[1].errors == [], "the cardiologist's browser console errors"
+    async with two_people(chromium, demo_server) as both:
+        yield both
 
 
 def _ecg(patient: str) -> tuple[bytes, str]:
