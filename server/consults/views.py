@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -28,6 +29,25 @@ DOCTORS = (Role.GP, Role.SPECIALIST)
 
 def _out(found: duty.DutyState) -> DutyOut:
     return DutyOut(on_duty=found.on_duty, specialties=list(found.specialties))
+
+
+_ConsultStep = Callable[..., Awaitable["service.View"]]
+"""A service step on one consult: get, accept or decline (keyword-only, as they take)."""
+
+
+async def _with_consult(request: web.Request, step: _ConsultStep) -> web.Response:
+    """Run one service step on the consult in the path; answer with the consult."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        view = await step(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=_policy(request),
+            consult_id=consult_id,
+        )
+    return json_response(consult_out(view))
 
 
 @api(
@@ -138,17 +158,7 @@ async def list_consults(request: web.Request) -> web.Response:
 @api(summary="One consult you are a member of", tag="consults", response=ConsultOut, roles=DOCTORS)
 async def get_consult(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}."""
-    consult_id = _consult_id(request)
-    async with db(request) as session:
-        view = await service.get(
-            session=session,
-            caller=principal(request),
-            audit=recorder(request),
-            bus=request.app[keys.EVENT_BUS],
-            policy=_policy(request),
-            consult_id=consult_id,
-        )
-    return json_response(consult_out(view))
+    return await _with_consult(request, service.get)
 
 
 @api(
@@ -160,17 +170,7 @@ async def get_consult(request: web.Request) -> web.Response:
 )
 async def accept(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/accept."""
-    consult_id = _consult_id(request)
-    async with db(request) as session:
-        view = await service.accept(
-            session=session,
-            caller=principal(request),
-            audit=recorder(request),
-            bus=request.app[keys.EVENT_BUS],
-            policy=_policy(request),
-            consult_id=consult_id,
-        )
-    return json_response(consult_out(view))
+    return await _with_consult(request, service.accept)
 
 
 @api(
@@ -182,17 +182,7 @@ async def accept(request: web.Request) -> web.Response:
 )
 async def decline(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/decline."""
-    consult_id = _consult_id(request)
-    async with db(request) as session:
-        view = await service.decline(
-            session=session,
-            caller=principal(request),
-            audit=recorder(request),
-            bus=request.app[keys.EVENT_BUS],
-            policy=_policy(request),
-            consult_id=consult_id,
-        )
-    return json_response(consult_out(view))
+    return await _with_consult(request, service.decline)
 
 
 @api(
