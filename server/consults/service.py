@@ -560,35 +560,19 @@ async def consults(
     *, session: AsyncSession, caller: Principal, audit: Recorder, bus: EventBus, policy: Policy
 ) -> list[View]:
     """The caller's consults, newest first: a GP's clinic's; a specialist's taken and offered."""
+    mine: ColumnElement[bool] | None = None
     if caller.role is Role.SPECIALIST:
-        await settle(
-            session=session,
-            audit=audit,
-            bus=bus,
-            policy=policy,
-            consult_ids=list(
-                await session.scalars(
-                    select(Consult.id).where(
-                        Consult.offered_to == caller.user_id,
-                        Consult.status == ConsultStatus.REQUESTED.value,
-                    )
-                )
-            ),
-        )
+        mine = Consult.offered_to == caller.user_id
     elif caller.role is Role.GP:
+        mine = Consult.org_id == caller.org_id
+    if mine is not None:  # lapsed offers move on before they are listed
+        pending = select(Consult.id).where(mine, Consult.status == ConsultStatus.REQUESTED.value)
         await settle(
             session=session,
             audit=audit,
             bus=bus,
             policy=policy,
-            consult_ids=list(
-                await session.scalars(
-                    select(Consult.id).where(
-                        Consult.org_id == caller.org_id,
-                        Consult.status == ConsultStatus.REQUESTED.value,
-                    )
-                )
-            ),
+            consult_ids=list(await session.scalars(pending)),
         )
     found = await _views(session, visible_to(caller), notes=True)
     audit.record_apart(
