@@ -18,7 +18,7 @@ from server import keys
 from server.access import allow
 from server.accounts import service as accounts
 from server.archive import links
-from server.consults import duty, service
+from server.consults import call_pages, duty, service
 from server.consults.models import ConsultStatus
 from server.context import db, principal, recorder
 from server.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -50,6 +50,7 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_get("/consults/new", new_consult)
     app.router.add_post("/consults", create_consult)
     app.router.add_get("/consults", consult_list)
+    app.router.add_get(f"/consults/{_ID}", call_pages.call_page)
     app.router.add_get(f"/consults/{_ID}/status", consult_status)
     app.router.add_post(f"/consults/{_ID}/again", ask_again)
     app.router.add_post(f"/consults/{_ID}/withdraw", withdraw)

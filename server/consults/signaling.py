@@ -675,6 +675,8 @@ class Rooms:
             room = self.rooms[consult_id] = Room(consult_id=consult_id, org_id=org_id)
             await self._open_room(room)
         member = connection.member
+        if member.user_id is not None:
+            await self._supersede(room, member.user_id)
         enters = (
             member.role == HOST
             or (member.role == PARTICIPANT and self.limits.auto_admit)
@@ -707,6 +709,28 @@ class Rooms:
                 connection.send({"type": "knock", "peer": waiting.peer, "name": waiting.name})
         self._changed(room)
         await self._announce(room, ask=opened)
+
+    async def _supersede(self, room: Room, user_id: int) -> None:
+        """A user who joins again (a reload, a changed network, another tab) replaces their
+        older socket of this process's room, which may be dead without having said so."""
+        for peer_id, old in list(room.local.items()):
+            if old.peer is None or old.peer.user_id != user_id:
+                continue
+            del room.local[peer_id]
+            old.send(
+                error(
+                    "replaced",
+                    "You joined this call again from another page or connection; "
+                    "this one is closed.",
+                )
+            )
+            old.close(WSCloseCode.OK)
+            await self._audit(
+                old,
+                room,
+                "consult.leave",
+                {"peer": peer_id, "how": "replaced", "state": old.peer.state},
+            )
 
     async def _admit_by(self, connection: Connection, room: Room, target: str) -> None:
         if connection.member.role != HOST:

@@ -14,6 +14,9 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
     assert stored.status == 200, await stored.text()
     request_id, report_id = await _a_signed_and_a_claimed_request(client, world)
     consult_id = await _a_consult_offered_to_cardio(client, world)
+    call_id = await _a_consult_offered_to_cardio(client, world)
+    accepted = await client.post(f"/api/v1/consults/{call_id}/accept", headers=world.auth("cardio"))
+    assert accepted.status == 200, await accepted.text()
     pages: dict[str, str] = {}
     client.session.cookie_jar.clear()
     pages["anonymous /login"] = await (await client.get("/login")).text()
@@ -35,12 +38,15 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/consults",
             f"/consults/new?patient={world.patients['alice']}",
             f"/consults/{consult_id}/status",
+            f"/consults/{consult_id}",
+            f"/consults/{call_id}",
         ],
         "cardio": [
             "/",
             "/patients",
             "/worklist",
             "/consults",
+            f"/consults/{call_id}",
             "/reports",
             f"/studies/{STUDY_UID}/view?request={request_id}",
         ],

@@ -1,0 +1,104 @@
+"""GET /consults/{id}: the call page (pre-join, lobby, the call) and, once ended, its record.
+
+The page carries what the call module needs (the consult, who I am in the call, the other
+doctor, the attached studies); media and signaling are the browser's (web/static/consults/
+call.mjs), through GET /api/v1/consults/{id}/ice and the signaling socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import keys
+from server.access import allow
+from server.accounts import service as accounts
+from server.consults import service
+from server.consults.models import ConsultStatus
+from server.context import db, principal, recorder
+from server.errors import NotFound
+from server.identity import Principal, Role
+from server.templates import render
+
+CALLABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
+"""Statuses of a consult whose call may be joined (as the signaling socket allows)."""
+ENDED = (ConsultStatus.ENDED.value,)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSeat:
+    """Who the caller is in the call, as the page shows it."""
+
+    role: str
+    """host (the accepted specialist) or participant (a GP of the clinic)."""
+    name: str
+    other: str
+    """The other doctor's name (the specialist for a GP, the requesting GP for the specialist)."""
+
+
+def seat(view: service.View, caller: Principal, names: Mapping[str, str]) -> CallSeat:
+    """The caller's seat in the consult's call (names: username -> display name)."""
+    host = view.consult.specialist_id == caller.user_id
+    name = caller.display_name or caller.username
+    other_user = view.requested_by if host else view.accepted_by
+    other = names.get(other_user or "", other_user or "the specialist")
+    return CallSeat(role="host" if host else "participant", name=name, other=other)
+
+
+async def _display_names(session: AsyncSession, *usernames: str | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for username in {u for u in usernames if u}:
+        try:
+            user = await accounts.get_user(session=session, username=username)
+        except NotFound:
+            continue
+        found[username] = user.display_name or username
+    return found
+
+
+def duration_seconds(view: service.View) -> int | None:
+    """How long the call lasted, from going live to its end (None if it never went live)."""
+    started: datetime | None = view.consult.live_at
+    ended: datetime | None = view.consult.ended_at
+    if started is None or ended is None:
+        return None
+    return max(0, int((ended - started).total_seconds()))
+
+
+def _consult_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"No consult {raw[:20]}.")
+    return int(raw)
+
+
+@allow(Role.GP, Role.SPECIALIST, page=True)
+async def call_page(request: web.Request) -> web.StreamResponse:
+    """GET /consults/{id}: a member's call page (join with one button), or the record."""
+    caller = principal(request)
+    async with db(request) as session:
+        view = await service.get(
+            session=session,
+            caller=caller,
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            policy=service.Policy.of(request.app[keys.SETTINGS]),
+            consult_id=_consult_id(request),
+        )
+        names = await _display_names(session, view.requested_by, view.accepted_by)
+    status = view.consult.status
+    return render(
+        request,
+        "consults/call.html",
+        view=view,
+        seat=seat(view, caller, names),
+        names=names,
+        callable=status in CALLABLE,
+        ended=status in ENDED,
+        duration=duration_seconds(view),
+        is_specialist=caller.role is Role.SPECIALIST,
+    )
