@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
+from server import keys
+from server.consults.models import Consult
 from tests.dicom_tools.part10 import STUDY_UID, dataset, part10
 from tests.forms import post_form, sign_in
 from tests.server.consults.helpers import (
@@ -334,3 +336,66 @@ async def test_the_duty_toggle_works_without_script(client: Client, world: World
     status, _, _ = await post_form(client, "/duty", csrf, {"on_duty": "yes"})
     assert status == 403
     assert 'data-module="duty-toggle"' not in await (await client.get("/")).text()
+
+
+async def test_the_call_page_seats_each_doctor_and_refuses_everyone_else(
+    client: Client, world: World
+) -> None:
+    await on_duty(client, world, "cardio")
+    made = await asked(client, world)
+    status, body = await act(client, world, made["id"], "accept", "cardio")
+    assert status == 200, body
+    path = f"/consults/{made['id']}"
+    seats = {}
+    for user in ("gp-a", "cardio"):
+        client.session.cookie_jar.clear()
+        await sign_in(client, user)
+        page = await client.get(path)
+        assert page.status == 200, await page.text()
+        html = await page.text()
+        assert 'data-module="consult-call"' in html
+        seats[user] = re.search(r'data-role="([a-z]+)"', html)[1]  # type: ignore[index]
+        assert re.search(r"<button[^>]*data-call-join disabled", html), "inert until loaded"
+        assert "Join</button>" in html
+    assert seats == {"gp-a": "participant", "cardio": "host"}
+    client.session.cookie_jar.clear()
+    await sign_in(client, "gp-b")
+    assert (await client.get(path)).status == 404
+    client.session.cookie_jar.clear()
+    await sign_in(client, "kiosk")
+    assert (await client.get(path)).status == 403
+    client.session.cookie_jar.clear()
+    anonymous = await client.get(path, allow_redirects=False)
+    assert anonymous.status in (302, 303) and "/login" in anonymous.headers["Location"]
+
+
+async def test_a_call_page_before_acceptance_and_the_record_after_the_end(
+    client: Client, world: World
+) -> None:
+    await on_duty(client, world, "cardio")
+    made = await asked(client, world)
+    await sign_in(client, "gp-a")
+    waiting = _text(await (await client.get(f"/consults/{made['id']}")).text())
+    assert "The specialist has not accepted yet" in waiting
+    assert "consult-call" not in waiting
+    status, body = await act(client, world, made["id"], "accept", "cardio")
+    assert status == 200, body
+    noted = await client.post(
+        f"/api/v1/consults/{made['id']}/note",
+        json={"text": "Advice: start a beta blocker; referral down to the clinic."},
+        headers=world.auth("cardio"),
+    )
+    assert noted.status == 201, await noted.text()
+    ended = await client.post(f"/api/v1/consults/{made['id']}/end", headers=world.auth("gp-a"))
+    assert ended.status == 200, await ended.text()
+    async with client.app[keys.SESSIONMAKER]() as session, session.begin():
+        row = await session.get(Consult, made["id"])
+        assert row is not None and row.ended_at is not None
+        row.live_at = row.ended_at - timedelta(minutes=4, seconds=5)
+    record = await client.get(f"/consults/{made['id']}")
+    assert record.status == 200
+    text = _text(await record.text())
+    assert "The consult record" in text
+    assert "4 min 5 s" in text
+    assert "Advice: start a beta blocker; referral down to the clinic." in text
+    assert "consult-call" not in await (await client.get(f"/consults/{made['id']}")).text()

@@ -22,7 +22,7 @@ from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult, call
 from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
-from tests.support import Client, World, audit_trail
+from tests.support import Client, World, audit_events, audit_trail
 
 
 async def _admitted(
@@ -421,3 +421,28 @@ async def test_shutting_the_server_down_closes_the_call_sockets(
             closing = asyncio.ensure_future(server.close())
         assert await host.closed() == 1001
     await closing
+
+
+async def test_joining_again_replaces_the_older_socket_of_the_same_user(
+    client: Client, world: World
+) -> None:
+    """A reload or a changed network opens a new socket while the old one may look alive: the
+    new one takes the user's place (straight into the room: admitted before) and the old one is
+    told and closed, so that nobody sees the user twice."""
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, None, world, consult_id)
+    again = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await again.join("participant")
+    room = await again.peers_become(again.peer, host.peer)
+    assert {p["peer"]: p["role"] for p in room} == {again.peer: "participant", host.peer: "host"}
+    replaced = await gp.next("error")
+    assert replaced["code"] == "replaced", replaced
+    assert await gp.closed() == 1000
+    await host.peers_become(again.peer, host.peer)
+    assert [m for m in again.seen if m["type"] == "lobby"] == []
+    await host.send("chat", text="you are back")
+    assert (await again.next("chat"))["text"] == "you are back"
+    leaves = await audit_events(client.app, "consult.leave")
+    assert [json.loads(e.details)["how"] for e in leaves] == ["replaced"], leaves
+    await again.close()
+    await host.close()
