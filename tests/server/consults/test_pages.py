@@ -366,7 +366,8 @@ async def test_the_call_page_seats_each_doctor_and_refuses_everyone_else(
     assert (await client.get(path)).status == 403
     client.session.cookie_jar.clear()
     anonymous = await client.get(path, allow_redirects=False)
-    assert anonymous.status in (302, 303) and "/login" in anonymous.headers["Location"]
+    assert anonymous.status in (302, 303)
+    assert "/login" in anonymous.headers["Location"]
 
 
 async def test_a_call_page_before_acceptance_and_the_record_after_the_end(
@@ -390,7 +391,8 @@ async def test_a_call_page_before_acceptance_and_the_record_after_the_end(
     assert ended.status == 200, await ended.text()
     async with client.app[keys.SESSIONMAKER]() as session, session.begin():
         row = await session.get(Consult, made["id"])
-        assert row is not None and row.ended_at is not None
+        assert row is not None
+        assert row.ended_at is not None
         row.live_at = row.ended_at - timedelta(minutes=4, seconds=5)
     record = await client.get(f"/consults/{made['id']}")
     assert record.status == 200
