@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     """How long a consult request is offered to one specialist before it goes to the next."""
     consult_watch_seconds: float = Field(default=5.0, gt=0)
     """How often the offer watch moves lapsed consult offers on."""
+    consult_ice_transport_policy: Literal["all", "relay"] = "all"
+    """``relay`` makes every call go through TURN (no host or server-reflexive candidates:
+    the clinic's and the specialist's addresses stay hidden from each other)."""
     consult_ice_ttl_seconds: int = Field(default=3600, ge=60)
     """How long the TURN REST credentials of GET /api/v1/consults/{id}/ice stay valid."""
     consult_signal_message_bytes: int = Field(default=64 * 1024, ge=1024)

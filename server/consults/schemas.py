@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -95,3 +95,6 @@ class IceOut(Out):
 
     ice_servers: list[IceServerOut]
     expires_at: datetime
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    """An addition to the contract: the RTCPeerConnection's iceTransportPolicy the deployment
+    asks for (DOORSTEP_CONSULT_ICE_TRANSPORT_POLICY)."""

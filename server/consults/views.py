@@ -255,6 +255,7 @@ async def ice_servers(request: web.Request) -> web.Response:
             for s in found.servers
         ],
         expires_at=found.expires_at,
+        ice_transport_policy=settings.consult_ice_transport_policy,
     )
     return web.Response(
         text=out.model_dump_json(exclude_none=True), content_type="application/json"

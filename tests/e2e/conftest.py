@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,8 +68,11 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def running_demo(data_dir: Path) -> Iterator[tuple[DemoServer, subprocess.Popen[bytes]]]:
-    """`python -m server.cli demo` on a free port with its own data dir, until the block ends."""
+def running_demo(
+    data_dir: Path, environment: Mapping[str, str] | None = None
+) -> Iterator[tuple[DemoServer, subprocess.Popen[bytes]]]:
+    """`python -m server.cli demo` on a free port with its own data dir (and these DOORSTEP_
+    settings), until the block ends."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOORSTEP_")}
     env.update(
@@ -77,6 +80,7 @@ def running_demo(data_dir: Path) -> Iterator[tuple[DemoServer, subprocess.Popen[
         DOORSTEP_SECRET_KEY="e2e-secret-key-not-for-production",
         DOORSTEP_LOG_JSON="false",
     )
+    env.update(environment or {})
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
     with log.open("wb") as output:

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import re
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,35 +17,12 @@ from server.app import create_app
 from server.consults.ice import turn_credential
 from server.settings import Settings
 from tests.server.consults.helpers import asked, on_duty
-from tests.server.consults.turn import TurnClient, coturn
+from tests.server.consults.turn import TurnClient, coturn, free_udp_block
 from tests.support import World, require_tool
 
 SECRET = "turn-shared-secret-of-the-test"
 REALM = "doorstep.test"
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "consults.md"
-
-
-def _free_udp_block() -> int:
-    """A UDP port with the next 50 free too (coturn's listener and its relay ports)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base: int = s.getsockname()[1]
-        if base > 65000:
-            continue
-        taken = []
-        try:
-            for port in range(base, base + 51):
-                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                taken.append(probe)
-                probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for probe in taken:
-                probe.close()
-        return base
-    raise AssertionError("no free block of UDP ports")
 
 
 def documented_peer_rules() -> list[str]:
@@ -73,7 +49,7 @@ async def test_members_get_turn_credentials_that_coturn_accepts(
     settings: Settings, world: World, tmp_path: Path
 ) -> None:
     turnserver = require_tool("turnserver")
-    port = _free_udp_block()
+    port = free_udp_block()
     async with TestClient(TestServer(create_app(_settings(settings, port)))) as client:
         await on_duty(client, world, "cardio")
         consult = await asked(client, world)
@@ -91,7 +67,8 @@ async def test_members_get_turn_credentials_that_coturn_accepts(
         assert (await client.get(f"/api/v1/consults/{consult['id']}/ice")).status == 401
         gp = await client.get(f"/api/v1/consults/{consult['id']}/ice", headers=world.auth("gp-a"))
         assert gp.status == 200
-    assert set(body) == {"ice_servers", "expires_at"}
+    assert set(body) == {"ice_servers", "expires_at", "ice_transport_policy"}
+    assert body["ice_transport_policy"] == "all"
     stun, turn = body["ice_servers"]
     assert stun == {"urls": [f"stun:127.0.0.1:{port}"]}
     assert turn["urls"] == [f"turn:127.0.0.1:{port}?transport=udp"]

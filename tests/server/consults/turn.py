@@ -129,6 +129,29 @@ class TurnClient:
         )
 
 
+def free_udp_block() -> int:
+    """A UDP port with the next 50 free too (coturn's listener and its relay ports)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            base: int = s.getsockname()[1]
+        if base > 65000:
+            continue
+        taken = []
+        try:
+            for port in range(base, base + 51):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                taken.append(probe)
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in taken:
+                probe.close()
+        return base
+    raise AssertionError("no free block of UDP ports")
+
+
 @contextmanager
 def coturn(
     turnserver: str, folder: Path, *, port: int, secret: str, realm: str, extra: list[str]

@@ -1,6 +1,6 @@
 /*
- * Network quality of a call from RTCPeerConnection.getStats(): round-trip time (the selected
- * candidate pair), packet loss and the bitrate received, as deltas between two samples, and the
+ * Network quality of a call from RTCPeerConnection.getStats(): round-trip time and route
+ * (host, srflx or relay: the local candidate of the selected pair), packet loss and the bitrate received, as deltas between two samples, and the
  * low-bandwidth steps they lead to: full video, reduced video (half resolution, 15 frames/s,
  * 300 kb/s), then audio only; back up one step after a run of good samples.
  */
@@ -16,11 +16,13 @@ export function sample(report, previous = null) {
   let lost = 0;
   let frames = 0;
   let timestamp = 0;
+  let route = "";
   report.forEach((stat) => {
     if (stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded") {
       if (typeof stat.currentRoundTripTime === "number") {
         rtt = stat.currentRoundTripTime * 1000;
       }
+      route = report.get(stat.localCandidateId)?.candidateType || route;
     }
     if (stat.type === "inbound-rtp") {
       bytes += stat.bytesReceived || 0;
@@ -34,7 +36,7 @@ export function sample(report, previous = null) {
   });
   const counters = { bytes, received, lost, frames, timestamp };
   if (!previous || timestamp <= previous.timestamp) {
-    return { rttMs: rtt, lossPct: null, kbps: null, frames, counters };
+    return { rttMs: rtt, lossPct: null, kbps: null, frames, route, counters };
   }
   const seconds = (timestamp - previous.timestamp) / 1000;
   const packets = received - previous.received + (lost - previous.lost);
@@ -43,6 +45,7 @@ export function sample(report, previous = null) {
     lossPct: packets > 0 ? (100 * (lost - previous.lost)) / packets : 0,
     kbps: (8 * (bytes - previous.bytes)) / 1000 / seconds,
     frames,
+    route,
     counters,
   };
 }

@@ -233,7 +233,10 @@ export default class ConsultCall {
     window.sessionStorage.setItem(this.#joinedKey, "yes");
     try {
       const ice = await fetchJson(`/api/v1/consults/${this.#id}/ice`);
-      this.#config = { iceServers: ice.ice_servers };
+      this.#config = {
+        iceServers: ice.ice_servers,
+        iceTransportPolicy: ice.ice_transport_policy === "relay" ? "relay" : "all",
+      };
     } catch (error) {
       if (error.status === 409 || error.status === 404) {
         this.#ended();
@@ -726,7 +729,7 @@ export default class ConsultCall {
       }
       const figures = sample(report, this.#previous.get(link));
       this.#previous.set(link, figures.counters);
-      this.#tiles.get(link.peer)?.frames(figures.frames);
+      this.#tiles.get(link.peer)?.frames(figures.frames, figures.route);
       if (figures.kbps === null) {
         continue;
       }
@@ -843,8 +846,9 @@ class RemoteTile {
     this.element.dataset.state = state;
   }
 
-  frames(count) {
+  frames(count, route) {
     this.element.dataset.framesDecoded = String(count);
+    this.element.dataset.route = route || "";
   }
 
   remove() {
