@@ -23,9 +23,9 @@ from server.consults.schemas import (
     NoteIn,
     NoteOut,
 )
-from server.context import db, principal, recorder
+from server.context import db, guest_credential, principal, recorder
 from server.endpoint import api, json_response, read_body
-from server.errors import NotFound
+from server.errors import NotAuthenticated, NotFound
 from server.identity import Role
 
 DOCTORS = (Role.GP, Role.SPECIALIST)
@@ -234,23 +234,43 @@ async def add_note(request: web.Request) -> web.Response:
     return json_response(consult_out(view), status=201)
 
 
+async def _ice_user(request: web.Request, consult_id: int) -> str:
+    """Who the TURN credentials are for: a member's user id, or `guest-{id}` for a guest."""
+    if request.get(keys.PRINCIPAL) is None:
+        async with db(request) as session:
+            guest = await guests.guest_member(
+                session=session, cookie_value=guest_credential(request), consult_id=consult_id
+            )
+        if guest is None:
+            raise NotFound(f"No consult {consult_id}.")
+        if not guest.valid:
+            raise NotAuthenticated(
+                f"Your guest access has {guest.state.value}; ask the doctor for a new link."
+            )
+        return f"guest-{guest.guest_id}"
+    caller = principal(request)
+    async with db(request) as session:
+        await service.member(session=session, caller=caller, consult_id=consult_id)
+    return str(caller.user_id)
+
+
 @api(
-    summary="The STUN/TURN servers of the call, with TURN credentials valid until expires_at",
+    summary="The STUN/TURN servers of the call, with TURN credentials valid until expires_at "
+    "(members, and guests of the consult)",
     tag="consults",
     response=IceOut,
     roles=DOCTORS,
+    guest=True,
 )
 async def ice_servers(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/ice."""
     consult_id = _consult_id(request)
-    caller = principal(request)
-    async with db(request) as session:
-        await service.member(session=session, caller=caller, consult_id=consult_id)
+    user = await _ice_user(request, consult_id)
     settings = request.app[keys.SETTINGS]
     found = ice.ice_servers(
         urls=settings.turn_urls,
         secret=settings.turn_secret.get_secret_value(),
-        user=str(caller.user_id),
+        user=user,
         ttl=timedelta(seconds=settings.consult_ice_ttl_seconds),
     )
     out = IceOut(

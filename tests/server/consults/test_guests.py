@@ -16,6 +16,7 @@ from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
@@ -346,7 +347,6 @@ async def test_a_guest_reaches_nothing_but_its_call(client: Client, world: World
         "/api/v1/consults",
         f"/api/v1/consults/{consult_id}",
         f"/api/v1/consults/{consult_id}/guests",
-        f"/api/v1/consults/{consult_id}/ice",
         "/api/v1/me",
         "/api/v1/patients",
         f"/api/v1/patients/{world.patients['alice']}",
@@ -372,6 +372,35 @@ async def test_a_guest_reaches_nothing_but_its_call(client: Client, world: World
     )
     assert foreign.status == 403, "a guest's socket comes from this origin only"
     client.session.cookie_jar.clear()
+
+
+async def test_a_guest_gets_turn_credentials_of_its_own_for_its_call(
+    settings: Settings, world: World
+) -> None:
+    turning = settings.model_copy(
+        update={
+            "turn_urls": ["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"],
+            "turn_secret": SecretStr("a turn secret"),
+        }
+    )
+    async with TestClient(TestServer(create_app(turning))) as client:
+        consult_id = await accepted_consult(client, world)
+        guest_id, cookie = await _guest_in(client, world, consult_id)
+        for headers in (_as_guest(cookie), {"Authorization": f"Guest {cookie}"}):
+            response = await client.get(f"/api/v1/consults/{consult_id}/ice", headers=headers)
+            assert response.status == 200, await response.text()
+            servers = (await response.json())["ice_servers"]
+            turn = [s for s in servers if "username" in s]
+            assert [s["username"].split(":", 1)[1] for s in turn] == [f"guest-{guest_id}"]
+        other = await accepted_consult(client, world)
+        elsewhere = await client.get(f"/api/v1/consults/{other}/ice", headers=_as_guest(cookie))
+        assert elsewhere.status == 404
+        revoked = await client.delete(
+            f"/api/v1/consults/{consult_id}/guests/{guest_id}", headers=world.auth("cardio")
+        )
+        assert revoked.status == 200
+        late = await client.get(f"/api/v1/consults/{consult_id}/ice", headers=_as_guest(cookie))
+        assert late.status == 401
 
 
 async def test_the_migration_creates_the_guest_links_as_the_model_declares(
