@@ -9,6 +9,7 @@ A room's processes talk on the event bus channel `consult:{id}`:
   A process that is silent for three intervals is taken to be gone, with its peers.
 - `admit`: the host admits a peer that another process holds.
 - `relay`: a client's offer/answer/candidate for one peer (`to`), or chat/view for all.
+- `kick`: a guest link was revoked; every process closes that guest's sockets.
 
 A bus event is at most `bus.MAX_PAYLOAD_BYTES` (NOTIFY's limit); a larger one (an SDP
 offer often is) is sent as parts: the message's JSON, base64, cut into pieces, each
