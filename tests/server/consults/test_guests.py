@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import WSServerHandshakeError
+from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, TestServer
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -20,10 +20,14 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from server import db, keys
+from server import db, keys, middleware
+from server.access import allow
+from server.accounts.middleware import authorise
 from server.app import create_app
 from server.consults.guests import digest
 from server.consults.models import ConsultGuest
+from server.context import guest_credential
+from server.identity import Role
 from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult
 from tests.server.consults.helpers import act, asked, on_duty
@@ -401,6 +405,46 @@ async def test_a_guest_gets_turn_credentials_of_its_own_for_its_call(
         assert revoked.status == 200
         late = await client.get(f"/api/v1/consults/{consult_id}/ice", headers=_as_guest(cookie))
         assert late.status == 401
+
+
+async def test_the_access_rules_let_a_guest_through_to_guest_routes_only(
+    settings: Settings,
+) -> None:
+    """What the call page `/consults/{id}` relies on: `@allow(..., page=True, guest=True)`."""
+
+    @allow(Role.GP, Role.SPECIALIST, page=True, guest=True)
+    async def call_page(request: web.Request) -> web.Response:
+        return web.Response(text=f"guest {guest_credential(request)} {request[keys.PRINCIPAL]}")
+
+    @allow(Role.GP, page=True)
+    async def other_page(request: web.Request) -> web.Response:
+        return web.Response(text="records")
+
+    app = web.Application(middlewares=[middleware.errors, authorise])
+    app[keys.SETTINGS] = settings
+    app.router.add_get("/consults/{id}", call_page)
+    app.router.add_post("/api/v1/consults/{id}/signal", call_page)
+    app.router.add_get("/patients", other_page)
+    async with TestClient(TestServer(app)) as client:
+        seen = await client.get("/consults/5", headers=_as_guest("c123"))
+        assert (seen.status, await seen.text()) == (200, "guest c123 None")
+        raw = await client.get("/consults/5", headers={"Authorization": "Guest c456"})
+        assert await raw.text() == "guest c456 None"
+        for headers in ({}, {"Authorization": "Guest "}, _as_guest("x" * 129)):
+            nobody = await client.get("/consults/5", headers=headers, allow_redirects=False)
+            assert nobody.status == 303, headers
+            assert nobody.headers["Location"].startswith("/login")
+        posted = await client.post(
+            "/api/v1/consults/5/signal", headers={"Authorization": "Guest c456"}
+        )
+        assert posted.status == 403, "guests only GET"
+        records = await client.get("/patients", headers=_as_guest("c123"), allow_redirects=False)
+        assert records.status == 303
+        assert records.headers["Location"].startswith("/login")
+        header = await client.get(
+            "/patients", headers={"Authorization": "Guest c123"}, allow_redirects=False
+        )
+        assert header.status == 303
 
 
 async def test_the_migration_creates_the_guest_links_as_the_model_declares(
