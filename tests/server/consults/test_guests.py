@@ -26,7 +26,9 @@ from server.accounts.middleware import authorise
 from server.app import create_app
 from server.consults.guests import digest
 from server.consults.models import ConsultGuest
+from server.consults.signaling import channel
 from server.context import guest_credential
+from server.events.bus import Subscription
 from server.identity import Role
 from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult
@@ -81,6 +83,15 @@ async def _guest_in(client: Client, world: World, consult_id: int, **body: Any) 
 
 def _as_guest(cookie: str) -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={cookie}"}
+
+
+async def _next_on_bus(heard: Subscription, kind: str) -> dict[str, Any]:
+    """The next (small, unsplit) message of this kind on a room's bus channel."""
+    async for delivery in heard:
+        message = delivery.event.get("m")
+        if isinstance(message, dict) and message.get("k") == kind:
+            return message
+    raise AssertionError("the bus closed")
 
 
 async def test_either_doctor_invites_and_lists_and_strangers_cannot(
@@ -316,6 +327,29 @@ async def test_the_host_admits_a_guest_and_revoking_closes_its_socket(
         (f"guest:{guest_id}", None, str(consult_id))
     ]
     assert '"label":"Patient at home"' in redeemed[0].details
+
+
+async def test_a_revocation_reaches_the_guest_s_socket_in_another_process(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    here, cookie = await _guest_in(client, world, consult_id)
+    elsewhere, _ = await _guest_in(client, world, consult_id)
+    bus = client.app[keys.EVENT_BUS]
+    guest = await Signal.open(client, consult_id, _as_guest(cookie))
+    await guest.join("guest")
+    await guest.next("lobby")
+    async with bus.subscribe(channel(consult_id)) as heard:
+        revoked = await client.delete(
+            f"/api/v1/consults/{consult_id}/guests/{elsewhere}", headers=world.auth("gp-a")
+        )
+        assert revoked.status == 200
+        kick = await _next_on_bus(heard, "kick")
+        assert kick == {"k": "kick", "guest": elsewhere}, "the other processes are told"
+    other_process = {"n": "other-node", "m": {"k": "kick", "guest": here}}
+    await bus.publish(channel(consult_id), other_process)
+    assert (await guest.next("error"))["code"] == "revoked"
+    assert await guest.closed() == 1008
 
 
 async def test_a_guest_waits_in_the_lobby_even_with_auto_admit(
