@@ -15,8 +15,32 @@ from server.identity import Actor, Principal
 
 if TYPE_CHECKING:
     from server.audit.service import Recorder
+    from server.settings import Settings
 
 _MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+GUEST_SCHEME = "guest"
+"""`Authorization: Guest <credential>`: a consult guest's credential, for non-browser clients."""
+GUEST_CREDENTIAL_MAX = 128
+
+
+def guest_cookie(settings: Settings) -> str:
+    """The guest cookie's name; the __Host- prefix pins it to this origin under TLS."""
+    return "__Host-doorstep_guest" if settings.tls_enabled else "doorstep_guest"
+
+
+def guest_credential(request: web.Request) -> str | None:
+    """The consult guest credential the request carries (header first, then cookie), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != GUEST_SCHEME:
+        value = request.cookies.get(guest_cookie(request.app[keys.SETTINGS]), "")
+    value = value.strip()
+    return value if 0 < len(value) <= GUEST_CREDENTIAL_MAX else None
+
+
+def has_guest_header(request: web.Request) -> bool:
+    """True when the request authenticates as a guest (`Authorization: Guest ...`)."""
+    scheme = request.headers.get("Authorization", "").partition(" ")[0]
+    return scheme.lower() == GUEST_SCHEME
 
 
 def principal(request: web.Request) -> Principal:

@@ -48,12 +48,14 @@ def api(
     errors: Sequence[int] = (),
     roles: Sequence[Role] = (),
     public: bool = False,
+    guest: bool = False,
     media_type: str = "application/json",
     raw_body: Sequence[str] = (),
 ) -> Callable[[H], H]:
     """Declare an API handler's schemas, its own error statuses (409, 429) and who may call it.
 
-    raw_body names the media types of a request body that is not JSON (read by the handler).
+    raw_body names the media types of a request body that is not JSON (read by the handler);
+    guest lets a consult guest's credential through to the handler, which checks it.
     """
 
     def mark(handler: H) -> H:
@@ -69,7 +71,7 @@ def api(
             tuple(raw_body),
         )
         setattr(handler, _ATTRIBUTE, spec)
-        return allow(*roles, public=public)(handler)
+        return allow(*roles, public=public, guest=guest)(handler)
 
     return mark
 

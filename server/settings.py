@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     a process silent for three intervals is taken to be gone, with its peers."""
     consult_chunk_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long a signaling message split over several bus events may take to arrive whole."""
+    consult_guest_minutes: int = Field(default=120, ge=1)
+    """How long a consult's guest link (and the guest access it opens) lasts unless told."""
+    consult_guest_max_minutes: int = Field(default=1440, ge=1)
+    """The longest a doctor may ask a guest link to last (expires_in_minutes)."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

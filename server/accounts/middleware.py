@@ -12,7 +12,7 @@ from server import keys
 from server.access import access_of
 from server.accounts import service
 from server.accounts.principal_cache import Grant
-from server.context import db
+from server.context import db, guest_credential, has_guest_header
 from server.errors import NotAuthenticated, PermissionDenied
 from server.forms import posted
 from server.identity import Principal
@@ -102,11 +102,15 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
             caller = await _resolve(request)
         except NotAuthenticated:
             caller = None
+    elif access.guest and has_guest_header(request):
+        caller = None  # a consult guest's `Authorization: Guest ...`: no user is meant
     else:
         caller = await _resolve(request)
     request[keys.PRINCIPAL] = caller
     if access.public:
         return await handler(request)
+    if caller is None and access.guest and guest_credential(request) is not None:
+        return await _as_guest(request, handler)
     if caller is None:
         raise NotAuthenticated("Sign in to continue.")
     if not access.allows(caller.role):
@@ -122,4 +126,16 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         if access.page:
             raise web.HTTPSeeOther(PASSWORD_PAGE)
         raise PermissionDenied(f"Replace your temporary password first, at {PASSWORD_PAGE}.")
+    return await handler(request)
+
+
+async def _as_guest(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A consult guest on one of the few routes that take guests: GET only, same origin.
+
+    The handler checks the guest credential itself (the consult it is bound to, expiry,
+    revocation); nobody is signed in, so `principal(request)` still refuses.
+    """
+    if request.method not in SAFE_METHODS:
+        raise PermissionDenied("A guest of a consult can only join its call.")
+    _check_origin(request)
     return await handler(request)

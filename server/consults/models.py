@@ -118,3 +118,30 @@ class ConsultNote(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsultGuest(Base):
+    """A one-time guest link into one consult's call, and the guest credential it became.
+
+    Only SHA-256 digests are kept: of the link's token and of the browser's credential
+    that opening the link issues (the guest cookie). Neither is ever stored itself.
+    """
+
+    __tablename__ = "consult_guests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consult_id: Mapped[int] = mapped_column(
+        ForeignKey("consults.id", ondelete="CASCADE"), index=True
+    )
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 (hex) of the link's token."""
+    credential_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 (hex) of the guest cookie issued when the link was opened (None before)."""
+    label: Mapped[str] = mapped_column(String(100), default="")
+    """Who the guest is, as the inviting doctor put it ("Patient at home"); plain text."""
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

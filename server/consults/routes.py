@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.consults import lifetime, pages, signal_views, signaling, views
+from server.consults import guest_pages, lifetime, pages, signal_views, signaling, views
 
 _ID = r"{id:[0-9]{1,12}}"
 
@@ -25,4 +25,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
     app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)
     app.router.add_get(f"/api/v1/consults/{_ID}/signal", signal_views.signal_socket)
+    app.router.add_post(f"/api/v1/consults/{_ID}/guests", views.invite_guest)
+    app.router.add_get(f"/api/v1/consults/{_ID}/guests", views.list_guests)
+    app.router.add_delete(
+        f"/api/v1/consults/{_ID}/guests/{{guest_id:[0-9]{{1,12}}}}", views.revoke_guest
+    )
+    app.router.add_get("/consults/guest/{token}", guest_pages.open_link)
     pages.setup_pages(app)

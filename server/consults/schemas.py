@@ -98,3 +98,38 @@ class IceOut(Out):
     ice_transport_policy: Literal["all", "relay"] = "all"
     """An addition to the contract: the RTCPeerConnection's iceTransportPolicy the deployment
     asks for (DOORSTEP_CONSULT_ICE_TRANSPORT_POLICY)."""
+
+
+class GuestIn(Schema):
+    """Invite a guest (the patient at home, a relative, an interpreter) into the call."""
+
+    label: str | None = Field(
+        default=None,
+        max_length=100,
+        description='Who the guest is, shown in the call ("Patient at home"); plain text.',
+    )
+    expires_in_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        description="How long the link (and the guest's access) lasts; the server's default "
+        "(DOORSTEP_CONSULT_GUEST_MINUTES) unless told, at most DOORSTEP_CONSULT_GUEST_MAX_MINUTES.",
+    )
+
+
+class GuestOut(Out):
+    """A guest link of a consult (its token is never shown again after the invitation)."""
+
+    id: int
+    label: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None = Field(description="When the guest opened the link.")
+    revoked_at: datetime | None
+    state: str = Field(description="open, redeemed, expired, revoked or ended")
+
+
+class InvitationOut(GuestOut):
+    """A new guest link: hand `url` to the guest; it opens the call once, until expires_at."""
+
+    url: str

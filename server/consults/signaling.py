@@ -9,6 +9,7 @@ A room's processes talk on the event bus channel `consult:{id}`:
   A process that is silent for three intervals is taken to be gone, with its peers.
 - `admit`: the host admits a peer that another process holds.
 - `relay`: a client's offer/answer/candidate for one peer (`to`), or chat/view for all.
+- `kick`: a guest link was revoked; every process closes that guest's sockets.
 
 A bus event is at most `bus.MAX_PAYLOAD_BYTES` (NOTIFY's limit); a larger one (an SDP
 offer often is) is sent as parts: the message's JSON, base64, cut into pieces, each
@@ -308,12 +309,14 @@ class Reassembly:
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """Who a socket is: a user of the consult (or, later, a guest of a guest link)."""
+    """Who a socket is: a user of the consult, or a guest of one of its guest links."""
 
     user_id: int | None
     name: str
     role: str
     """host (the accepted specialist), participant (a GP of the clinic) or guest."""
+    guest_id: int | None = None
+    """The guest link a guest came in by (what `Rooms.kick` closes)."""
 
 
 @dataclass(slots=True)
@@ -509,6 +512,8 @@ class Rooms:
         self.reassembly = Reassembly(timeout=limits.chunk_timeout)
         self._refresher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._guests: dict[int, set[Connection]] = {}
+        """This process's sockets of guests (joined or not yet), by guest link."""
 
     # Lifetime
 
@@ -573,6 +578,8 @@ class Rooms:
         connection = Connection(socket, member, audit)
         bucket = TokenBucket(rate=self.limits.rate, burst=self.limits.burst)
         how = "disconnect"
+        if member.guest_id is not None:
+            self._guests.setdefault(member.guest_id, set()).add(connection)
         try:
             async with contextlib.aclosing(connection.frames()) as frames:
                 async for frame in frames:
@@ -613,11 +620,36 @@ class Rooms:
                     if connection.closing:
                         break
         finally:
+            if member.guest_id is not None:
+                self._forget_guest(member.guest_id, connection)
             # A closed connection may cancel its handler: leave the room all the same.
             ending = asyncio.ensure_future(self._end(connection, consult_id, how))
             self._tasks.add(ending)
             ending.add_done_callback(self._tasks.discard)
             await asyncio.shield(ending)
+
+    def _forget_guest(self, guest_id: int, connection: Connection) -> None:
+        found = self._guests.get(guest_id)
+        if found is not None:
+            found.discard(connection)
+            if not found:
+                del self._guests[guest_id]
+
+    async def kick(self, consult_id: int, guest_id: int) -> None:
+        """Close a guest's sockets of a call at once (its link was revoked), in every process."""
+        self._kick_local(guest_id)
+        try:
+            for event in split(self.node, {"k": "kick", "guest": guest_id}):
+                await self.bus.publish(channel(consult_id), event)
+        except Exception:
+            log.warning(
+                "signaling: could not publish a kick on consult %s", consult_id, exc_info=True
+            )
+
+    def _kick_local(self, guest_id: int) -> None:
+        for connection in list(self._guests.get(guest_id, ())):
+            connection.send(error("revoked", "Your guest link was revoked."))
+            connection.close(CLOSE_POLICY)
 
     async def _end(self, connection: Connection, consult_id: int, how: str) -> None:
         try:
@@ -886,6 +918,8 @@ class Rooms:
             target = room.local.get(str(message.get("peer")))
             if target is not None:
                 self._spawn(self._admit(room, target, by=str(message.get("by", ""))[:200]))
+        elif kind == "kick" and isinstance(message.get("guest"), int):
+            self._kick_local(message["guest"])
         elif kind == "relay" and isinstance(message.get("msg"), dict):
             self._deliver(room, message["msg"], to=message.get("to"))
 

@@ -1,4 +1,5 @@
-"""Consults API: the on-duty toggle, consult requests and their answers, notes, ICE servers."""
+"""Consults API: the on-duty toggle, consult requests and their answers, notes, ICE servers,
+guest links."""
 
 from __future__ import annotations
 
@@ -8,20 +9,23 @@ from datetime import timedelta
 from aiohttp import web
 
 from server import keys
-from server.consults import duty, ice, service
+from server.consults import duty, guests, ice, service
 from server.consults.schemas import (
     ConsultIn,
     ConsultOut,
     DutyIn,
     DutyOut,
+    GuestIn,
+    GuestOut,
     IceOut,
     IceServerOut,
+    InvitationOut,
     NoteIn,
     NoteOut,
 )
-from server.context import db, principal, recorder
+from server.context import db, guest_credential, principal, recorder
 from server.endpoint import api, json_response, read_body
-from server.errors import NotFound
+from server.errors import NotAuthenticated, NotFound
 from server.identity import Role
 
 DOCTORS = (Role.GP, Role.SPECIALIST)
@@ -230,23 +234,43 @@ async def add_note(request: web.Request) -> web.Response:
     return json_response(consult_out(view), status=201)
 
 
+async def _ice_user(request: web.Request, consult_id: int) -> str:
+    """Who the TURN credentials are for: a member's user id, or `guest-{id}` for a guest."""
+    if request.get(keys.PRINCIPAL) is None:
+        async with db(request) as session:
+            guest = await guests.guest_member(
+                session=session, cookie_value=guest_credential(request), consult_id=consult_id
+            )
+        if guest is None:
+            raise NotFound(f"No consult {consult_id}.")
+        if not guest.valid:
+            raise NotAuthenticated(
+                f"Your guest access has {guest.state.value}; ask the doctor for a new link."
+            )
+        return f"guest-{guest.guest_id}"
+    caller = principal(request)
+    async with db(request) as session:
+        await service.member(session=session, caller=caller, consult_id=consult_id)
+    return str(caller.user_id)
+
+
 @api(
-    summary="The STUN/TURN servers of the call, with TURN credentials valid until expires_at",
+    summary="The STUN/TURN servers of the call, with TURN credentials valid until expires_at "
+    "(members, and guests of the consult)",
     tag="consults",
     response=IceOut,
     roles=DOCTORS,
+    guest=True,
 )
 async def ice_servers(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/ice."""
     consult_id = _consult_id(request)
-    caller = principal(request)
-    async with db(request) as session:
-        await service.member(session=session, caller=caller, consult_id=consult_id)
+    user = await _ice_user(request, consult_id)
     settings = request.app[keys.SETTINGS]
     found = ice.ice_servers(
         urls=settings.turn_urls,
         secret=settings.turn_secret.get_secret_value(),
-        user=str(caller.user_id),
+        user=user,
         ttl=timedelta(seconds=settings.consult_ice_ttl_seconds),
     )
     out = IceOut(
@@ -260,3 +284,96 @@ async def ice_servers(request: web.Request) -> web.Response:
     return web.Response(
         text=out.model_dump_json(exclude_none=True), content_type="application/json"
     )
+
+
+# Guest links -------------------------------------------------------------------------
+
+
+def _guest_out(link: guests.GuestLink) -> GuestOut:
+    return GuestOut(
+        id=link.id,
+        label=link.label,
+        created_by=link.created_by,
+        created_at=link.created_at,
+        expires_at=link.expires_at,
+        redeemed_at=link.redeemed_at,
+        revoked_at=link.revoked_at,
+        state=link.state.value,
+    )
+
+
+def public_base(request: web.Request) -> str:
+    """The server's public base URL: DOORSTEP_PUBLIC_URL, else the request's own origin."""
+    configured = request.app[keys.SETTINGS].public_url.rstrip("/")
+    return configured or f"{request.scheme}://{request.host}"
+
+
+@api(
+    summary="Invite a guest (no account) into the call: a one-time link, valid until expires_at",
+    tag="consults",
+    body=GuestIn,
+    response=InvitationOut,
+    status=201,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def invite_guest(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/guests (an empty body takes the defaults)."""
+    consult_id = _consult_id(request)
+    body = await read_body(request, GuestIn) if request.body_exists else GuestIn()
+    async with db(request) as session:
+        invitation = await guests.invite(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            policy=guests.Policy.of(request.app[keys.SETTINGS]),
+            consult_id=consult_id,
+            label=body.label,
+            expires_in_minutes=body.expires_in_minutes,
+        )
+    out = InvitationOut(
+        **_guest_out(invitation.link).model_dump(), url=invitation.url(public_base(request))
+    )
+    return json_response(out, status=201)
+
+
+@api(
+    summary="The guest links of a consult, newest first (without their tokens)",
+    tag="consults",
+    response=list[GuestOut],
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def list_guests(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/{id}/guests."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        found = await guests.links(
+            session=session, caller=principal(request), consult_id=consult_id
+        )
+    return json_response([_guest_out(link) for link in found])
+
+
+@api(
+    summary="Revoke a guest link: it stops working and its guest leaves the call at once",
+    tag="consults",
+    response=GuestOut,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def revoke_guest(request: web.Request) -> web.Response:
+    """DELETE /api/v1/consults/{id}/guests/{guest_id}."""
+    consult_id = _consult_id(request)
+    raw = request.match_info["guest_id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"No guest {raw[:20]} of consult {consult_id}.")
+    async with db(request) as session:
+        link = await guests.revoke(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            consult_id=consult_id,
+            guest_id=int(raw),
+        )
+    await request.app[keys.CONSULT_ROOMS].kick(consult_id, link.id)
+    return json_response(_guest_out(link))

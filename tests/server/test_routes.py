@@ -1,4 +1,5 @@
-"""Every registered route refuses anonymous callers, except sign-in, health and static files."""
+"""Every registered route refuses anonymous callers, except sign-in, health, static files
+and the guest links of consults."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/api/v1/auth/login"),
+    ("GET", "/consults/guest/{token}"),  # a consult's guest link: the token is the credential
 }
 
 
@@ -60,6 +62,9 @@ async def test_public_routes_answer_without_credentials(client: Client, world: W
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
     assert (await client.get("/login")).status == 200
+    unknown_link = await client.get("/consults/guest/not-a-token", allow_redirects=False)
+    assert unknown_link.status == 410
+    assert "not valid" in await unknown_link.text()
     css = await client.get("/static/core/base.css")
     assert css.status == 200
     assert css.content_type == "text/css"
