@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import keys
 from server.access import allow
 from server.accounts import service as accounts
-from server.consults import service
+from server.consults import guests, service
 from server.consults.models import ConsultStatus
-from server.context import db, principal, recorder
+from server.context import db, guest_credential, principal, recorder
 from server.errors import NotFound
 from server.identity import Principal, Role
 from server.templates import render
@@ -34,7 +34,7 @@ class CallSeat:
     """Who the caller is in the call, as the page shows it."""
 
     role: str
-    """host (the accepted specialist) or participant (a GP of the clinic)."""
+    """host (the accepted specialist), participant (a GP of the clinic) or guest."""
     name: str
     other: str
     """The other doctor's name (the specialist for a GP, the requesting GP for the specialist)."""
@@ -76,9 +76,12 @@ def _consult_id(request: web.Request) -> int:
     return int(raw)
 
 
-@allow(Role.GP, Role.SPECIALIST, page=True)
+@allow(Role.GP, Role.SPECIALIST, page=True, guest=True)
 async def call_page(request: web.Request) -> web.StreamResponse:
-    """GET /consults/{id}: a member's call page (join with one button), or the record."""
+    """GET /consults/{id}: a member's call page (join with one button), or the record; for a
+    guest of the consult (the guest cookie of its link), the call alone."""
+    if request.get(keys.PRINCIPAL) is None:
+        return await _guest_page(request, _consult_id(request))
     caller = principal(request)
     async with db(request) as session:
         view = await service.get(
@@ -101,4 +104,30 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         ended=status in ENDED,
         duration=duration_seconds(view),
         is_specialist=caller.role is Role.SPECIALIST,
+    )
+
+
+async def _guest_page(request: web.Request, consult_id: int) -> web.StreamResponse:
+    """The call for a guest: no patient, no records, no end button; a link that no longer
+    works says why (410), a credential of another consult is not found (404)."""
+    async with db(request) as session:
+        guest = await guests.guest_member(
+            session=session, cookie_value=guest_credential(request), consult_id=consult_id
+        )
+        host = await guests.host_name(session=session, consult_id=consult_id) if guest else None
+    if guest is None:
+        raise NotFound(f"No consult {consult_id}.")
+    if not guest.valid:
+        return render(
+            request,
+            "consults/guest_link.html",
+            status=410,
+            target=None,
+            message=guests.gone_message(guest.state),
+        )
+    return render(
+        request,
+        "consults/guest_call.html",
+        consult_id=consult_id,
+        seat=CallSeat(role="guest", name=guest.name, other=host or "the doctor"),
     )

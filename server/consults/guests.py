@@ -460,3 +460,19 @@ async def guest_member(
         return None
     row, consult = found
     return _member(row, consult, utcnow())
+
+
+def gone_message(state: LinkState) -> str:
+    """Why a guest's link no longer lets them in, in plain words."""
+    return _GONE.get(state, "This link is not valid; ask the doctor for a new one.")
+
+
+async def host_name(*, session: AsyncSession, consult_id: int) -> str | None:
+    """The display name of the specialist who took the consult (the host a guest waits for)."""
+    found = await session.execute(
+        select(User.display_name, User.username)
+        .join(Consult, Consult.specialist_id == User.id)
+        .where(Consult.id == consult_id)
+    )
+    row = found.first()
+    return None if row is None else (row.display_name or row.username)

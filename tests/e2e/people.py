@@ -41,6 +41,15 @@ async def two_people(
     chromium: Path, server: DemoServer, *, widths: Sequence[int] = (1280, 1280)
 ) -> AsyncIterator[tuple[Person, Person]]:
     """Two fresh contexts at these viewport widths; fails on either's console errors."""
+    async with people(chromium, server, widths=widths) as found:
+        yield found[0], found[1]
+
+
+@asynccontextmanager
+async def people(
+    chromium: Path, server: DemoServer, *, widths: Sequence[int]
+) -> AsyncIterator[list[Person]]:
+    """A fresh context per viewport width; fails on anyone's console errors."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
@@ -65,8 +74,8 @@ async def two_people(
             person.page.on("pageerror", lambda error, p=person: p.errors.append(str(error)))
             found.append(person)
         try:
-            yield found[0], found[1]
+            yield found
         finally:
             await launched.close()
-        assert found[0].errors == [], "the first person's browser console errors"
-        assert found[1].errors == [], "the second person's browser console errors"
+        for number, person in enumerate(found, 1):
+            assert person.errors == [], f"person {number}'s browser console errors"

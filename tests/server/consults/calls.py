@@ -181,3 +181,22 @@ async def call(gp: Signal, host: Signal, *, tracks: int = 1) -> tuple[VideoPeer,
     end = await host.next("candidate")
     assert end == {"type": "candidate", "from": gp.peer, "candidate": None}
     return caller, callee, offer
+
+
+async def guest_signal(client: Client, world: World, consult_id: int, label: str) -> Signal:
+    """A guest of the consult (invited by gp-a, link opened) on the signaling socket, joined
+    and waiting in the lobby."""
+    invited = await client.post(
+        f"/api/v1/consults/{consult_id}/guests", json={"label": label}, headers=world.auth("gp-a")
+    )
+    assert invited.status == 201, await invited.text()
+    path = "/" + (await invited.json())["url"].split("://", 1)[1].split("/", 1)[1]
+    client.session.cookie_jar.clear()
+    opened = await client.get(path, allow_redirects=False)
+    assert opened.status == 303, await opened.text()
+    credential = opened.cookies["doorstep_guest"].value
+    client.session.cookie_jar.clear()
+    guest = await Signal.open(client, consult_id, {"Authorization": f"Guest {credential}"})
+    await guest.join("guest")
+    await guest.next("lobby")
+    return guest

@@ -499,3 +499,30 @@ async def test_the_migration_creates_the_guest_links_as_the_model_declares(
         await engine.dispose()
     assert found == []
     assert "consult_guests" in tables
+
+
+async def test_the_call_page_shows_a_guest_the_call_and_nothing_else(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    guest_id, cookie = await _guest_in(client, world, consult_id, label="Patient at home")
+    client.session.cookie_jar.clear()
+    page = await client.get(f"/consults/{consult_id}", headers=_as_guest(cookie))
+    assert page.status == 200, await page.text()
+    html = await page.text()
+    assert 'data-module="consult-call"' in html
+    assert 'data-role="guest"' in html
+    assert 'data-name="Patient at home"' in html
+    for private in ("Able", "Alice", "/patients", "/studies", "data-call-end", "Sign out"):
+        assert private not in html, private
+    other = await accepted_consult(client, world)
+    client.session.cookie_jar.clear()
+    assert (await client.get(f"/consults/{other}", headers=_as_guest(cookie))).status == 404
+    revoked = await client.delete(
+        f"/api/v1/consults/{consult_id}/guests/{guest_id}", headers=world.auth("gp-a")
+    )
+    assert revoked.status in (200, 204), await revoked.text()
+    client.session.cookie_jar.clear()
+    gone = await client.get(f"/consults/{consult_id}", headers=_as_guest(cookie))
+    assert gone.status == 410
+    assert "withdrawn by the doctor" in await gone.text()

@@ -19,7 +19,7 @@ from server.app import create_app
 from server.consults.signaling import Reassembly, SignalError, channel, parse, split
 from server.events.bus import Subscription, encode_payload
 from server.settings import Settings
-from tests.server.consults.calls import Signal, accepted_consult, call
+from tests.server.consults.calls import Signal, accepted_consult, call, guest_signal
 from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
 from tests.support import Client, World, audit_events, audit_trail
@@ -151,16 +151,16 @@ async def test_bad_oversized_and_flooded_messages_are_refused_and_the_call_goes_
     await gp.send("admit", peer=host.peer)
     assert (await gp.next("error"))["code"] == "not_host"
 
-    big = await Signal.open(client, consult_id, world.auth("cardio"))
-    await big.join("host")
+    big = await guest_signal(client, world, consult_id, "Interpreter")
+    await host.send("admit", peer=big.peer)
     await gp.peers_become(gp.peer, host.peer, big.peer)
     await big.send("chat", text="x" * (64 * 1024))
     assert (await big.next("error"))["code"] == "message_too_big"
     assert await big.closed() == 1009
     await gp.peers_become(gp.peer, host.peer)
 
-    flood = await Signal.open(client, consult_id, world.auth("cardio"))
-    await flood.join("host")
+    flood = await guest_signal(client, world, consult_id, "Relative")
+    await host.send("admit", peer=flood.peer)
     await gp.peers_become(gp.peer, host.peer, flood.peer)
     sent = 0
     try:
@@ -342,19 +342,18 @@ def test_messages_are_reduced_to_their_known_fields() -> None:
 async def test_a_full_room_refuses_one_more(client: Client, world: World) -> None:
     consult_id = await accepted_consult(client, world)
     limit = client.app[keys.CONSULT_ROOMS].limits.max_peers
-    inside = []
-    for _ in range(limit):
-        socket = await Signal.open(client, consult_id, world.auth("cardio"))
-        await socket.join("host")
-        inside.append(socket)
+    host = await Signal.open(client, consult_id, world.auth("cardio"))
+    await host.join("host")
+    inside = [host]
+    for n in range(limit - 1):
+        inside.append(await guest_signal(client, world, consult_id, f"Guest {n}"))
     extra = await Signal.open(client, consult_id, world.auth("gp-a"))
     await extra.send("join")
     assert (await extra.next("error"))["code"] == "room_full"
-    await inside[0].close()
-    await inside[1].peers_become(*(s.peer for s in inside[1:]))
+    await inside[1].close()
     await extra.join("participant")
     await extra.next("lobby")
-    for socket in [extra, *inside[1:]]:
+    for socket in [extra, *inside[2:], host]:
         await socket.close()
 
 

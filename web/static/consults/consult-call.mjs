@@ -280,9 +280,25 @@ export default class ConsultCall {
         this.#channel?.stop("ended");
       }
     } catch (error) {
-      if (error.status === 404) {
+      // A guest may not read the consult (401): their call page says whether it still works.
+      if (error.status === 404 || (error.status === 401 && this.#role === "guest")) {
+        this.#guestGone(error.status);
+      }
+    }
+  }
+
+  async #guestGone(status) {
+    if (status === 404) {
+      this.#channel?.stop("ended");
+      return;
+    }
+    try {
+      const page = await fetch(window.location.pathname, { credentials: "same-origin" });
+      if (page.status === 410 || page.status === 404) {
         this.#channel?.stop("ended");
       }
+    } catch {
+      // offline: the socket keeps trying
     }
   }
 
@@ -554,9 +570,14 @@ export default class ConsultCall {
     }
     el.share.addEventListener("click", () => (this.#screen ? this.#stopShare() : this.#share()));
     el.leave.addEventListener("click", () => this.#leave());
-    el.end.addEventListener("click", () => el.confirm.showModal());
-    this.#root.querySelector("[data-call-confirm-cancel]").addEventListener("click", () => el.confirm.close());
-    this.#root.querySelector("[data-call-confirm-end]").addEventListener("click", () => this.#end());
+    if (el.end && el.confirm) {
+      // A guest has neither: only the doctors end a consult.
+      el.end.addEventListener("click", () => el.confirm.showModal());
+      const cancel = this.#root.querySelector("[data-call-confirm-cancel]");
+      cancel.addEventListener("click", () => el.confirm.close());
+      const confirmed = this.#root.querySelector("[data-call-confirm-end]");
+      confirmed.addEventListener("click", () => this.#end());
+    }
     el.chat.addEventListener("submit", (event) => {
       event.preventDefault();
       const input = el.chat.elements.text;

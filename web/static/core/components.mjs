@@ -25,4 +25,5 @@ export const components = new Map([
   ["addendum", { load: () => import("../reports/addendum.mjs") }],
   ["consult-live", { load: () => import("../consults/consult-live.mjs") }],
   ["consult-call", { load: () => import("../consults/consult-call.mjs") }],
+  ["guest-invite", { load: () => import("../consults/guest-invite.mjs") }],
 ]);
