@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     a process silent for three intervals is taken to be gone, with its peers."""
     consult_chunk_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long a signaling message split over several bus events may take to arrive whole."""
+    consult_check_max_peers: int = Field(default=8, ge=1)
+    """Pre-call network checks (server-side echo peers) one server process runs at once."""
+    consult_check_seconds: float = Field(default=60.0, gt=0)
+    """How long one pre-call network check's echo peer lives before it is closed."""
+    consult_recorder_idle_seconds: float = Field(default=30.0, gt=0)
+    """How long the call recorder waits for the doctors to be in the room before it stops."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -95,3 +95,18 @@ class IceOut(Out):
 
     ice_servers: list[IceServerOut]
     expires_at: datetime
+
+
+class CheckOfferIn(Schema):
+    """The browser's offer for a pre-call network check (every candidate in it, or trickled
+    none: the echo peer answers with its own)."""
+
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class CheckAnswerOut(Out):
+    """The echo peer's answer: it sends your tracks back and echoes data channel messages."""
+
+    type: Literal["answer"]
+    sdp: str

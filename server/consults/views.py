@@ -10,6 +10,8 @@ from aiohttp import web
 from server import keys
 from server.consults import duty, ice, service
 from server.consults.schemas import (
+    CheckAnswerOut,
+    CheckOfferIn,
     ConsultIn,
     ConsultOut,
     DutyIn,
@@ -22,7 +24,7 @@ from server.consults.schemas import (
 from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body
 from server.errors import NotFound
-from server.identity import Role
+from server.identity import Principal, Role
 
 DOCTORS = (Role.GP, Role.SPECIALIST)
 
@@ -242,13 +244,21 @@ async def ice_servers(request: web.Request) -> web.Response:
     caller = principal(request)
     async with db(request) as session:
         await service.member(session=session, caller=caller, consult_id=consult_id)
+    return _ice_response(_ice_for(request, caller))
+
+
+def _ice_for(request: web.Request, caller: Principal) -> ice.IceServers:
+    """The ICE servers of a call for this caller (the network check takes the same)."""
     settings = request.app[keys.SETTINGS]
-    found = ice.ice_servers(
+    return ice.ice_servers(
         urls=settings.turn_urls,
         secret=settings.turn_secret.get_secret_value(),
         user=str(caller.user_id),
         ttl=timedelta(seconds=settings.consult_ice_ttl_seconds),
     )
+
+
+def _ice_response(found: ice.IceServers) -> web.Response:
     out = IceOut(
         ice_servers=[
             IceServerOut(urls=list(s.urls), username=s.username, credential=s.credential)
@@ -259,3 +269,35 @@ async def ice_servers(request: web.Request) -> web.Response:
     return web.Response(
         text=out.model_dump_json(exclude_none=True), content_type="application/json"
     )
+
+
+# The pre-call network check ----------------------------------------------------------
+
+
+@api(
+    summary="The STUN/TURN servers for the pre-call network check (those of a call)",
+    tag="consults",
+    response=IceOut,
+    roles=DOCTORS,
+)
+async def check_ice(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/check/ice."""
+    return _ice_response(_ice_for(request, principal(request)))
+
+
+@api(
+    summary="Start a pre-call network check: the echo peer's answer to your offer",
+    tag="consults",
+    body=CheckOfferIn,
+    response=CheckAnswerOut,
+    errors=(429,),
+    roles=DOCTORS,
+)
+async def check_answer(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/check: the echo peer sends your tracks back for a minute."""
+    body = await read_body(request, CheckOfferIn)
+    caller = principal(request)
+    sdp = await request.app[keys.CONSULT_CHECKS].answer(
+        user_id=caller.user_id, sdp=body.sdp, servers=_ice_for(request, caller)
+    )
+    return json_response(CheckAnswerOut(type="answer", sdp=sdp))
