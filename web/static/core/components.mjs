@@ -24,4 +24,5 @@ export const components = new Map([
   ["reports-live", { load: () => import("../reports/reports-live.mjs") }],
   ["addendum", { load: () => import("../reports/addendum.mjs") }],
   ["consult-live", { load: () => import("../consults/consult-live.mjs") }],
+  ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
 ]);
