@@ -167,7 +167,9 @@ def mux(parts: list[Path], out: Path) -> Muxed:
     with out.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-    return Muxed(out, round(end, 3), [str(k) for k in kinds], out.stat().st_size, digest.hexdigest())
+    return Muxed(
+        out, round(end, 3), [str(k) for k in kinds], out.stat().st_size, digest.hexdigest()
+    )
 
 
 async def finish(files: TrackFiles, out: Path) -> Muxed | None:

@@ -110,3 +110,39 @@ class CheckAnswerOut(Out):
 
     type: Literal["answer"]
     sdp: str
+
+
+class RecordingConsentIn(Schema):
+    """A doctor consents to recording the call (or withdraws: false)."""
+
+    consent: bool
+    patient_consent: bool | None = Field(
+        default=None,
+        description="The GP records the patient's consent with theirs (left out: true); "
+        "false is refused.",
+    )
+
+
+class ConsentOut(Out):
+    """One doctor's consent."""
+
+    by: str
+    at: datetime
+
+
+class RecordingOut(Out):
+    """Where a consult's recording stands."""
+
+    consult_id: int
+    gp_consent: ConsentOut | None
+    patient_consent: bool
+    specialist_consent: ConsentOut | None
+    recording: bool = Field(description="True while the recorder records the call.")
+    started_at: datetime | None
+    stopped_at: datetime | None
+    stop_reason: str | None = Field(description="withdrawn, ended, empty, shutdown or failed")
+    duration_seconds: float | None
+    tracks: list[str]
+    available: bool = Field(
+        description="True once the consult ended and a file was recorded: GET …/recording."
+    )

@@ -8,10 +8,11 @@ from datetime import timedelta
 from aiohttp import web
 
 from server import keys
-from server.consults import duty, ice, service
+from server.consults import duty, ice, recording, service
 from server.consults.schemas import (
     CheckAnswerOut,
     CheckOfferIn,
+    ConsentOut,
     ConsultIn,
     ConsultOut,
     DutyIn,
@@ -20,6 +21,8 @@ from server.consults.schemas import (
     IceServerOut,
     NoteIn,
     NoteOut,
+    RecordingConsentIn,
+    RecordingOut,
 )
 from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body
@@ -301,3 +304,97 @@ async def check_answer(request: web.Request) -> web.Response:
         user_id=caller.user_id, sdp=body.sdp, servers=_ice_for(request, caller)
     )
     return json_response(CheckAnswerOut(type="answer", sdp=sdp))
+
+
+# Recording -----------------------------------------------------------------------------
+
+
+def _recording_out(found: recording.State) -> RecordingOut:
+    def consent(given: recording.Consent | None) -> ConsentOut | None:
+        return ConsentOut(by=given.by, at=given.at) if given is not None else None
+
+    return RecordingOut(
+        consult_id=found.consult_id,
+        gp_consent=consent(found.gp_consent),
+        patient_consent=found.patient_consent,
+        specialist_consent=consent(found.specialist_consent),
+        recording=found.recording,
+        started_at=found.started_at,
+        stopped_at=found.stopped_at,
+        stop_reason=found.stop_reason,
+        duration_seconds=found.duration_seconds,
+        tracks=found.tracks,
+        available=found.available,
+    )
+
+
+@api(
+    summary="Consent to recording the call (each doctor; the GP with the patient's), or withdraw",
+    tag="consults",
+    body=RecordingConsentIn,
+    response=RecordingOut,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def recording_consent(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/recording: recording starts once both doctors consented."""
+    consult_id = _consult_id(request)
+    body = await read_body(request, RecordingConsentIn)
+    async with db(request) as session:
+        outcome = await recording.consent(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            consult_id=consult_id,
+            consent=body.consent,
+            patient_consent=body.patient_consent,
+        )
+    if outcome.start:
+        request.app[keys.CONSULT_RECORDERS].start(consult_id, outcome.org_id)
+    return json_response(_recording_out(outcome.state))
+
+
+@api(
+    summary="Where the consult's recording stands: who consented, recording or not",
+    tag="consults",
+    response=RecordingOut,
+    roles=DOCTORS,
+)
+async def recording_state(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/{id}/recording/state."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        found = await recording.state(
+            session=session, caller=principal(request), consult_id=consult_id
+        )
+    return json_response(_recording_out(found))
+
+
+@api(
+    summary="The recording of an ended consult (video/webm), for its members",
+    tag="consults",
+    errors=(409,),
+    roles=DOCTORS,
+    media_type="video/webm",
+)
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/consults/{id}/recording: the WebM file; 409 before the end or if none."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        found = await recording.viewed(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            consult_id=consult_id,
+        )
+    path = request.app[keys.SETTINGS].data_dir / found.media_path
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/webm",
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'inline; filename="consult-{consult_id}.webm"',
+            "ETag": f'"{found.sha256}"',
+        },
+    )
