@@ -12,7 +12,9 @@ the recording's wall clock: the first frame of a track is placed at the moment i
 since the recording started, the next ones follow the track's own timestamps from there
 (so its rate is kept), and a frame that would not move forward is dropped. Video is put on
 the recorder's 1/30 s grid (MediaRecorder encodes VP8 at that time base), audio keeps its
-sample clock. When the recording stops, the parts are muxed (packets copied, not encoded
+sample clock. When the recording stops, each track is still recorded until it catches up
+with the moment of the stop (a few seconds at most, for a server that lags); then the
+peer connections are closed and the parts are muxed (packets copied, not encoded
 again) into one WebM whose tracks share that clock; the parts are then removed.
 """
 
@@ -24,7 +26,7 @@ import hashlib
 import heapq
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -51,13 +53,21 @@ class Rebased(MediaStreamTrack):
         self.source = source
         self.origin = origin
         self.frames = 0
+        self.ended = asyncio.Event()
+        """Set once the source has ended, or has caught up with `until`."""
+        self.until: float | None = None
+        """Where the recording stops (seconds on its clock): frames up to it are still taken."""
         self._offset: float | None = None
         self._last: int | None = None
 
     async def recv(self) -> Any:
         """The next frame of the source that moves forward on the recording's clock."""
         while True:
-            frame = await self.source.recv()
+            try:
+                frame = await self.source.recv()
+            except MediaStreamError:
+                self.ended.set()
+                raise
             if frame.pts is None or frame.time_base is None:
                 continue
             seconds = float(frame.pts * frame.time_base)
@@ -66,6 +76,9 @@ class Rebased(MediaStreamTrack):
             at = max(0.0, seconds + self._offset)
             base = VIDEO_TIME_BASE if self.kind == "video" else frame.time_base
             pts = round(at / base)
+            if self.until is not None and at >= self.until:
+                self.ended.set()
+                raise MediaStreamError
             if self._last is not None and pts <= self._last:
                 continue
             self._last = pts
@@ -121,9 +134,22 @@ class TrackFiles:
         self.parts.append(Part(path, track.kind, rebased, recorder))
         await recorder.start()
 
-    async def stop(self) -> list[Part]:
-        """Stop every part (each file is closed); the parts that hold frames."""
+    async def stop(self, *, drain: float = 0.0) -> list[Part]:
+        """Stop every part (each file is closed); the parts that hold frames.
+
+        With `drain`, first wait up to that many seconds for every track to catch up with
+        the moment of the stop (or end): frames received before it but not yet recorded
+        (a busy server lags a little) are kept, later ones are not.
+        """
         self.stopped = True
+        until = time.monotonic() - self.origin
+        for part in self.parts:
+            part.track.until = until
+        waiting = [asyncio.ensure_future(p.track.ended.wait()) for p in self.parts]
+        if waiting and drain > 0:
+            await asyncio.wait(waiting, timeout=drain)
+        for task in waiting:
+            task.cancel()
         for part in self.parts:
             try:
                 await part.recorder.stop()
@@ -172,10 +198,21 @@ def mux(parts: list[Path], out: Path) -> Muxed:
     )
 
 
-async def finish(files: TrackFiles, out: Path) -> Muxed | None:
-    """Stop the parts and mux them into `out` (in a thread); remove the parts. None if empty."""
-    parts = await files.stop()
+async def finish(
+    files: TrackFiles,
+    out: Path,
+    *,
+    drain: float = 0.0,
+    before_mux: Callable[[], Awaitable[None]] | None = None,
+) -> Muxed | None:
+    """Stop the parts and mux them into `out` (in a thread); remove the parts. None if empty.
+
+    `before_mux` runs once the parts are closed (the recorder hangs up there).
+    """
+    parts = await files.stop(drain=drain)
     try:
+        if before_mux is not None:
+            await before_mux()
         if not parts:
             return None
         return await asyncio.to_thread(mux, [p.path for p in parts], out)

@@ -40,6 +40,8 @@ from server.identity import Actor
 log = logging.getLogger(__name__)
 RECORDER_ACTOR = Actor(user_id=None, username="consult-recorder", org_id=None)
 NAME = "Recorder"
+DRAIN_SECONDS = 5.0
+"""How long the recorder keeps recording frames it received before it was stopped."""
 
 
 class CallRecorder:
@@ -197,20 +199,24 @@ class CallRecorder:
         candidate.sdpMLineIndex = found.get("sdpMLineIndex")
         await pc.addIceCandidate(candidate)
 
+    async def _hang_up(self) -> None:
+        for pc in list(self.pcs.values()):
+            with contextlib.suppress(Exception):
+                await pc.close()
+        self.pcs.clear()
+
     async def _send(self, message: dict[str, Any]) -> None:
         if self.attachment is not None:
             await self.attachment.send(message)
 
     async def _finish(self) -> None:
-        for pc in list(self.pcs.values()):
-            with contextlib.suppress(Exception):
-                await pc.close()
-        self.pcs.clear()
         out = self.data_dir / recording.media_path(self.consult_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         media = None
         try:
-            muxed = await recording_media.finish(self.files, out)
+            muxed = await recording_media.finish(
+                self.files, out, drain=DRAIN_SECONDS, before_mux=self._hang_up
+            )
             if muxed is not None:
                 media = {
                     "duration_seconds": muxed.duration_seconds,
@@ -221,6 +227,7 @@ class CallRecorder:
         except Exception:
             log.exception("recorder: consult %s: the file could not be finished", self.consult_id)
             self.reason = "failed"
+        await self._hang_up()
         if self.attachment is not None:
             with contextlib.suppress(Exception):
                 await self.attachment.leave()
