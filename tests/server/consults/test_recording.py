@@ -202,7 +202,7 @@ async def test_one_consent_records_nothing(
     body = await response.json()
     assert response.status == 409
     assert body["error"]["details"] == {"recorded": False}
-    assert "recording" not in [
+    assert "recorder" not in [
         p["role"] for m in gp.seen if m["type"] == "peers" for p in m["peers"]
     ]
     assert _recordings(settings) == [], "no media is written when recording is off"
@@ -265,7 +265,7 @@ async def test_a_withdrawn_consent_stops_the_recording(
         state = await found.json()
         assert state["recording"] is False
         assert state["stop_reason"] == "withdrawn"
-        status, refused = await _consent(client, world, consult_id, "gp-a")
+        status, _ = await _consent(client, world, consult_id, "gp-a")
         assert status == 409, "one recording per consult"
     finally:
         for sender in senders:
