@@ -275,3 +275,42 @@ async def test_a_withdrawn_consent_stops_the_recording(
     data = await _file(client, world, consult_id, "cardio")
     assert data[:4] == b"\x1a\x45\xdf\xa3", "an EBML (WebM) file"
     assert [p.name for p in _recordings(settings)] == [f"consult-{consult_id}.webm"]
+
+
+async def test_consent_before_the_call_starts_once_live_and_an_empty_room_stops_it(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    _, state = await _consent(client, world, consult_id, "gp-a")
+    status, state = await _consent(client, world, consult_id, "cardio")
+    assert status == 200
+    assert state["recording"] is False, "the call is not live yet"
+    assert state["gp_consent"] is not None
+    gp, host = await _admitted(client, world, consult_id)
+    senders = [Sender(30), Sender(220)]
+    try:
+        status, state = await _consent(client, world, consult_id, "cardio")
+        assert state["recording"] is True, "sent again once live, it starts"
+        await _recorder_in(gp)
+        await _recorder_in(host)
+        await senders[0].answer(gp)
+        await senders[1].answer(host)
+        await asyncio.sleep(1.0)
+        for signal in (gp, host):
+            await signal.send("leave")
+            assert await signal.closed() == 1000
+        await client.app[keys.CONSULT_RECORDERS].wait(consult_id)
+    finally:
+        for sender in senders:
+            await sender.close()
+    found = await client.get(
+        f"/api/v1/consults/{consult_id}/recording/state", headers=world.auth("gp-a")
+    )
+    state = await found.json()
+    assert state["recording"] is False
+    assert state["stop_reason"] == "empty"
+    assert state["available"] is False, "given once the consult has ended"
+    assert (await consult(client, world, consult_id))["status"] == "live"
+    ended, _ = await act(client, world, consult_id, "end", "gp-a")
+    assert ended == 200
+    assert (await _file(client, world, consult_id, "gp-a"))[:4] == b"\x1a\x45\xdf\xa3"
