@@ -53,6 +53,7 @@ class Rebased(MediaStreamTrack):
         self.source = source
         self.origin = origin
         self.frames = 0
+        self.last_at = 0.0
         self.ended = asyncio.Event()
         """Set once the source has ended, or has caught up with `until`."""
         self.until: float | None = None
@@ -82,6 +83,7 @@ class Rebased(MediaStreamTrack):
             if self._last is not None and pts <= self._last:
                 continue
             self._last = pts
+            self.last_at = at
             frame.pts = pts
             frame.time_base = base
             self.frames += 1
@@ -150,6 +152,15 @@ class TrackFiles:
             await asyncio.wait(waiting, timeout=drain)
         for task in waiting:
             task.cancel()
+        for part in self.parts:
+            log.info(
+                "recording: %s: %d frames, last at %.3f s, stopped at %.3f s, caught up: %s",
+                part.path.name,
+                part.track.frames,
+                part.track.last_at,
+                until,
+                part.track.ended.is_set(),
+            )
         for part in self.parts:
             try:
                 await part.recorder.stop()

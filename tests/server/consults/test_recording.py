@@ -1,19 +1,22 @@
 """Consented recording: two aiortc doctors in a call, the server's recorder joins, a WebM comes out.
 
 The recorder is a real aiortc peer in the room; the doctors answer its offers with a test
-pattern and audio, as a browser would. The file is opened with PyAV: a video and an audio
-track of each doctor, and a duration within TOLERANCE seconds of the time recorded.
+pattern and audio stamped with their capture time, as a browser would. The file is opened
+with PyAV: a video and an audio track of each doctor, and a duration within TOLERANCE
+seconds of the time recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fractions
 import time
 from pathlib import Path
 from typing import Any
 
 import av
-from aiortc import AudioStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+import numpy as np
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from server import keys
 from server.settings import Settings
@@ -56,6 +59,47 @@ async def _consent(
     return response.status, await response.json()
 
 
+class Camera(Pattern):
+    """The test pattern stamped with its capture time, as a browser's camera is: a busy test
+    process sends fewer frames, but their timestamps keep to the clock."""
+
+    began: float | None = None
+
+    async def next_timestamp(self) -> tuple[int, fractions.Fraction]:
+        """Wait a frame's time; the time since the first frame, in 1/90000 s."""
+        if self.began is None:
+            self.began = time.monotonic()
+        else:
+            await asyncio.sleep(1 / 30)
+        return int((time.monotonic() - self.began) * 90_000), fractions.Fraction(1, 90_000)
+
+
+class Microphone(MediaStreamTrack):
+    """Quiet audio, 20 ms frames at 48 kHz stamped with their capture time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.began: float | None = None
+        self.last = -960
+
+    async def recv(self) -> av.AudioFrame:
+        """The next 20 ms (later than the last one, stamped with the clock)."""
+        if self.began is None:
+            self.began = time.monotonic()
+        else:
+            await asyncio.sleep(0.02)
+        pts = max(self.last + 960, int((time.monotonic() - self.began) * 48_000))
+        self.last = pts
+        samples = np.zeros((1, 960 * 2), dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
+        frame.sample_rate = 48_000
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, 48_000)
+        return frame
+
+
 class Sender:
     """A doctor's media for the recorder: answers its offer with a test pattern and audio."""
 
@@ -67,8 +111,8 @@ class Sender:
         """Take the recorder's offer on this socket and answer it; the recorder's peer id."""
         offer = await signal.next("offer")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-        self.pc.addTrack(Pattern(self.shade))
-        self.pc.addTrack(AudioStreamTrack())
+        self.pc.addTrack(Camera(self.shade))
+        self.pc.addTrack(Microphone())
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await signal.send("answer", to=offer["from"], sdp=self.pc.localDescription.sdp)
         await signal.send("candidate", to=offer["from"], candidate=None)
