@@ -10,7 +10,8 @@ So each received track is recorded on its own, by its own MediaRecorder, into it
 WebM part (`<n>-audio.webm`, `<n>-video.webm`), after its timestamps are rebased onto
 the recording's wall clock: the first frame of a track is placed at the moment it arrived
 since the recording started, the next ones follow the track's own timestamps from there
-(so its rate is kept), and a frame that would not move forward is dropped. Video is put on
+(so its rate is kept: browsers stamp frames with their capture time), and a frame that
+would not move forward is dropped. Video is put on
 the recorder's 1/30 s grid (MediaRecorder encodes VP8 at that time base), audio keeps its
 sample clock. When the recording stops, each track is still recorded until it catches up
 with the moment of the stop (a few seconds at most, for a server that lags); then the
