@@ -155,7 +155,9 @@ async def consent(
         raise InvalidInput(
             "Recording needs the patient's consent.", details={"field": "patient_consent"}
         )
-    row = await session.get(ConsultRecording, consult_id, with_for_update=True)
+    row = await session.get(
+        ConsultRecording, consult_id, with_for_update=True, populate_existing=True
+    )
     if consent:
         if view.consult.status not in CONSENTABLE:
             raise Conflict(
@@ -218,7 +220,9 @@ async def _new_row(session: AsyncSession, consult_id: int) -> ConsultRecording:
             await session.flush()
             return row
     except IntegrityError:
-        found = await session.get(ConsultRecording, consult_id, with_for_update=True)
+        found = await session.get(
+            ConsultRecording, consult_id, with_for_update=True, populate_existing=True
+        )
         assert found is not None
         return found
 

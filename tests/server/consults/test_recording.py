@@ -358,3 +358,29 @@ async def test_consent_before_the_call_starts_once_live_and_an_empty_room_stops_
     ended, _ = await act(client, world, consult_id, "end", "gp-a")
     assert ended == 200
     assert (await _file(client, world, consult_id, "gp-a"))[:4] == b"\x1a\x45\xdf\xa3"
+
+
+async def test_consents_at_once_start_exactly_one_recorder(client: Client, world: World) -> None:
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, world, consult_id)
+    answers = await asyncio.gather(
+        _consent(client, world, consult_id, "gp-a"), _consent(client, world, consult_id, "cardio")
+    )
+    assert [status for status, _ in answers] == [200, 200], answers
+    assert await _recorder_in(gp)
+    assert len(client.app[keys.CONSULT_RECORDERS].running) == 1
+    assert [a for a, _, _ in await audit_trail(client.app, "consult.recording.start")] in (
+        ["gp-a"],
+        ["cardio"],
+    )
+    ended, _ = await act(client, world, consult_id, "end", "gp-a")
+    assert ended == 200
+    await client.app[keys.CONSULT_RECORDERS].wait(consult_id)
+    response = await client.get(
+        f"/api/v1/consults/{consult_id}/recording", headers=world.auth("gp-a")
+    )
+    body = await response.json()
+    assert response.status == 409, "nobody answered the recorder: no media, no file"
+    assert body["error"]["details"] == {"recorded": False}
+    await gp.close()
+    await host.close()
