@@ -15,7 +15,7 @@ consult id only. It is given to the consult's members once the consult has ended
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ from server.identity import Principal, Role
 RECORDINGS = "recordings"
 """The recordings' folder below the data directory."""
 CONSENTABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
+FINISH_GRACE = timedelta(minutes=2)
+"""How long after the end a recording may still be being finished; later, it was lost."""
 
 
 def channel(consult_id: int) -> str:
@@ -309,6 +311,14 @@ async def viewed(
             f"Nothing of consult {consult_id} was recorded.", details={"recorded": False}
         )
     if row.media_path is None or row.size is None or row.sha256 is None:
+        ended_at = view.consult.ended_at
+        lost = ended_at is not None and utcnow() - ended_at > FINISH_GRACE
+        if row.stopped_at is None and lost:
+            raise Conflict(
+                f"The recording of consult {consult_id} was lost: the server process that "
+                "recorded it stopped before it finished the file.",
+                details={"recorded": False, "lost": True},
+            )
         if row.stopped_at is None:
             raise Conflict(
                 "The recording is being finished; try again in a few seconds.",

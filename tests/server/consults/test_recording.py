@@ -16,12 +16,15 @@ from typing import Any
 
 import av
 import numpy as np
+import pytest
+from aiohttp import ClientSession
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from server import keys
 from server.settings import Settings
 from tests.server.consults.calls import Pattern, Signal, VideoPeer, accepted_consult, call
 from tests.server.consults.helpers import act, consult
+from tests.server.reading.test_concurrency import two_servers  # noqa: F401  (a fixture)
 from tests.support import Client, World, audit_trail
 
 RECORD_SECONDS = 4.0
@@ -382,5 +385,66 @@ async def test_consents_at_once_start_exactly_one_recorder(client: Client, world
     body = await response.json()
     assert response.status == 409, "nobody answered the recorder: no media, no file"
     assert body["error"]["details"] == {"recorded": False}
+    await gp.close()
+    await host.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_the_recorder_runs_in_one_process_and_hears_a_withdrawal_from_another(
+    client: Client,
+    world: World,
+    settings: Settings,
+    two_servers: list[ClientSession],  # noqa: F811
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    one, other = two_servers
+    host = await Signal.open(other, consult_id, world.auth("cardio"))
+    await host.join("host")
+    gp = await Signal.open(one, consult_id, world.auth("gp-a"))
+    await gp.join("participant")
+    await host.next("knock")
+    await host.send("admit", peer=gp.peer)
+    await gp.peers_become(gp.peer, host.peer)
+    for _ in range(600):
+        if (await consult(client, world, consult_id))["status"] == "live":
+            break
+        await asyncio.sleep(0.05)
+    path = f"/api/v1/consults/{consult_id}/recording"
+    senders = [Sender(30), Sender(220)]
+    try:
+        given = await one.post(path, json={"consent": True}, headers=world.auth("gp-a"))
+        assert given.status == 200, await given.text()
+        second = await other.post(path, json={"consent": True}, headers=world.auth("cardio"))
+        assert (await second.json())["recording"] is True, "the second process records"
+        recorder = await _recorder_in(gp)  # gp-a's process hears of it on the bus
+        assert await _recorder_in(host) == recorder
+        await senders[0].answer(gp)
+        await senders[1].answer(host)
+        await asyncio.sleep(2.0)
+        withdrawn = await one.post(path, json={"consent": False}, headers=world.auth("gp-a"))
+        assert withdrawn.status == 200
+        await gp.peers_become(gp.peer, host.peer)
+        for _ in range(1200):
+            state = await (await one.get(f"{path}/state", headers=world.auth("gp-a"))).json()
+            if not state["recording"]:
+                break
+            await asyncio.sleep(0.05)
+        assert state["stop_reason"] == "withdrawn"
+    finally:
+        for sender in senders:
+            await sender.close()
+    ended = await one.post(f"/api/v1/consults/{consult_id}/end", headers=world.auth("gp-a"))
+    assert ended.status == 200
+    for _ in range(1200):
+        found = await one.get(path, headers=world.auth("gp-a"))
+        if found.status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert found.status == 200, await found.text()
+    data = await found.read()
+    assert data[:4] == b"\x1a\x45\xdf\xa3"
+    assert _recordings(settings) == [
+        settings.data_dir / "recordings" / f"consult-{consult_id}.webm"
+    ]
     await gp.close()
     await host.close()
