@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from server.accounts.principal_cache import PrincipalCache
     from server.archive.service import Archive
     from server.audit.service import AuditLog
+    from server.consults.check import EchoPeers
+    from server.consults.recording_peer import Recorders
     from server.consults.signaling import Rooms
     from server.dicomweb.rendered_cache import RenderedCache
     from server.ecg.service import EcgCache
@@ -44,6 +46,8 @@ RENDERED_CACHE: web.AppKey[RenderedCache] = web.AppKey("rendered_cache")
 ECG_CACHE: web.AppKey[EcgCache] = web.AppKey("ecg_cache")
 SIGNING: web.AppKey[Signing] = web.AppKey("signing")
 CONSULT_ROOMS: web.AppKey[Rooms] = web.AppKey("consult_rooms")
+CONSULT_CHECKS: web.AppKey[EchoPeers] = web.AppKey("consult_checks")
+CONSULT_RECORDERS: web.AppKey[Recorders] = web.AppKey("consult_recorders")
 
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)

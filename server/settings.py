@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     """How long a consult's guest link (and the guest access it opens) lasts unless told."""
     consult_guest_max_minutes: int = Field(default=1440, ge=1)
     """The longest a doctor may ask a guest link to last (expires_in_minutes)."""
+    consult_check_max_peers: int = Field(default=8, ge=1)
+    """Pre-call network checks (server-side echo peers) one server process runs at once."""
+    consult_check_seconds: float = Field(default=60.0, gt=0)
+    """How long one pre-call network check's echo peer lives before it is closed."""
+    consult_recorder_idle_seconds: float = Field(default=30.0, gt=0)
+    """How long the call recorder waits for the doctors to be in the room before it stops."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

@@ -1,11 +1,12 @@
-"""Who of the specialists is on duty now; consult requests, their offers, studies and notes."""
+"""Who of the specialists is on duty now; consult requests, their offers, studies, notes and
+recordings."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -145,3 +146,36 @@ class ConsultGuest(Base):
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ConsultRecording(Base):
+    """A consult's recording: both doctors' consent (the GP's with the patient's), then the file.
+
+    The file is `recordings/consult-<id>.webm` below the data directory, named from the
+    consult id only; `media_path` is relative to the data directory.
+    """
+
+    __tablename__ = "consult_recordings"
+
+    consult_id: Mapped[int] = mapped_column(
+        ForeignKey("consults.id", ondelete="CASCADE"), primary_key=True
+    )
+    gp_consent_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    gp_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    patient_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The patient's consent, as the GP recorded it with theirs."""
+    specialist_consent_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    specialist_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When a server process took the recording on (one conditional UPDATE decides which)."""
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    """withdrawn, ended, empty (nobody left in the call), shutdown or failed."""
+    media_path: Mapped[str | None] = mapped_column(String(255))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    tracks: Mapped[list[str] | None] = mapped_column(JSON)
+    """The kinds of the file's tracks, in order (audio, video)."""
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))

@@ -51,6 +51,7 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_post("/consults", create_consult)
     app.router.add_get("/consults", consult_list)
     app.router.add_get(f"/consults/{_ID}", call_pages.call_page)
+    app.router.add_get("/consults/check", network_check)
     app.router.add_get(f"/consults/{_ID}/status", consult_status)
     app.router.add_post(f"/consults/{_ID}/again", ask_again)
     app.router.add_post(f"/consults/{_ID}/withdraw", withdraw)
@@ -444,6 +445,12 @@ async def consult_status(request: web.Request) -> web.StreamResponse:
         named=names.get(named or "", named),
         again=request.query.get("again", "").isdigit(),
     )
+
+
+@allow(Role.GP, Role.SPECIALIST, page=True)
+async def network_check(request: web.Request) -> web.StreamResponse:
+    """GET /consults/check: the pre-call check of camera, microphone and network (consult-check)."""
+    return render(request, "consults/check.html")
 
 
 @allow(Role.GP, page=True)

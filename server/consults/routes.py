@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.consults import guest_pages, lifetime, pages, signal_views, signaling, views
+from server.consults import (
+    check,
+    guest_pages,
+    lifetime,
+    pages,
+    recording_peer,
+    signal_views,
+    signaling,
+    views,
+)
 
 _ID = r"{id:[0-9]{1,12}}"
 
@@ -13,6 +22,8 @@ def setup(app: web.Application) -> None:
     """Register the consults API and pages, the signaling socket, the offer watch and the rooms."""
     app.cleanup_ctx.append(lifetime.offer_watch)
     app.cleanup_ctx.append(signaling.rooms)
+    app.cleanup_ctx.append(check.echo_peers)
+    app.cleanup_ctx.append(recording_peer.recorders)
     app.on_shutdown.append(signaling.close_sockets)
     app.router.add_get("/api/v1/duty", views.get_duty)
     app.router.add_put("/api/v1/duty", views.put_duty)
@@ -24,6 +35,11 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"/api/v1/consults/{_ID}/end", views.end)
     app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
     app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)
+    app.router.add_post(f"/api/v1/consults/{_ID}/recording", views.recording_consent)
+    app.router.add_get(f"/api/v1/consults/{_ID}/recording", views.recording_file)
+    app.router.add_get(f"/api/v1/consults/{_ID}/recording/state", views.recording_state)
+    app.router.add_get("/api/v1/consults/check/ice", views.check_ice)
+    app.router.add_post("/api/v1/consults/check", views.check_answer)
     app.router.add_get(f"/api/v1/consults/{_ID}/signal", signal_views.signal_socket)
     app.router.add_post(f"/api/v1/consults/{_ID}/guests", views.invite_guest)
     app.router.add_get(f"/api/v1/consults/{_ID}/guests", views.list_guests)

@@ -133,3 +133,54 @@ class InvitationOut(GuestOut):
     """A new guest link: hand `url` to the guest; it opens the call once, until expires_at."""
 
     url: str
+
+
+class CheckOfferIn(Schema):
+    """The browser's offer for a pre-call network check (every candidate in it, or trickled
+    none: the echo peer answers with its own)."""
+
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1, max_length=64 * 1024)
+
+
+class CheckAnswerOut(Out):
+    """The echo peer's answer: it sends your tracks back and echoes data channel messages."""
+
+    type: Literal["answer"]
+    sdp: str
+
+
+class RecordingConsentIn(Schema):
+    """A doctor consents to recording the call (or withdraws: false)."""
+
+    consent: bool
+    patient_consent: bool | None = Field(
+        default=None,
+        description="The GP records the patient's consent with theirs (left out: true); "
+        "false is refused.",
+    )
+
+
+class ConsentOut(Out):
+    """One doctor's consent."""
+
+    by: str
+    at: datetime
+
+
+class RecordingOut(Out):
+    """Where a consult's recording stands."""
+
+    consult_id: int
+    gp_consent: ConsentOut | None
+    patient_consent: bool
+    specialist_consent: ConsentOut | None
+    recording: bool = Field(description="True while the recorder records the call.")
+    started_at: datetime | None
+    stopped_at: datetime | None
+    stop_reason: str | None = Field(description="withdrawn, ended, empty, shutdown or failed")
+    duration_seconds: float | None
+    tracks: list[str]
+    available: bool = Field(
+        description="True once the consult ended and a file was recorded: GET …/recording."
+    )

@@ -28,7 +28,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,8 @@ CLOSE_TOO_BIG = WSCloseCode.MESSAGE_TOO_BIG
 CLOSE_POLICY = WSCloseCode.POLICY_VIOLATION
 CLOSE_GOING_AWAY = WSCloseCode.GOING_AWAY
 HOST, PARTICIPANT, GUEST = "host", "participant", "guest"
+RECORDER = "recorder"
+"""The role of the server's call recorder (an in-process member, see `Rooms.attach`)."""
 LOBBY, ROOM = "lobby", "room"
 RELAYED = frozenset({"offer", "answer", "candidate"})
 BROADCAST = frozenset({"chat", "view"})
@@ -314,7 +316,7 @@ class Member:
     user_id: int | None
     name: str
     role: str
-    """host (the accepted specialist), participant (a GP of the clinic) or guest."""
+    """host (the accepted specialist), participant (a GP of the clinic), guest, or recorder."""
     guest_id: int | None = None
     """The guest link a guest came in by (what `Rooms.kick` closes)."""
 
@@ -354,7 +356,7 @@ class Peer:
         if not (
             isinstance(peer, str)
             and isinstance(name, str)
-            and role in (HOST, PARTICIPANT, GUEST)
+            and role in (HOST, PARTICIPANT, GUEST, RECORDER)
             and (user is None or isinstance(user, int))
             and state in (LOBBY, ROOM)
         ):
@@ -362,7 +364,91 @@ class Peer:
         return cls(peer, name, str(role), user, str(state))
 
 
-class Connection:
+class Local:
+    """A local member of a room as `Rooms` handles it: a socket (`Connection`), or an
+    in-process member (`InProcess`, the call recorder). Rooms only queue messages for it
+    (`send`), ask it to close (`close`) and wait for it (`finish`)."""
+
+    member: Member
+    audit: Recorder
+    peer: Peer | None
+    sent_peers: list[dict[str, Any]] | None
+    closing: bool
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue one message for this member."""
+        raise NotImplementedError
+
+    def close(self, code: int) -> None:
+        """Close once the messages queued before are delivered."""
+        raise NotImplementedError
+
+    async def finish(self) -> None:
+        """Make sure this member is closed."""
+        raise NotImplementedError
+
+
+class InProcess(Local):
+    """A member in this process without a socket: messages go to its `deliver` callback,
+    and `closed(code)` is called once when the room closes it."""
+
+    def __init__(
+        self,
+        member: Member,
+        audit: Recorder,
+        *,
+        deliver: Callable[[dict[str, Any]], None],
+        closed: Callable[[int], None],
+    ) -> None:
+        self.member = member
+        self.audit = audit
+        self.peer = None
+        self.sent_peers = None
+        self.closing = False
+        self._deliver = deliver
+        self._closed = closed
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Hand a message to the member's callback."""
+        if not self.closing:
+            self._deliver(message)
+
+    def close(self, code: int) -> None:
+        """Tell the member that the room closed it (once)."""
+        if not self.closing:
+            self.closing = True
+            self._closed(code)
+
+    async def finish(self) -> None:
+        """Nothing to flush."""
+        self.close(CLOSE_GOING_AWAY)
+
+
+class Attachment:
+    """What an in-process member holds: send client messages into its room, leave it."""
+
+    def __init__(self, rooms: Rooms, connection: InProcess, consult_id: int, org_id: int) -> None:
+        self.rooms = rooms
+        self.connection = connection
+        self.consult_id = consult_id
+        self.org_id = org_id
+
+    @property
+    def peer(self) -> str:
+        """My peer id."""
+        return self.connection.peer.peer if self.connection.peer is not None else ""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send one client message (checked as a socket's are); SignalError if refused."""
+        checked = parse(json.dumps(message))
+        await self.rooms._handle(self.connection, checked, self.consult_id, self.org_id)
+
+    async def leave(self) -> None:
+        """Leave the room (audited as `leave`)."""
+        await self.rooms._end(self.connection, self.consult_id, "leave")
+
+
+class Connection(Local):
     """A local socket: its outbox (written by its own task, so a slow client blocks nobody)."""
 
     def __init__(self, socket: web.WebSocketResponse, member: Member, audit: Recorder) -> None:
@@ -461,7 +547,7 @@ class Room:
 
     consult_id: int
     org_id: int
-    local: dict[str, Connection] = field(default_factory=dict)
+    local: dict[str, Local] = field(default_factory=dict)
     remote: dict[str, _Remote] = field(default_factory=dict)
     admitted: set[int] = field(default_factory=set)
     """Users admitted into this call so far: back in without a new admission."""
@@ -651,14 +737,35 @@ class Rooms:
             connection.send(error("revoked", "Your guest link was revoked."))
             connection.close(CLOSE_POLICY)
 
-    async def _end(self, connection: Connection, consult_id: int, how: str) -> None:
+    async def attach(
+        self,
+        *,
+        member: Member,
+        audit: Recorder,
+        consult_id: int,
+        org_id: int,
+        deliver: Callable[[dict[str, Any]], None],
+        closed: Callable[[int], None],
+    ) -> Attachment:
+        """Join an in-process member (no socket) to a consult's call, straight into the room.
+
+        Its messages go to `deliver` (as a socket's would be sent), `closed(code)` is called
+        when the room closes it (the consult ended, shutdown); it sends client messages with
+        `Attachment.send` and leaves with `Attachment.leave`. SignalError (`room_full`) when
+        the call is full.
+        """
+        connection = InProcess(member, audit, deliver=deliver, closed=closed)
+        await self._join(connection, consult_id, org_id)
+        return Attachment(self, connection, consult_id, org_id)
+
+    async def _end(self, connection: Local, consult_id: int, how: str) -> None:
         try:
             await self._depart(connection, consult_id, how)
         finally:
             await connection.finish()
 
     async def _handle(
-        self, connection: Connection, message: dict[str, Any], consult_id: int, org_id: int
+        self, connection: Local, message: dict[str, Any], consult_id: int, org_id: int
     ) -> None:
         kind = message["type"]
         if kind == "join":
@@ -698,7 +805,7 @@ class Rooms:
 
     # Joining and admitting
 
-    async def _join(self, connection: Connection, consult_id: int, org_id: int) -> None:
+    async def _join(self, connection: Local, consult_id: int, org_id: int) -> None:
         room = self.rooms.get(consult_id)
         if room is not None and len(room.peers()) >= self.limits.max_peers:
             raise SignalError("room_full", f"The call holds at most {self.limits.max_peers} peers.")
@@ -710,7 +817,7 @@ class Rooms:
         if member.user_id is not None:
             await self._supersede(room, member.user_id)
         enters = (
-            member.role == HOST
+            member.role in (HOST, RECORDER)
             or (member.role == PARTICIPANT and self.limits.auto_admit)
             or (member.user_id is not None and member.user_id in room.all_admitted())
         )
@@ -764,7 +871,7 @@ class Rooms:
                 {"peer": peer_id, "how": "replaced", "state": old.peer.state},
             )
 
-    async def _admit_by(self, connection: Connection, room: Room, target: str) -> None:
+    async def _admit_by(self, connection: Local, room: Room, target: str) -> None:
         if connection.member.role != HOST:
             raise SignalError("not_host", "Only the host admits peers.")
         found = room.peers().get(target)
@@ -777,7 +884,7 @@ class Rooms:
         else:
             await self._publish(room, {"k": "admit", "peer": target, "by": connection.member.name})
 
-    async def _admit(self, room: Room, connection: Connection, *, by: str) -> None:
+    async def _admit(self, room: Room, connection: Local, *, by: str) -> None:
         peer = connection.peer
         if peer is None or peer.state == ROOM:
             return
@@ -797,7 +904,7 @@ class Rooms:
             ):
                 connection.send({"type": "knock", "peer": waiting.peer, "name": waiting.name})
 
-    async def _depart(self, connection: Connection, consult_id: int, how: str) -> None:
+    async def _depart(self, connection: Local, consult_id: int, how: str) -> None:
         peer = connection.peer
         room = self.rooms.get(consult_id)
         if peer is None or room is None or room.local.get(peer.peer) is not connection:
@@ -966,7 +1073,7 @@ class Rooms:
         task.add_done_callback(self._tasks.discard)
 
     async def _audit(
-        self, connection: Connection, room: Room, action: str, details: dict[str, Any]
+        self, connection: Local, room: Room, action: str, details: dict[str, Any]
     ) -> None:
         try:
             async with transaction(self.sessionmaker, self.write_group) as session:
@@ -981,7 +1088,7 @@ class Rooms:
         except Exception:
             log.exception("signaling: could not audit %s of consult %s", action, room.consult_id)
 
-    async def _persist_chat(self, connection: Connection, room: Room, text: str) -> None:
+    async def _persist_chat(self, connection: Local, room: Room, text: str) -> None:
         user_id = connection.member.user_id
         if user_id is None:
             return  # guests' chat: recorded once guest links exist

@@ -9,8 +9,11 @@ from datetime import timedelta
 from aiohttp import web
 
 from server import keys
-from server.consults import duty, guests, ice, service
+from server.consults import duty, guests, ice, recording, service
 from server.consults.schemas import (
+    CheckAnswerOut,
+    CheckOfferIn,
+    ConsentOut,
     ConsultIn,
     ConsultOut,
     DutyIn,
@@ -22,6 +25,8 @@ from server.consults.schemas import (
     InvitationOut,
     NoteIn,
     NoteOut,
+    RecordingConsentIn,
+    RecordingOut,
 )
 from server.context import db, guest_credential, principal, recorder
 from server.endpoint import api, json_response, read_body
@@ -266,20 +271,28 @@ async def ice_servers(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/ice."""
     consult_id = _consult_id(request)
     user = await _ice_user(request, consult_id)
+    return _ice_response(request, _ice_for(request, user))
+
+
+def _ice_for(request: web.Request, user: str) -> ice.IceServers:
+    """The ICE servers of a call for this TURN user (the network check takes the same)."""
     settings = request.app[keys.SETTINGS]
-    found = ice.ice_servers(
+    return ice.ice_servers(
         urls=settings.turn_urls,
         secret=settings.turn_secret.get_secret_value(),
         user=user,
         ttl=timedelta(seconds=settings.consult_ice_ttl_seconds),
     )
+
+
+def _ice_response(request: web.Request, found: ice.IceServers) -> web.Response:
     out = IceOut(
         ice_servers=[
             IceServerOut(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in found.servers
         ],
         expires_at=found.expires_at,
-        ice_transport_policy=settings.consult_ice_transport_policy,
+        ice_transport_policy=request.app[keys.SETTINGS].consult_ice_transport_policy,
     )
     return web.Response(
         text=out.model_dump_json(exclude_none=True), content_type="application/json"
@@ -377,3 +390,129 @@ async def revoke_guest(request: web.Request) -> web.Response:
         )
     await request.app[keys.CONSULT_ROOMS].kick(consult_id, link.id)
     return json_response(_guest_out(link))
+
+
+# The pre-call network check ----------------------------------------------------------
+
+
+@api(
+    summary="The STUN/TURN servers for the pre-call network check (those of a call)",
+    tag="consults",
+    response=IceOut,
+    roles=DOCTORS,
+)
+async def check_ice(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/check/ice."""
+    return _ice_response(request, _ice_for(request, str(principal(request).user_id)))
+
+
+@api(
+    summary="Start a pre-call network check: the echo peer's answer to your offer",
+    tag="consults",
+    body=CheckOfferIn,
+    response=CheckAnswerOut,
+    errors=(429,),
+    roles=DOCTORS,
+)
+async def check_answer(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/check: the echo peer sends your tracks back for a minute."""
+    body = await read_body(request, CheckOfferIn)
+    caller = principal(request)
+    sdp = await request.app[keys.CONSULT_CHECKS].answer(
+        user_id=caller.user_id, sdp=body.sdp, servers=_ice_for(request, str(caller.user_id))
+    )
+    return json_response(CheckAnswerOut(type="answer", sdp=sdp))
+
+
+# Recording -----------------------------------------------------------------------------
+
+
+def _recording_out(found: recording.State) -> RecordingOut:
+    def consent(given: recording.Consent | None) -> ConsentOut | None:
+        return ConsentOut(by=given.by, at=given.at) if given is not None else None
+
+    return RecordingOut(
+        consult_id=found.consult_id,
+        gp_consent=consent(found.gp_consent),
+        patient_consent=found.patient_consent,
+        specialist_consent=consent(found.specialist_consent),
+        recording=found.recording,
+        started_at=found.started_at,
+        stopped_at=found.stopped_at,
+        stop_reason=found.stop_reason,
+        duration_seconds=found.duration_seconds,
+        tracks=found.tracks,
+        available=found.available,
+    )
+
+
+@api(
+    summary="Consent to recording the call (each doctor; the GP with the patient's), or withdraw",
+    tag="consults",
+    body=RecordingConsentIn,
+    response=RecordingOut,
+    errors=(409,),
+    roles=DOCTORS,
+)
+async def recording_consent(request: web.Request) -> web.Response:
+    """POST /api/v1/consults/{id}/recording: recording starts once both doctors consented."""
+    consult_id = _consult_id(request)
+    body = await read_body(request, RecordingConsentIn)
+    async with db(request) as session:
+        outcome = await recording.consent(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            consult_id=consult_id,
+            consent=body.consent,
+            patient_consent=body.patient_consent,
+        )
+    if outcome.start:
+        request.app[keys.CONSULT_RECORDERS].start(consult_id, outcome.org_id)
+    return json_response(_recording_out(outcome.state))
+
+
+@api(
+    summary="Where the consult's recording stands: who consented, recording or not",
+    tag="consults",
+    response=RecordingOut,
+    roles=DOCTORS,
+)
+async def recording_state(request: web.Request) -> web.Response:
+    """GET /api/v1/consults/{id}/recording/state."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        found = await recording.state(
+            session=session, caller=principal(request), consult_id=consult_id
+        )
+    return json_response(_recording_out(found))
+
+
+@api(
+    summary="The recording of an ended consult (video/webm), for its members",
+    tag="consults",
+    errors=(409,),
+    roles=DOCTORS,
+    media_type="video/webm",
+)
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/consults/{id}/recording: the WebM file; 409 before the end or if none."""
+    consult_id = _consult_id(request)
+    async with db(request) as session:
+        found = await recording.viewed(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            consult_id=consult_id,
+        )
+    path = request.app[keys.SETTINGS].data_dir / found.media_path
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/webm",
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'inline; filename="consult-{consult_id}.webm"',
+            "ETag": f'"{found.sha256}"',
+        },
+    )

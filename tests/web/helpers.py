@@ -40,6 +40,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             f"/consults/{consult_id}/status",
             f"/consults/{consult_id}",
             f"/consults/{call_id}",
+            "/consults/check",
         ],
         "cardio": [
             "/",
@@ -47,6 +48,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/worklist",
             "/consults",
             f"/consults/{call_id}",
+            "/consults/check",
             "/reports",
             f"/studies/{STUDY_UID}/view?request={request_id}",
         ],

@@ -1,4 +1,4 @@
-"""Migration 0010 creates the consult tables exactly as the models declare them."""
+"""Migrations 0010, 0011 and 0012 create the consult tables exactly as the models declare them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from server import db
 from server.settings import Settings
 from tests.support import World
 
-TABLES = ("consults", "consult_studies", "consult_offers", "consult_notes")
+TABLES = (
+    "consults",
+    "consult_studies",
+    "consult_offers",
+    "consult_notes",
+    "consult_recordings",
+)
 
 
 async def test_the_migration_creates_the_consults_as_the_models_declare(

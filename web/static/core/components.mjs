@@ -26,4 +26,5 @@ export const components = new Map([
   ["consult-live", { load: () => import("../consults/consult-live.mjs") }],
   ["consult-call", { load: () => import("../consults/consult-call.mjs") }],
   ["guest-invite", { load: () => import("../consults/guest-invite.mjs") }],
+  ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
 ]);
