@@ -86,6 +86,7 @@ export default class ConsultCall {
       share: q("[data-call-share]"),
       timer: q("[data-call-timer]"),
       quality: q("[data-call-quality]"),
+      recording: q("[data-call-recording]"),
       leave: q("[data-call-leave]"),
       end: q("[data-call-end]"),
       people: q("[data-call-people]"),
@@ -375,14 +376,18 @@ export default class ConsultCall {
       }
     }
     this.#people(peers);
-    if (others.length && !this.#since) {
+    const recording = peers.some((p) => p.role === "recorder");
+    this.#el.recording.hidden = !recording;
+    this.#root.dispatchEvent(new CustomEvent("doorstep:call-peers", { detail: { peers, recording } }));
+    const people = others.filter((p) => p.role !== "recorder");
+    if (people.length && !this.#since) {
       this.#since = Date.now();
     }
     this.#say(
-      others.length
-        ? `In the call with ${others.map((p) => p.name).join(", ")}.`
+      people.length
+        ? `In the call with ${people.map((p) => p.name).join(", ")}.`
         : "You are in the call. Waiting for the others to join…",
-      others.length ? "success" : "info",
+      people.length ? "success" : "info",
     );
     if (!wasInRoom) {
       this.#el.mute.focus({ preventScroll: true });
@@ -397,6 +402,7 @@ export default class ConsultCall {
   }
 
   #link(other, initiator) {
+    const recorder = other.role === "recorder";
     const link = new PeerLink({
       peer: other.peer,
       name: other.name,
@@ -407,11 +413,14 @@ export default class ConsultCall {
       tracks: this.#sendingTracks(),
       stream: this.#stream,
       send: (message) => this.#channel?.send(message),
-      onTrack: (stream) => this.#tile(link).show(stream),
-      onState: (state) => this.#tile(link).state(state),
+      // The server's recorder sends nothing and is shown by the Recording badge, not a tile.
+      onTrack: (stream) => recorder || this.#tile(link).show(stream),
+      onState: (state) => recorder || this.#tile(link).state(state),
     });
     this.#links.set(other.peer, link);
-    this.#tile(link);
+    if (!recorder) {
+      this.#tile(link);
+    }
     return link;
   }
 
@@ -456,7 +465,7 @@ export default class ConsultCall {
         this.#tiles.set(other.peer, this.#tiles.get(link.peer));
         this.#tiles.delete(link.peer);
         link.rename(other.peer);
-        this.#tile(link).state(link.state);
+        this.#tiles.get(other.peer)?.state(link.state);
         return link;
       }
     }
@@ -467,7 +476,7 @@ export default class ConsultCall {
     this.#links.delete(link.peer);
     const timer = window.setTimeout(() => this.#forget(link, { close: true }), DETACHED_MS);
     this.#detached.set(link.peer, { link, timer });
-    this.#tile(link).state("away");
+    this.#tiles.get(link.peer)?.state("away");
   }
 
   #forget(link, { close }) {
@@ -513,7 +522,7 @@ export default class ConsultCall {
     list.replaceChildren();
     for (const peer of peers) {
       const item = document.createElement("li");
-      const role = peer.role === "host" ? "host" : peer.role === "guest" ? "guest" : "clinic";
+      const role = { host: "host", guest: "guest", recorder: "recording the call" }[peer.role] || "clinic";
       item.textContent = `${peer.name} (${peer.peer === this.#me ? "you, " : ""}${role})`;
       list.append(item);
     }

@@ -26,5 +26,6 @@ export const components = new Map([
   ["consult-live", { load: () => import("../consults/consult-live.mjs") }],
   ["consult-call", { load: () => import("../consults/consult-call.mjs") }],
   ["guest-invite", { load: () => import("../consults/guest-invite.mjs") }],
+  ["call-recording", { load: () => import("../consults/call-recording.mjs") }],
   ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
 ]);
