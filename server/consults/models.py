@@ -107,8 +107,23 @@ class ConsultOffer(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class NoteKind(StrEnum):
+    """What a consult note is: a chat message of the call, or a doctor's written outcome."""
+
+    CHAT = "chat"
+    ADVICE = "advice"
+    PRESCRIPTION = "prescription"
+    """A prescription suggestion for the GP (the GP prescribes)."""
+    REFERRAL_UP = "referral_up"
+    """Refer the patient up, to the hospital (the consortium's two-way referral)."""
+    REFERRAL_DOWN = "referral_down"
+    """Back down to the clinic, for follow-up there."""
+    NOTE = "note"
+
+
 class ConsultNote(Base):
-    """A doctor's note on a consult (advice, prescription suggestion, referral)."""
+    """A doctor's note on a consult (advice, prescription suggestion, referral), or a chat
+    message of its call."""
 
     __tablename__ = "consult_notes"
 
@@ -117,6 +132,7 @@ class ConsultNote(Base):
         ForeignKey("consults.id", ondelete="CASCADE"), index=True
     )
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(16), default=NoteKind.NOTE.value)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

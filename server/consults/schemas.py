@@ -44,10 +44,18 @@ class ConsultIn(Schema):
     )
 
 
+NoteKindIn = Literal["advice", "prescription", "referral_up", "referral_down", "note"]
+
+
 class NoteIn(Schema):
     """A note on a consult."""
 
     text: str = Field(min_length=1, max_length=10_000)
+    kind: NoteKindIn = Field(
+        default="note",
+        description="An addition to the contract: advice, prescription (a suggestion for the "
+        "GP), referral_up (to the hospital), referral_down (back to the clinic) or note.",
+    )
 
 
 class NoteOut(Out):
@@ -57,6 +65,10 @@ class NoteOut(Out):
     author: str
     text: str
     created_at: datetime
+    kind: str = Field(
+        description="chat (a message of the call), advice, prescription, "
+        "referral_up, referral_down or note"
+    )
 
 
 class ConsultOut(Out):

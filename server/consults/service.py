@@ -35,6 +35,7 @@ from server.consults.models import (
     ConsultOffer,
     ConsultStatus,
     ConsultStudy,
+    NoteKind,
 )
 from server.db import after_commit, utcnow
 from server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -77,6 +78,8 @@ class Note:
     author: str
     text: str
     created_at: datetime
+    kind: str = "note"
+    """chat, advice, prescription, referral_up, referral_down or note (NoteKind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +197,7 @@ async def _views(
                 .order_by(ConsultNote.created_at, ConsultNote.id)
             ):
                 found_notes.setdefault(note.consult_id, []).append(
-                    Note(note.id, author, note.text, note.created_at)
+                    Note(note.id, author, note.text, note.created_at, note.kind)
                 )
     return [
         View(
@@ -793,7 +796,13 @@ async def mark_live(
 
 
 async def add_note(
-    *, session: AsyncSession, caller: Principal, audit: Recorder, consult_id: int, text: str
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    consult_id: int,
+    text: str,
+    kind: NoteKind = NoteKind.NOTE,
 ) -> View:
     """Either doctor adds a note to a consult that was taken (during or after the call)."""
     current = await _member_view(session, caller, consult_id)
@@ -806,8 +815,14 @@ async def add_note(
         raise InvalidInput("A note needs some text.")
     if len(text) > NOTE_MAX:
         raise InvalidInput(f"A note is at most {NOTE_MAX} characters.")
+    if kind is NoteKind.CHAT:
+        raise InvalidInput("Chat messages are sent in the call, not as notes.")
     note = ConsultNote(
-        consult_id=consult_id, author_id=caller.user_id, text=text, created_at=utcnow()
+        consult_id=consult_id,
+        author_id=caller.user_id,
+        kind=kind.value,
+        text=text,
+        created_at=utcnow(),
     )
     session.add(note)
     await session.flush()
@@ -817,6 +832,6 @@ async def add_note(
         object_type="consult",
         object_id=consult_id,
         org_id=current.consult.org_id,
-        details={"note": note.id},
+        details={"note": note.id, "kind": kind.value},
     )
     return await _view(session, consult_id)

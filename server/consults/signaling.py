@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import keys
 from server.audit.service import Recorder
 from server.consults import service
-from server.consults.models import ConsultNote
+from server.consults.models import ConsultNote, NoteKind
 from server.db import WriteGroup, transaction, utcnow
 from server.events import channels
 from server.events.bus import MAX_PAYLOAD_BYTES, EventBus, Subscription
@@ -1128,7 +1128,13 @@ async def record_chat(
     text: str,
 ) -> ConsultNote:
     """Keep one chat message of the call in the consult record (as a note), audited."""
-    note = ConsultNote(consult_id=consult_id, author_id=author_id, text=text, created_at=utcnow())
+    note = ConsultNote(
+        consult_id=consult_id,
+        author_id=author_id,
+        kind=NoteKind.CHAT.value,
+        text=text,
+        created_at=utcnow(),
+    )
     session.add(note)
     await session.flush()
     await audit.record(

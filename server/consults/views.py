@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server import keys
 from server.consults import duty, guests, ice, recording, service
+from server.consults.models import NoteKind
 from server.consults.schemas import (
     CheckAnswerOut,
     CheckOfferIn,
@@ -111,7 +112,7 @@ def consult_out(view: service.View) -> ConsultOut:
     return ConsultOut(
         **view.summary(),
         notes=[
-            NoteOut(id=n.id, author=n.author, text=n.text, created_at=n.created_at)
+            NoteOut(id=n.id, author=n.author, text=n.text, created_at=n.created_at, kind=n.kind)
             for n in view.notes
         ],
     )
@@ -235,6 +236,7 @@ async def add_note(request: web.Request) -> web.Response:
             audit=recorder(request),
             consult_id=consult_id,
             text=body.text,
+            kind=NoteKind(body.kind),
         )
     return json_response(consult_out(view), status=201)
 
