@@ -9,7 +9,7 @@ media really flows between the two pages.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,15 +35,23 @@ async def _csrf(page: Page) -> str:
     return await page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
 
 
-async def _accepted_consult(gp: Person, specialist: Person) -> int:
-    """A consult of the GP's clinic asked of dr.heart by name and accepted; its id."""
+async def _accepted_consult(
+    gp: Person, specialist: Person, study_uids: Sequence[str] = ()
+) -> int:
+    """A consult of the GP's clinic asked of dr.heart by name (with these studies attached)
+    and accepted; its id."""
     url = gp.server.url
     patients = await (await gp.page.request.get(f"{url}/api/v1/patients?q=Okafor")).json()
     patient_id = patients[0]["id"]
     await specialist.page.goto(f"{url}/consults")
     made = await gp.page.request.post(
         f"{url}/api/v1/consults",
-        data={"patient_id": patient_id, "specialist": "dr.heart", "reason": "Palpitations"},
+        data={
+            "patient_id": patient_id,
+            "specialist": "dr.heart",
+            "reason": "Palpitations",
+            "study_uids": list(study_uids),
+        },
         headers={"X-CSRF-Token": await _csrf(gp.page)},
     )
     assert made.status == 201, await made.text()
