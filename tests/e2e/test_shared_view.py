@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import FrameLocator, Page, expect
 
+from tests.e2e.conftest import publish_screenshot
 from tests.e2e.people import Person
 from tests.e2e.test_call import WAIT_MS, _accepted_consult, people
 
@@ -68,14 +69,14 @@ async def _state(page: Page) -> dict[str, Any]:
     return state
 
 
-async def _same_overlay(leader: FrameLocator, follower: FrameLocator) -> str:
-    """The follower's overlay comes to say what the leader's says (frame and window)."""
-    said = ""
-    for part in (FRAME_TEXT, WINDOW_TEXT):
-        text = await leader.locator(part).text_content() or ""
-        await expect(follower.locator(part)).to_have_text(text, timeout=WAIT_MS)
-        said += text + " "
-    return said.strip()
+async def _same_overlay(leader: FrameLocator, follower: FrameLocator, frame: str) -> str:
+    """Once the leader shows this frame, the follower comes to show it with the same window."""
+    await expect(leader.locator(FRAME_TEXT)).to_have_text(frame, timeout=WAIT_MS)
+    await expect(follower.locator(FRAME_TEXT)).to_have_text(frame, timeout=WAIT_MS)
+    await _overlay(leader)
+    window = await leader.locator(WINDOW_TEXT).text_content() or ""
+    await expect(follower.locator(WINDOW_TEXT)).to_have_text(window, timeout=WAIT_MS)
+    return f"{frame} {window}"
 
 
 async def _drag(page: Page, frame: FrameLocator, selector: str, dx: float, dy: float) -> None:
@@ -153,16 +154,19 @@ async def test_open_a_study_together_lead_follow_and_hand_over(
     await host.keyboard.press("End")
     await _drag(host, mine, "[data-viewer-canvas]", 80, 40)
     await host.keyboard.press("+")
-    said = await _same_overlay(mine, theirs)
-    assert said.startswith(f"Frame {frames} of {frames} W "), said
+    said = await _same_overlay(mine, theirs, f"Frame {frames} of {frames}")
+    assert re.search(" W -?[0-9.]+ L -?[0-9.]+$", said), said
+    for each in (host, page):
+        await expect(each.locator("[data-shared-area]")).to_have_attribute(
+            "data-frame-state", re.compile(r'"fitted":false'), timeout=WAIT_MS
+        )
     led = (await _state(host))["image"]
-    assert led["fitted"] is False and led["zoom"] > 1
-    await expect(page.locator("[data-shared-area]")).to_have_attribute(
-        "data-frame-state", re.compile(r'"fitted":false'), timeout=WAIT_MS
-    )
+    assert led["zoom"] > 1
     followed = (await _state(page))["image"]
     assert (followed["frame"], followed["window"]) == (led["frame"], led["window"])
     assert followed["zoom"] == pytest.approx(led["zoom"], rel=0.01)
+
+    publish_screenshot(await gp.screenshot("call-shared-view"), "call-shared-view.png")
 
     # The GP's own input is inert: keys, drags and the wheel change nothing, here or there.
     shown, showing = await _overlay(theirs), await _overlay(mine)
@@ -188,8 +192,8 @@ async def test_open_a_study_together_lead_follow_and_hand_over(
     await page.keyboard.press("ArrowDown")
     await _drag(page, theirs, "[data-viewer-canvas]", -60, 30)
     await page.keyboard.press("r")
-    said = await _same_overlay(theirs, mine)
-    assert said.startswith("Frame 2 of "), said
+    said = await _same_overlay(theirs, mine, f"Frame 2 of {frames}")
+    assert re.search(" W -?[0-9.]+ L -?[0-9.]+$", said), said
     await expect(host.locator("[data-shared-area]")).to_have_attribute(
         "data-frame-state", re.compile(r'"rotation":1'), timeout=WAIT_MS
     )
@@ -224,6 +228,7 @@ async def test_open_a_study_together_lead_follow_and_hand_over(
         await reading.text_content() or "?", timeout=WAIT_MS
     )
     await expect(theirs.locator("[data-role=caliper] line")).to_have_count(4)
+    publish_screenshot(await specialist.screenshot("call-shared-ecg"), "call-shared-ecg.png")
 
     # Closing closes it for everyone.
     await host.get_by_role("button", name="Close for everyone").click()
