@@ -35,9 +35,7 @@ async def _csrf(page: Page) -> str:
     return await page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
 
 
-async def _accepted_consult(
-    gp: Person, specialist: Person, study_uids: Sequence[str] = ()
-) -> int:
+async def _accepted_consult(gp: Person, specialist: Person, study_uids: Sequence[str] = ()) -> int:
     """A consult of the GP's clinic asked of dr.heart by name (with these studies attached)
     and accepted; its id."""
     url = gp.server.url

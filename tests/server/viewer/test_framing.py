@@ -6,6 +6,7 @@ Every other page and API answer stays unframeable (`frame-ancestors 'none'`, DEN
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pytest
 
@@ -15,11 +16,12 @@ from tests.server.viewer.test_pages import ECG_SERIES, VIEW, _store
 from tests.support import Client, World
 
 
-def _framing(headers: object) -> tuple[str, str]:
-    csp = headers["Content-Security-Policy"]  # type: ignore[index]
+def _framing(headers: Mapping[str, str]) -> tuple[str, str]:
+    """The CSP's frame-ancestors and X-Frame-Options of a response."""
+    csp = headers["Content-Security-Policy"]
     found = re.search(r"frame-ancestors ([^;]+)", csp)
     assert found, csp
-    return found.group(1), headers["X-Frame-Options"]  # type: ignore[index]
+    return found.group(1), headers["X-Frame-Options"]
 
 
 @pytest.mark.parametrize("series", [None, ECG_SERIES])
