@@ -175,6 +175,15 @@ async def test_open_a_study_together_lead_follow_and_hand_over(
     assert await _overlay(mine) == showing
     assert (await _state(host))["image"] == led
 
+    # The GP's page reloads: it joins again by itself and the host's view comes back into it.
+    await page.reload()
+    await expect(page.locator("[data-call-status]")).to_have_text(
+        re.compile("^In the call with"), timeout=WAIT_MS
+    )
+    theirs = page.frame_locator(FRAME)
+    await _same_overlay(mine, theirs, f"Frame {frames} of {frames}")
+    await expect(theirs.locator("body")).to_have_attribute("data-following", "yes")
+
     # The host lets the GP lead; the GP's changes now reach the host.
     await host.get_by_role("button", name="Let Dr Gita River lead").click()
     await expect(page.locator("[data-shared-who]")).to_have_text(

@@ -103,13 +103,20 @@ export class SharedView {
 
   #present(detail) {
     const before = new Set(this.#peers.map((p) => p.peer));
-    this.#me = detail?.me || "";
     this.#peers = Array.isArray(detail?.peers) ? detail.peers : [];
-    if (!this.#me || !this.#peers.length) {
+    this.#me = this.#peers.length ? detail?.me || "" : "";
+    if (!this.#me) {
+      // Out of the call (left, or not in yet): nothing is shown together here.
       this.#told = false;
+      this.#control = "";
+      this.#state = null;
+      this.#unload();
+      this.#render();
+      return;
     }
     const newcomer = this.#peers.some((p) => !before.has(p.peer) && p.peer !== this.#me);
-    if (newcomer && this.#me) {
+    if (newcomer && before.has(this.#me)) {
+      // (Someone who just came in says nothing: a leader already there will speak.)
       // Whoever came in learns who leads and, from the leader, what is shown.
       if (this.#leading() && this.#state) {
         this.#send(this.#message());
@@ -189,6 +196,9 @@ export class SharedView {
 
   /** Show the leader's state: another study opens the frame again; else the frame applies it. */
   #show(state) {
+    if (state.study && !this.#el.opens.some((button) => button.dataset.sharedOpen === state.study)) {
+      return; // only the consult's attached studies are shown together
+    }
     if (!state.study) {
       this.#state = null;
       this.#unload();
