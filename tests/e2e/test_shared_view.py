@@ -1,7 +1,7 @@
 """Shared study viewing in a call, in Chromium: the specialist opens an attached CT together and
-the GP's viewer follows frame and window (their own input inert); the specialist lets the GP
-lead and the GP's changes reach the specialist; then an ECG together, calipers included; and
-"Close for everyone".
+the GP's viewer follows frame, window and zoom (their own input inert); a reload of the GP's
+page brings the shared study back; the specialist lets the GP lead and the GP's changes reach
+the specialist; then an ECG together, calipers included; "Close for everyone"; the call's end.
 
 Each page's frame reports the state its viewer shows on the Studies panel
 (`data-frame-state`, the viewer's own reading of itself), and the overlays say it in words.
@@ -246,3 +246,17 @@ async def test_open_a_study_together_lead_follow_and_hand_over(
     await expect(page.locator("[data-shared-who]")).to_have_text(
         "Dr Hana Heart is showing (nothing open yet). Your viewer follows theirs."
     )
+
+    # Shown again, then the consult ends: nothing is shown together any more.
+    await host.locator(f'[data-shared-open="{ct}"]').click()
+    await expect(theirs.locator(FRAME_TEXT)).to_have_text(
+        re.compile("^Frame 1 of [0-9]+$"), timeout=WAIT_MS
+    )
+    await host.get_by_role("button", name="End consult").click()
+    await host.locator("[data-call-confirm]").get_by_role("button", name="End consult").click()
+    for each in (host, page):
+        await expect(each.locator("[data-call-status]")).to_contain_text(
+            "The consult has ended.", timeout=WAIT_MS
+        )
+        await expect(each.locator("[data-shared-area]")).to_be_hidden()
+        await expect(each.locator("[data-shared-who]")).to_have_text("The call has ended.")

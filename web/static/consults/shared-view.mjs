@@ -56,6 +56,12 @@ export class SharedView {
     root.addEventListener("doorstep:call-peers", (event) => this.#present(event.detail));
     root.addEventListener("doorstep:call-view", (event) => this.#receive(event.detail));
     window.addEventListener("message", (event) => this.#fromFrame(event));
+    // The call ended (consult-call.mjs marks its root): nothing is shown together any more.
+    new MutationObserver(() => {
+      if (root.dataset.ended) {
+        this.#present({ me: "", peers: [] });
+      }
+    }).observe(root, { attributes: true, attributeFilter: ["data-ended"] });
     this.#render();
   }
 
@@ -270,7 +276,9 @@ export class SharedView {
     }
     this.#el.close.hidden = !leading;
     this.#el.who.textContent = !inCall
-      ? "Join the call to look at a study together."
+      ? this.#root.dataset.ended
+        ? "The call has ended."
+        : "Join the call to look at a study together."
       : leading
         ? this.#state
           ? "You are showing this study to everyone in the call."

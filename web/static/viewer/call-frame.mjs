@@ -33,7 +33,8 @@ export class CallFrame {
     this.#switchSeries = switchSeries;
     this.#inert = inert;
     window.addEventListener("message", (event) => this.#receive(event));
-    // Keys reach the viewer through the document: while following, they stop here.
+    // Keys reach the viewer through the document: while following, they stop here (but Tab,
+    // so that the keyboard can still leave the frame).
     window.addEventListener("keydown", (event) => this.#block(event), true);
     this.#post({ type: "ready", state: this.#get() });
   }
@@ -130,7 +131,7 @@ export class CallFrame {
   }
 
   #block(event) {
-    if (this.#following) {
+    if (this.#following && event.key !== "Tab") {
       event.preventDefault();
       event.stopImmediatePropagation();
     }
