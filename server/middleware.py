@@ -45,6 +45,7 @@ _CSP = (
     "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+_CSP_FRAMEABLE = _CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
 
 
 @web.middleware
@@ -174,12 +175,25 @@ def _request_id(request: web.Request) -> dict[str, Any]:
     return {"request_id": request.get(keys.REQUEST_ID)}
 
 
+def allow_same_origin_framing(response: web.StreamResponse) -> None:
+    """Let pages of this origin (only) show `response` in a frame; everything else stays DENY.
+
+    For the pages that another page of ours embeds, such as the study viewer inside a call.
+    """
+    response.headers["Content-Security-Policy"] = _CSP_FRAMEABLE
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+
+
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Headers every response carries: CSP, no sniffing, no framing, HSTS under TLS."""
+    """Headers every response carries: CSP, no sniffing, no framing, HSTS under TLS.
+
+    A response that allow_same_origin_framing() marked keeps its same-origin framing.
+    """
     headers = response.headers
     headers.setdefault("Content-Security-Policy", _CSP)
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
+    if headers.get("X-Frame-Options") != "SAMEORIGIN":
+        headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"
     headers["Permissions-Policy"] = "camera=(self), microphone=(self), display-capture=(self)"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -799,6 +799,8 @@ class Rooms:
                 room, {"type": "chat", "from": peer.peer, "text": message["text"]}, to=None
             )
         else:
+            if peer.role == GUEST:
+                raise SignalError("not_allowed", "A guest sees the call alone: no shared views.")
             await self._relay(
                 room, {"type": "view", "from": peer.peer, "state": message["state"]}, to=None
             )
@@ -1057,10 +1059,15 @@ class Rooms:
             await self._publish(room, {"k": "relay", "to": to, "msg": message})
 
     def _deliver(self, room: Room, message: dict[str, Any], *, to: Any) -> None:
-        """Hand a relayed message to its local recipients in the room (never back to its sender)."""
+        """Hand a relayed message to its local recipients in the room (never back to its sender;
+        `view` never to guests: shared viewing names the patient's studies, guests see the call
+        alone)."""
+        private = message.get("type") == "view"
         for connection in room.local.values():
             peer = connection.peer
             if peer is None or peer.state != ROOM or peer.peer == message.get("from"):
+                continue
+            if private and peer.role in (GUEST, RECORDER):
                 continue
             if to is None or peer.peer == to:
                 connection.send(message)

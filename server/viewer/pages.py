@@ -22,6 +22,7 @@ from server.dicomweb import urls
 from server.errors import NotFound
 from server.forms import query_id
 from server.identity import Role
+from server.middleware import allow_same_origin_framing
 from server.reading import pages as reading
 from server.templates import render
 
@@ -57,12 +58,18 @@ def _not_found(study_uid: str) -> NotFound:
 
 @allow(Role.GP, Role.SPECIALIST, page=True)
 async def study_viewer(request: web.Request) -> web.StreamResponse:
-    """GET /studies/{study}/view[?series=]: a study of the clinic, or one asked to be read."""
+    """GET /studies/{study}/view[?series=][&call=]: a study of the clinic, or one asked to be read.
+
+    With `?call=<consult id>` the page is the shared viewer of that consult's call: the call
+    page of the same origin frames it (only this page, only then, may be framed), and the
+    viewer follows or leads the others' view through the call page (docs/consults.md).
+    """
     study_uid = request.match_info["study"]
     if not is_valid_uid(study_uid):
         raise _not_found(study_uid)
     wanted = request.query.get("series")
     request_id = query_id(request, "request")
+    call_id = query_id(request, "call")
     reader = request_reader(request)
     async with db(request) as session:
         found_series = await archive.study_series(
@@ -124,7 +131,10 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
             )
         )
     chosen = _chosen(series, wanted, study_uid)
-    return render(
+    keep = f"&request={panel.id}" if panel else ""
+    if call_id is not None:
+        keep += f"&call={call_id}"
+    response = render(
         request,
         "viewer/view.html",
         study=found_series.study,
@@ -133,8 +143,12 @@ async def study_viewer(request: web.Request) -> web.StreamResponse:
         ecg_url=f"{ECG_API}/{chosen.ecg_sop_instance_uid}" if chosen.ecg_sop_instance_uid else None,
         panel=panel,
         ask=ask,
-        keep=f"&request={panel.id}" if panel else "",
+        keep=keep,
+        call_id=call_id,
     )
+    if call_id is not None:
+        allow_same_origin_framing(response)
+    return response
 
 
 def _chosen(series: list[ViewerSeries], wanted: str | None, study_uid: str) -> ViewerSeries:

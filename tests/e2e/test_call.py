@@ -9,7 +9,7 @@ media really flows between the two pages.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,15 +35,21 @@ async def _csrf(page: Page) -> str:
     return await page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
 
 
-async def _accepted_consult(gp: Person, specialist: Person) -> int:
-    """A consult of the GP's clinic asked of dr.heart by name and accepted; its id."""
+async def _accepted_consult(gp: Person, specialist: Person, study_uids: Sequence[str] = ()) -> int:
+    """A consult of the GP's clinic asked of dr.heart by name (with these studies attached)
+    and accepted; its id."""
     url = gp.server.url
     patients = await (await gp.page.request.get(f"{url}/api/v1/patients?q=Okafor")).json()
     patient_id = patients[0]["id"]
     await specialist.page.goto(f"{url}/consults")
     made = await gp.page.request.post(
         f"{url}/api/v1/consults",
-        data={"patient_id": patient_id, "specialist": "dr.heart", "reason": "Palpitations"},
+        data={
+            "patient_id": patient_id,
+            "specialist": "dr.heart",
+            "reason": "Palpitations",
+            "study_uids": list(study_uids),
+        },
         headers={"X-CSRF-Token": await _csrf(gp.page)},
     )
     assert made.status == 201, await made.text()
@@ -157,6 +163,13 @@ async def test_two_doctors_call_chat_heal_and_end(people: tuple[Person, Person])
         "aria-pressed", "true"
     )
 
+    # The specialist writes a referral into the record during the call.
+    notes = host.locator("[data-call-notes-init]")
+    await notes.get_by_label("Kind").select_option("referral_up")
+    await notes.get_by_label("Text").fill("Cardiology clinic within two weeks; Holter first.")
+    await notes.get_by_role("button", name="Add to the record").click()
+    await expect(notes.locator("[data-notes-added]")).to_contain_text("Holter first.")
+
     # The host ends the consult for everyone.
     await host.get_by_role("button", name="End consult").click()
     await host.locator("[data-call-confirm]").get_by_role("button", name="End consult").click()
@@ -167,3 +180,7 @@ async def test_two_doctors_call_chat_heal_and_end(people: tuple[Person, Person])
     await page.reload()
     await expect(page.get_by_role("heading", name="The consult record")).to_be_visible()
     await expect(page.locator("main")).to_contain_text("The patient feels dizzy when standing up.")
+    outcome = page.get_by_role("region", name="Advice, prescriptions and referrals")
+    await expect(outcome).to_contain_text("Referral up, to the hospital")
+    await expect(outcome).to_contain_text("Cardiology clinic within two weeks; Holter first.")
+    await expect(page.get_by_role("region", name="Messages in the call")).to_contain_text("dizzy")

@@ -64,3 +64,17 @@ def test_templates_link_existing_files() -> None:
     for template in (web_dir() / "templates").rglob("*.html"):
         for name in re.findall(r"static\('([^']+)'\)", template.read_text()):
             assert (STATIC / name).is_file(), f"{template.name}: {name}"
+
+
+def test_every_rule_of_every_stylesheet_is_closed() -> None:
+    """A lost `}` (a bad merge) silently swallows the rules after it: braces balance, at no
+    point more closed than opened, comments and strings aside."""
+    for sheet in sorted(STATIC.rglob("*.css")):
+        text = re.sub(r"/\*.*?\*/", "", sheet.read_text(), flags=re.S)
+        text = re.sub(r'"[^"\n]*"|\'[^\'\n]*\'', '""', text)
+        depth = 0
+        for line_number, line in enumerate(text.splitlines(), 1):
+            depth += line.count("{") - line.count("}")
+            assert depth >= 0, f"{sheet.name}:{line_number}: a `}}` closes nothing"
+            assert depth <= 2, f"{sheet.name}:{line_number}: a rule inside a rule (a `}}` lost?)"
+        assert depth == 0, f"{sheet.name}: {depth} rule(s) never closed"

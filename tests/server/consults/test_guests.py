@@ -31,7 +31,7 @@ from server.context import guest_credential
 from server.events.bus import Subscription
 from server.identity import Role
 from server.settings import Settings
-from tests.server.consults.calls import Signal, accepted_consult
+from tests.server.consults.calls import Signal, accepted_consult, guest_signal
 from tests.server.consults.helpers import act, asked, on_duty
 from tests.support import Client, World, audit_events, audit_trail
 
@@ -526,3 +526,28 @@ async def test_the_call_page_shows_a_guest_the_call_and_nothing_else(
     gone = await client.get(f"/consults/{consult_id}", headers=_as_guest(cookie))
     assert gone.status == 410
     assert "withdrawn by the doctor" in await gone.text()
+
+
+async def test_shared_views_never_reach_a_guest_nor_come_from_one(
+    client: Client, world: World
+) -> None:
+    """`view` names the patient's studies: doctors share it; a guest neither gets nor sends it."""
+    consult_id = await accepted_consult(client, world)
+    host = await Signal.open(client, consult_id, world.auth("cardio"))
+    await host.join("host")
+    gp = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await gp.join("participant")
+    await gp.next("lobby")
+    await host.send("admit", peer=gp.peer)
+    guest = await guest_signal(client, world, consult_id, "Patient at home")
+    await host.send("admit", peer=guest.peer)
+    await guest.peers_become(guest.peer, gp.peer, host.peer)
+    await host.send("view", state={"study": "1.2.3", "frame": 4})
+    assert (await gp.next("view"))["state"] == {"study": "1.2.3", "frame": 4}
+    await host.send("chat", text="after the view")
+    assert (await guest.next("chat"))["text"] == "after the view"
+    assert [m for m in guest.seen if m["type"] == "view"] == []
+    await guest.send("view", state={"study": "1.2.3"})
+    assert (await guest.next("error"))["code"] == "not_allowed"
+    for socket in (guest, gp, host):
+        await socket.close()

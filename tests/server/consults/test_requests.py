@@ -96,8 +96,22 @@ async def test_accept_end_and_notes(client: Client, world: World) -> None:
         ("cardio", "Start aspirin; refer up."),
         ("gp-a", "Patient agrees."),
     ]
-    assert set(notes[0]) == {"id", "author", "text", "created_at"}
-    for bad in ({"text": ""}, {"text": "x" * 10_001}, {"note": "x"}):
+    assert set(notes[0]) == {"id", "author", "text", "created_at", "kind"}
+    assert [n["kind"] for n in notes] == ["note", "note"]
+    referral = await client.post(
+        f"/api/v1/consults/{body['id']}/note",
+        json={"text": "Cardiology clinic within two weeks.", "kind": "referral_up"},
+        headers=world.auth("cardio"),
+    )
+    assert referral.status == 201, await referral.text()
+    assert (await referral.json())["notes"][-1]["kind"] == "referral_up"
+    for bad in (
+        {"text": ""},
+        {"text": "x" * 10_001},
+        {"note": "x"},
+        {"text": "hi", "kind": "chat"},
+        {"text": "hi", "kind": "gossip"},
+    ):
         response = await client.post(
             f"/api/v1/consults/{body['id']}/note", json=bad, headers=world.auth("gp-a")
         )
@@ -117,7 +131,7 @@ async def test_accept_end_and_notes(client: Client, world: World) -> None:
     actions = [a for a, _, _ in await audit_actions(client.app, "consult.")]
     for action in ("consult.accept", "consult.end"):
         assert actions.count(action) == 1
-    assert actions.count("consult.note") == 3
+    assert actions.count("consult.note") == 4
 
 
 async def test_the_gp_withdraws_a_request(client: Client, world: World) -> None:

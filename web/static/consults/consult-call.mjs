@@ -11,6 +11,7 @@
 import { fetchJson } from "../core/fetch.mjs";
 import { BandwidthSteps, applyStep, describe, level, sample } from "./call-quality.mjs";
 import { PeerLink } from "./peer-link.mjs";
+import { SharedView } from "./shared-view.mjs";
 import { SignalChannel, signalUrl } from "./signal-channel.mjs";
 
 const STATS_MS = 2000;
@@ -97,7 +98,17 @@ export default class ConsultCall {
     const liveAt = Date.parse(root.dataset.liveAt || "");
     this.#since = Number.isNaN(liveAt) ? 0 : liveAt;
     this.#wire();
+    this.#shareViews();
     this.#prepare();
+  }
+
+  // Shared viewing (shared-view.mjs) hears the room and its view messages as events on the
+  // root, and sends a view state with a doorstep:call-view-send event (detail: the state).
+  #shareViews() {
+    this.#root.addEventListener("doorstep:call-view-send", (event) => {
+      this.#channel?.send({ type: "view", state: event.detail });
+    });
+    new SharedView(this.#root);
   }
 
   get #joinedKey() {
@@ -378,7 +389,6 @@ export default class ConsultCall {
     this.#people(peers);
     const recording = peers.some((p) => p.role === "recorder");
     this.#el.recording.hidden = !recording;
-    this.#root.dispatchEvent(new CustomEvent("doorstep:call-peers", { detail: { peers, recording } }));
     const people = others.filter((p) => p.role !== "recorder");
     if (people.length && !this.#since) {
       this.#since = Date.now();
@@ -518,6 +528,7 @@ export default class ConsultCall {
   }
 
   #people(peers) {
+    this.#root.dispatchEvent(new CustomEvent("doorstep:call-peers", { detail: { me: this.#me, peers } }));
     const list = this.#el.people;
     list.replaceChildren();
     for (const peer of peers) {

@@ -27,5 +27,6 @@ export const components = new Map([
   ["consult-call", { load: () => import("../consults/consult-call.mjs") }],
   ["guest-invite", { load: () => import("../consults/guest-invite.mjs") }],
   ["call-recording", { load: () => import("../consults/call-recording.mjs") }],
+  ["call-notes", { load: () => import("../consults/call-notes.mjs") }],
   ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
 ]);

@@ -63,6 +63,11 @@ export class Caliper {
     this.#draw();
   }
 
+  /** Where the caliper is ({start, end} in mm), or null when there is none. */
+  points() {
+    return this.#start ? { start: { ...this.#start }, end: { ...this.#end } } : null;
+  }
+
   clear() {
     this.#start = null;
     this.#end = null;

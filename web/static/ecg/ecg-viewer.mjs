@@ -2,7 +2,8 @@
  * <section class="ecg-viewer" data-module="ecg-viewer" data-ecg-url data-svg-url>: the 12-lead
  * ECG on calibrated paper (the server's SVG, 1 user unit = 1 mm, so at zoom 100% one paper
  * millimetre is one CSS millimetre), its layout, speed and gain, zoom, calipers and the
- * measurements panel beside the paper.
+ * measurements panel beside the paper. With data-call (the page framed in a call) it shares
+ * its paper, zoom and caliper through ../viewer/call-frame.mjs.
  */
 import { apiFetch, ApiError, fetchJson, readJson } from "../core/fetch.mjs";
 import { Caliper, describeReading } from "./calipers.mjs";
@@ -73,6 +74,8 @@ export default class EcgViewer {
   #panel = null;
   #loading = 0;
   #tablePlaces = null;
+  #paperShown = false;
+  #call = null;
 
   constructor(root) {
     this.#root = root;
@@ -82,6 +85,81 @@ export default class EcgViewer {
     this.#build();
     this.#loadPaper();
     this.#loadMeasurements();
+    if (root.dataset.call) {
+      this.#joinCall(root.dataset.call);
+    }
+  }
+
+  /** Shared viewing in a call: this view goes to the call page, the leader's comes in. */
+  async #joinCall(call) {
+    const { CallFrame } = await import("../viewer/call-frame.mjs");
+    this.#call = new CallFrame({
+      call,
+      get: () => this.viewState(),
+      apply: (state) => this.applyViewState(state),
+      inert: () => [this.#root, document.querySelector(".viewer-series")],
+    });
+  }
+
+  /** {study, series, kind: "ecg", ecg: {layout, speed, gain, zoom, caliper}}: what a call shares. */
+  viewState() {
+    const points = this.#paperShown ? this.#caliper?.points() : null;
+    const mm = (p) => ({ x: Math.round(p.x * 100) / 100, y: Math.round(p.y * 100) / 100 });
+    return {
+      study: this.#root.dataset.studyUid,
+      series: this.#root.dataset.seriesUid,
+      kind: "ecg",
+      ecg: {
+        ...this.#paper,
+        zoom: this.#zoom,
+        caliper: points ? { start: mm(points.start), end: mm(points.end) } : null,
+      },
+    };
+  }
+
+  /** Show a shared state: the same paper, zoom and caliper; false while the paper loads. */
+  applyViewState(state) {
+    const ecg = state.ecg;
+    if (!ecg || typeof ecg !== "object") {
+      return true;
+    }
+    let reload = false;
+    for (const [name, options] of Object.entries(CHOICES)) {
+      const value = String(ecg[name] ?? DEFAULTS[name]);
+      if (options.some(([known]) => known === value) && this.#paper[name] !== value) {
+        this.#paper[name] = value;
+        this.#root.querySelector(`[data-choice="${name}"]`).value = value;
+        reload = true;
+      }
+    }
+    if (reload) {
+      this.#loadPaper();
+    }
+    const zoom = Number(ecg.zoom);
+    if (zoom >= ZOOMS[0] && zoom <= ZOOMS[ZOOMS.length - 1] && zoom !== this.#zoom) {
+      this.#setZoom(zoom);
+    }
+    if (!this.#paperShown || !this.#caliper) {
+      return false;
+    }
+    const caliper = ecg.caliper;
+    const point = (p) => ({ x: Number(p?.x) || 0, y: Number(p?.y) || 0 });
+    if (caliper && typeof caliper === "object") {
+      this.#caliper.place(point(caliper.start), point(caliper.end));
+    } else if (this.#caliper.points()) {
+      this.#clearCaliper();
+    }
+    return true;
+  }
+
+  #changed() {
+    this.#call?.changed();
+  }
+
+  #clearCaliper() {
+    this.#caliper?.clear();
+    this.#reading.textContent = "Drag on the paper to measure a time and a voltage.";
+    this.#changed();
   }
 
   /** The reader's confirmed or corrected measurements (for the report), once loaded. */
@@ -112,10 +190,7 @@ export default class EcgViewer {
     zoomIn.addEventListener("click", () => this.#stepZoom(1));
     actual.addEventListener("click", () => this.#setZoom(1));
     const clear = html("button", { type: "button", class: "button button-secondary", "data-action": "clear-caliper" }, "Clear caliper");
-    clear.addEventListener("click", () => {
-      this.#caliper?.clear();
-      this.#reading.textContent = "Drag on the paper to measure a time and a voltage.";
-    });
+    clear.addEventListener("click", () => this.#clearCaliper());
     const print = html("button", { type: "button", class: "button button-secondary", "data-action": "print" }, "Print");
     print.addEventListener("click", () => window.print());
     toolbar.append(
@@ -177,6 +252,7 @@ export default class EcgViewer {
 
   async #loadPaper() {
     const ticket = ++this.#loading;
+    this.#paperShown = false;
     const url = `${this.#svgUrl}?${new URLSearchParams(this.#paper)}`;
     let text;
     try {
@@ -200,9 +276,13 @@ export default class EcgViewer {
     this.#frame.replaceChildren(svg);
     this.#caliper = new Caliper(svg, () => this.#paperScale(), (reading) => {
       this.#reading.textContent = describeReading(reading);
+      this.#changed();
     });
+    this.#reading.textContent = "Drag on the paper to measure a time and a voltage.";
     this.#applyZoom();
     this.#root.dataset.paper = `${this.#paper.layout} ${this.#paper.speed} ${this.#paper.gain}`;
+    this.#paperShown = true;
+    this.#changed();
   }
 
   async #loadMeasurements() {
@@ -228,6 +308,7 @@ export default class EcgViewer {
   #setZoom(zoom) {
     this.#zoom = zoom;
     this.#applyZoom();
+    this.#changed();
   }
 
   /** Width and height in CSS mm: the viewBox (in paper mm) times the zoom. */
@@ -253,7 +334,7 @@ export default class EcgViewer {
     } else if (event.key === "-") {
       this.#stepZoom(-1);
     } else if (event.key === "Escape" && this.#caliper) {
-      this.#caliper.clear();
+      this.#clearCaliper();
     }
   }
 

@@ -3,7 +3,8 @@
  * the browser by pipeline.mjs (a drag needs no request), with zoom/pan/rotate/flip/invert, frame
  * scroll and cine, length and angle measurements, overlay text and keyboard shortcuts.
  * The root carries data-series-url (the series' DICOMweb URL); thumbnails of the page's series
- * strip switch series in place.
+ * strip switch series in place. With data-call (the page framed in a call) it shares its view
+ * through call-frame.mjs and shared-state.mjs.
  */
 import { FrameStore, nearest } from "./frames.mjs";
 import { label as measurementLabel, pointsOf } from "./measure.mjs";
@@ -54,6 +55,21 @@ export default class Viewer {
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.stage);
     this.open(root.dataset.seriesUrl);
+    if (root.dataset.call) {
+      this.joinCall(root.dataset.call);
+    }
+  }
+
+  /** Shared viewing in a call: this view goes to the call page, the leader's comes in. */
+  async joinCall(call) {
+    const [{ CallFrame }, shared] = await Promise.all([import("./call-frame.mjs"), import("./shared-state.mjs")]);
+    this.call = new CallFrame({
+      call,
+      get: () => shared.viewState(this),
+      apply: (state) => shared.applyViewState(this, state),
+      switchSeries: (uid) => shared.switchSeries(this, uid),
+      inert: () => [this.root, document.querySelector(".viewer-series")],
+    });
   }
 
   // Loading ---------------------------------------------------------------------------------
@@ -310,6 +326,7 @@ export default class Viewer {
 
   /** Overlay and status text; the frame named is the one drawn, not one still loading. */
   updateText() {
+    this.call?.changed();
     const total = this.stack.length;
     if (!total) {
       return;
