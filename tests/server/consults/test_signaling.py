@@ -164,8 +164,8 @@ async def test_bad_oversized_and_flooded_messages_are_refused_and_the_call_goes_
     await gp.peers_become(gp.peer, host.peer, flood.peer)
     sent = 0
     try:
-        for n in range(5000):
-            await flood.send("view", state={"n": n})
+        for _ in range(5000):
+            await flood.send("candidate", to=gp.peer, candidate=None)
             sent += 1
     except (ClientConnectionError, ConnectionError):
         pass
@@ -178,7 +178,7 @@ async def test_bad_oversized_and_flooded_messages_are_refused_and_the_call_goes_
     assert flood.socket.close_code == 1008
     assert sent > 100
     await gp.peers_become(gp.peer, host.peer)
-    relayed = [m for m in gp.seen if m["type"] == "view"]
+    relayed = [m for m in gp.seen if m["type"] == "candidate"]
     assert 100 <= len(relayed) < sent, "the burst passed, the flood did not"
 
     await host.send("chat", text="are you still there?")
