@@ -552,6 +552,8 @@ class Room:
     admitted: set[int] = field(default_factory=set)
     """Users admitted into this call so far: back in without a new admission."""
     live: bool = False
+    shared_study: str | None = None
+    """The study this process's peers last opened together (audited once per change)."""
     listener: asyncio.Task[None] | None = None
     exits: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -801,6 +803,7 @@ class Rooms:
         else:
             if peer.role == GUEST:
                 raise SignalError("not_allowed", "A guest sees the call alone: no shared views.")
+            await self._audit_view(connection, room, message["state"])
             await self._relay(
                 room, {"type": "view", "from": peer.peer, "state": message["state"]}, to=None
             )
@@ -1094,6 +1097,22 @@ class Rooms:
                 )
         except Exception:
             log.exception("signaling: could not audit %s of consult %s", action, room.consult_id)
+
+    async def _audit_view(self, connection: Local, room: Room, state: Any) -> None:
+        """Opening a study together is audited (consult.view), once per study opened."""
+        if not isinstance(state, dict) or "study" not in state:
+            return
+        study = state["study"] if isinstance(state["study"], str) else None
+        if study == room.shared_study:
+            return
+        room.shared_study = study
+        if study is not None and connection.peer is not None:
+            await self._audit(
+                connection,
+                room,
+                "consult.view",
+                {"study": study[:64], "peer": connection.peer.peer},
+            )
 
     async def _persist_chat(self, connection: Local, room: Room, text: str) -> None:
         user_id = connection.member.user_id

@@ -445,3 +445,24 @@ async def test_joining_again_replaces_the_older_socket_of_the_same_user(
     assert [json.loads(e.details)["how"] for e in leaves] == ["replaced"], leaves
     await again.close()
     await host.close()
+
+
+async def test_opening_a_study_together_is_audited_once_per_study(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    gp, host = await _admitted(client, None, world, consult_id)
+    for state in (
+        {"control": host.peer, "study": "1.2.3"},
+        {"control": host.peer, "study": "1.2.3", "image": {"frame": 2}},
+        {"control": host.peer},
+        {"control": host.peer, "study": None},
+        {"control": host.peer, "study": "1.2.4"},
+    ):
+        await host.send("view", state=state)
+        assert (await gp.next("view"))["state"] == state
+    views = await audit_events(client.app, "consult.view")
+    assert [json.loads(e.details)["study"] for e in views] == ["1.2.3", "1.2.4"]
+    assert {e.actor for e in views} == {"cardio"}
+    await gp.close()
+    await host.close()
