@@ -1,0 +1,654 @@
+"""Video consults: accept → first remote video frame, and what one signaling process holds.
+
+Two measurements, each against its own real `doorstep serve` process on free loopback
+ports, with a fresh data directory (SQLite, or a fresh PostgreSQL database
+`doorstep_bench_<random>` dropped afterwards), users and tokens written straight to the
+database:
+
+- **calls** (aiortc ↔ aiortc): `--calls` times, a GP asks for a consult with a named
+  specialist, the specialist accepts (POST …/accept, the clock starts when it is sent),
+  then both join with `server.consults.client.ConsultClient` (the specialist admits the
+  knock at once) and stream the test pattern. Figures: accept → first remote video frame
+  at the GP, at the specialist, and on both sides (the later of the two), p50/p95 in ms.
+  STUN is skipped (loopback; no ICE servers are configured).
+- **signaling**: `--rooms` accepted consults, two sockets each (specialist and GP, the
+  GP auto-admitted), opened by `--workers` client processes (the client side is the
+  bottleneck on a small machine: one Python process cannot drive 5,000 sockets and their
+  messages as fast as the server relays them). Once every socket has joined, the figures
+  of the server process are read (open sockets by its own gauge, resident memory, file
+  descriptors); then each peer sends `--candidates` candidate messages to the other, at
+  `--rate` messages a second in all, each carrying its send time (`time.monotonic_ns()`,
+  one clock for all processes on Linux); relay latency is receive time - send time, p50/p99.
+  `ulimit -n` is raised to its hard limit (servers and workers inherit it).
+- **chromium**: a place for Chromium ↔ Chromium (the browser call page, tests/e2e);
+  `--chromium` reports it as not measured until `measure_chromium` is written.
+
+Prints one JSON line:
+{"benchmark": "consults", "backend": "sqlite", "calls": {"calls": 20, "both_p50_ms": …,
+ "both_p95_ms": …, "gp_p50_ms": …, "host_p50_ms": …, …}, "signaling": {"sockets_target":
+ 5000, "sockets_joined": …, "server_websockets_gauge": …, "relay_p99_ms": …, …},
+ "chromium": null, "targets": {…}}
+
+Usage: python benchmarks/consults.py [--backend sqlite|postgresql] [--calls 20]
+       [--rooms 2500] [--workers 2] [--candidates 10] [--rate 2000] [--only calls|signaling]
+       [--chromium]
+Environment: BENCH_PG_DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(REPO))
+
+from _harness import (  # noqa: E402
+    LOOPBACK,
+    clean_env,
+    free_port,
+    log_tail,
+    server_process,
+    wait_ready,
+)
+from api_auth import DEFAULT_PG_DSN, postgres_database  # noqa: E402
+
+SECRET = "benchmark-secret-key-" + "x" * 16
+TARGETS = {
+    "aiortc_accept_to_frame_p50_ms": 300.0,
+    "chromium_accept_to_frame_p50_ms": 1000.0,
+    "signaling_sockets": 5000,
+    "relay_p99_ms": 50.0,
+}
+CANDIDATE = "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"
+CONNECT_AT_ONCE = 64
+"""Sockets a worker opens at the same time (the server's listen backlog is 128)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Command-line options."""
+
+    backend: str
+    calls: int
+    rooms: int
+    workers: int
+    candidates: int
+    rate: float
+    only: str | None
+    chromium: bool
+    pg_dsn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """What the setup wrote: tokens, the patient, the accepted consults of the signaling part."""
+
+    gp: str
+    specialist: str
+    admin: str
+    patient_id: int
+    consults: list[int]
+
+
+# --- setup, straight to the database ---------------------------------------------------
+
+
+async def provision(database_url: str, data_dir: Path, *, rooms: int) -> Network:
+    """Schema, a clinic and a hospital, a GP, a cardiologist, an admin, a patient, consults."""
+    from sqlalchemy import insert
+
+    from server import db
+    from server.accounts import service as accounts
+    from server.consults.models import Consult, ConsultStatus
+    from server.identity import OrgKind, Role
+    from server.patients.models import Patient
+    from server.settings import Settings
+
+    settings = Settings(database_url=database_url, data_dir=data_dir, secret_key=SECRET)
+    engine = db.create_engine(settings)
+    try:
+        await db.upgrade(engine)
+        async with db.create_sessionmaker(engine)() as session, session.begin():
+            hospital = await accounts.add_org(
+                session=session, name="Bench Hospital", kind=OrgKind.HOSPITAL
+            )
+            clinic = await accounts.add_org(
+                session=session, name="Bench Clinic", kind=OrgKind.CLINIC
+            )
+            people = {}
+            for name, org, role, specialties in (
+                ("gp", clinic, Role.GP, ()),
+                ("cardio", hospital, Role.SPECIALIST, ("cardiology",)),
+                ("admin", hospital, Role.ADMIN, ()),
+            ):
+                user = await accounts.add_user(
+                    session=session,
+                    username=name,
+                    org=org,
+                    role=role,
+                    password=None,
+                    specialties=specialties,
+                )
+                token = (await accounts.create_token(session=session, user=user)).token
+                people[name] = (user.id, token)
+            patient = Patient(
+                org_id=clinic.id,
+                name="Bench^Patient",
+                birth_date=date(1970, 1, 1),
+                sex="F",
+                identifier="B-1",
+            )
+            session.add(patient)
+            await session.flush()
+            now = db.utcnow()
+            rows = [
+                {
+                    "org_id": clinic.id,
+                    "patient_id": patient.id,
+                    "requested_by": people["gp"][0],
+                    "specialty": "cardiology",
+                    "reason": f"benchmark room {n}",
+                    "status": ConsultStatus.ACCEPTED.value,
+                    "specialist_id": people["cardio"][0],
+                    "created_at": now,
+                    "accepted_at": now,
+                }
+                for n in range(rooms)
+            ]
+            ids = []
+            if rows:
+                found = await session.execute(insert(Consult).returning(Consult.id), rows)
+                ids = sorted(int(i) for i in found.scalars())
+        return Network(people["gp"][1], people["cardio"][1], people["admin"][1], patient.id, ids)
+    finally:
+        await engine.dispose()
+
+
+# --- figures ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (0 for no values)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _ms(values: Sequence[float], fraction: float) -> float:
+    return round(percentile(values, fraction) * 1000, 1)
+
+
+def process_figures(pid: int) -> dict[str, int | None]:
+    """Resident memory (KiB), threads and open file descriptors of a process (Linux /proc)."""
+    found: dict[str, int | None] = {"rss_kib": None, "threads": None, "open_fds": None}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                found["rss_kib"] = int(line.split()[1])
+            elif line.startswith("Threads:"):
+                found["threads"] = int(line.split()[1])
+    with contextlib.suppress(OSError):
+        found["open_fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    return found
+
+
+def gauge(url: str, admin: str, name: str) -> float | None:
+    """One unlabelled value of the server's /metrics (admin token)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {admin}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+# --- calls: accept → first remote video frame ------------------------------------------
+
+
+async def one_call(url: str, network: Network) -> dict[str, float]:
+    """Ask, accept (the clock starts), join both, wait for a remote frame at each; seconds."""
+    import aiohttp
+
+    from server.consults.client import ConsultClient
+
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async with aiohttp.ClientSession(url) as http:
+        body = {"patient_id": network.patient_id, "specialist": "cardio", "reason": "bench"}
+        async with http.post("/api/v1/consults", json=body, headers=auth(network.gp)) as made:
+            if made.status != 201:
+                raise RuntimeError(f"POST /api/v1/consults: {made.status} {await made.text()}")
+            consult_id = int((await made.json())["id"])
+        began = time.monotonic()
+        path = f"/api/v1/consults/{consult_id}"
+        async with http.post(f"{path}/accept", headers=auth(network.specialist)) as accepted:
+            if accepted.status != 200:
+                raise RuntimeError(f"accept: {accepted.status} {await accepted.text()}")
+        accepted_at = time.monotonic()
+        host = ConsultClient(url, network.specialist, consult_id, auto_admit=True, timeout=60)
+        gp = ConsultClient(url, network.gp, consult_id, timeout=60)
+        try:
+            await asyncio.gather(host.join(), gp.join())
+            await asyncio.gather(host.wait_frames(1), gp.wait_frames(1))
+            at_gp, at_host = gp.first_frame_at, host.first_frame_at
+            assert at_gp is not None
+            assert at_host is not None
+        finally:
+            await asyncio.gather(gp.leave(), host.leave())
+        async with http.post(f"{path}/end", headers=auth(network.specialist)) as ended:
+            await ended.read()
+    return {
+        "gp": at_gp - began,
+        "host": at_host - began,
+        "both": max(at_gp, at_host) - began,
+        "accept": accepted_at - began,
+    }
+
+
+async def measure_calls(url: str, network: Network, calls: int) -> dict[str, Any]:
+    """`calls` consults one after the other; p50/p95 of accept → first frame."""
+    found = [await one_call(url, network) for _ in range(calls)]
+    figures: dict[str, Any] = {"calls": calls, "peers": "aiortc <-> aiortc", "stun": False}
+    for side in ("both", "gp", "host", "accept"):
+        values = [f[side] for f in found]
+        figures[f"{side}_p50_ms"] = _ms(values, 0.50)
+        figures[f"{side}_p95_ms"] = _ms(values, 0.95)
+    figures["both_max_ms"] = round(max(f["both"] for f in found) * 1000, 1)
+    figures["meets_target"] = figures["both_p50_ms"] < TARGETS["aiortc_accept_to_frame_p50_ms"]
+    return figures
+
+
+def measure_chromium(url: str, network: Network, calls: int) -> dict[str, Any]:
+    """Chromium ↔ Chromium accept → first decoded frame: THE PLACE for the browser figures.
+
+    To be written with the browser call page (tests/e2e/people.py has the two-people
+    fixture): two pages with fake media devices, accept on one, and the time until
+    `getStats()` reports framesDecoded > 0 on both.
+    """
+    return {"measured": False, "why": "the Chromium measurement is not written yet"}
+
+
+# --- signaling capacity: one client process ------------------------------------------
+
+
+@dataclass(slots=True)
+class Side:
+    """One socket of a worker: its peer id, the other peer of its room, what it received."""
+
+    socket: Any
+    peer: str = ""
+    other: str = ""
+
+
+async def _until_in_room(side: Side) -> None:
+    """Read until the welcome and a `peers` listing me; note the other peer when listed."""
+    while not side.other:
+        message = await side.socket.receive_json(timeout=120)
+        kind = message["type"]
+        if kind == "welcome":
+            side.peer = message["peer"]
+        elif kind == "peers":
+            listed = [p["peer"] for p in message["peers"]]
+            others = [p for p in listed if p != side.peer]
+            if side.peer in listed and others:
+                side.other = others[0]
+            elif side.peer in listed and side.other == "" and not others:
+                return
+        elif kind == "error":
+            raise RuntimeError(f"{message['code']}: {message['message']}")
+
+
+async def _open(http: Any, url: str, token: str, consult_id: int, gate: asyncio.Semaphore) -> Side:
+    async with gate:
+        socket = await http.ws_connect(
+            f"{url}/api/v1/consults/{consult_id}/signal",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        await socket.send_str('{"type":"join"}')
+        side = Side(socket)
+        await _until_in_room(side)
+        return side
+
+
+async def _room(
+    http: Any, url: str, tokens: tuple[str, str], consult_id: int, gate: asyncio.Semaphore
+) -> tuple[Side, Side]:
+    """The host's socket, then the GP's (auto-admitted); both know the other's peer id."""
+    host = await _open(http, url, tokens[0], consult_id, gate)
+    gp = await _open(http, url, tokens[1], consult_id, gate)
+    await _until_in_room(host)
+    return host, gp
+
+
+async def _read(side: Side, latencies: list[float], expected: int) -> None:
+    """Read (answering pings) until `expected` candidates came; their latencies in seconds."""
+    import aiohttp
+
+    got = 0
+    while got < expected:
+        frame = await side.socket.receive()
+        now = time.monotonic_ns()
+        if frame.type != aiohttp.WSMsgType.TEXT:
+            raise RuntimeError(f"the socket closed ({side.socket.close_code})")
+        message = json.loads(frame.data)
+        if message["type"] == "candidate":
+            latencies.append((now - int(message["candidate"]["sdpMid"])) / 1e9)
+            got += 1
+
+
+async def worker(config: dict[str, Any]) -> None:
+    """A client process: join its rooms, say `ready`, relay on `go`, print its figures."""
+    import aiohttp
+
+    url, tokens, rooms = config["url"], tuple(config["tokens"]), config["rooms"]
+    candidates, rate = int(config["candidates"]), float(config["rate"])
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, connect=120)
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    latencies: list[float] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def room(consult_id: int) -> tuple[Side, Side]:
+        pair = await _room(http, url, tokens, consult_id, gate)
+        readers.extend(asyncio.create_task(_read(s, latencies, candidates)) for s in pair)
+        return pair
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        began = time.monotonic()
+        joined = await asyncio.gather(*(room(c) for c in rooms), return_exceptions=True)
+        pairs = [p for p in joined if isinstance(p, tuple)]
+        failures = [repr(p)[:200] for p in joined if not isinstance(p, tuple)]
+        sides = [s for pair in pairs for s in pair]
+        ready = {
+            "ready": len(sides),
+            "failed": len(failures),
+            "join_s": round(time.monotonic() - began, 2),
+            "errors": failures[:3],
+        }
+        print(json.dumps(ready), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # "go"
+        interval = 1.0 / rate if rate > 0 else 0.0
+        started = time.monotonic()
+        sent = 0
+        for round_ in range(candidates):
+            for side in sides:
+                wait = started + sent * interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                body = {
+                    "type": "candidate",
+                    "to": side.other,
+                    "candidate": {
+                        "candidate": CANDIDATE,
+                        "sdpMid": str(time.monotonic_ns()),
+                        "sdpMLineIndex": round_,
+                    },
+                }
+                await side.socket.send_str(json.dumps(body, separators=(",", ":")))
+                sent += 1
+        sending = time.monotonic() - started
+        done, pending = await asyncio.wait(readers, timeout=60) if readers else (set(), set())
+        for task in pending:
+            task.cancel()
+        result = {
+            "sent": sent,
+            "received": len(latencies),
+            "send_s": round(sending, 3),
+            "latencies_ms": [round(v * 1000, 3) for v in latencies],
+            "reader_errors": sum(1 for t in done if t.exception() is not None),
+        }
+        print(json.dumps(result), flush=True)
+        await asyncio.gather(*(s.socket.close() for s in sides), return_exceptions=True)
+
+
+# --- signaling capacity: the driver -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def _workers(configs: list[dict[str, Any]], env: dict[str, str]) -> Iterator[list[Any]]:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in configs
+    ]
+    try:
+        for process, config in zip(processes, configs, strict=True):
+            assert process.stdin is not None
+            process.stdin.write(json.dumps(config) + "\n")
+            process.stdin.flush()
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+
+
+def _line(process: Any) -> dict[str, Any]:
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"a client process exited ({process.wait()}) before it reported")
+    found: dict[str, Any] = json.loads(line)
+    return found
+
+
+def measure_signaling(
+    url: str, network: Network, options: Options, server_pid: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Hold 2 x rooms sockets over `workers` processes; then relay candidates; the figures."""
+    rooms = network.consults
+    share = [rooms[n :: options.workers] for n in range(options.workers)]
+    configs = [
+        {
+            "url": url,
+            "tokens": [network.specialist, network.gp],
+            "rooms": part,
+            "candidates": options.candidates,
+            "rate": options.rate / options.workers,
+        }
+        for part in share
+    ]
+    idle = process_figures(server_pid)
+    with _workers(configs, env) as processes:
+        ready = [_line(p) for p in processes]
+        held = process_figures(server_pid)
+        websockets = gauge(url, network.admin, "doorstep_websockets_open")
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        results = [_line(p) for p in processes]
+        for process in processes:
+            process.wait(timeout=60)
+    latencies = [v / 1000 for r in results for v in r["latencies_ms"]]
+    sent = sum(r["sent"] for r in results)
+    received = sum(r["received"] for r in results)
+    send_s = max(r["send_s"] for r in results)
+    joined = sum(r["ready"] for r in ready)
+    p99 = _ms(latencies, 0.99)
+    return {
+        "rooms": len(rooms),
+        "sockets_target": 2 * len(rooms),
+        "sockets_joined": joined,
+        "join_failures": sum(r["failed"] for r in ready),
+        "join_errors": [e for r in ready for e in r["errors"]][:3],
+        "join_s": max(r["join_s"] for r in ready),
+        "server_websockets_gauge": websockets,
+        "server_rss_mib_idle": round((idle["rss_kib"] or 0) / 1024, 1),
+        "server_rss_mib_held": round((held["rss_kib"] or 0) / 1024, 1),
+        "server_open_fds_held": held["open_fds"],
+        "client_processes": options.workers,
+        "bottleneck_note": "sockets opened and driven by client_processes separate Python "
+        "processes on the same machine (2 cores shared with the server)",
+        "candidates_per_peer": options.candidates,
+        "relay_sent": sent,
+        "relay_received": received,
+        "relay_lost": sent - received,
+        "relay_offered_rate_per_s": options.rate,
+        "relay_achieved_rate_per_s": round(sent / send_s, 1) if send_s else None,
+        "relay_p50_ms": _ms(latencies, 0.50),
+        "relay_p99_ms": p99,
+        "relay_max_ms": _ms(latencies, 1.0),
+        "meets_target": joined >= TARGETS["signaling_sockets"]
+        and p99 < TARGETS["relay_p99_ms"]
+        and sent == received,
+    }
+
+
+# --- one run ---------------------------------------------------------------------------
+
+
+def raise_file_limit() -> int:
+    """Raise the soft limit of open files to the hard one (children inherit it); the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _serve(
+    database_url: str, data_dir: Path, log: Path, **settings: str
+) -> tuple[Any, str, dict[str, str]]:
+    env = clean_env(
+        DOORSTEP_DATABASE_URL=database_url,
+        DOORSTEP_DATA_DIR=str(data_dir),
+        DOORSTEP_SECRET_KEY=SECRET,
+        DOORSTEP_LOG_JSON="false",
+        DOORSTEP_LOG_LEVEL="WARNING",
+        DOORSTEP_READING_WATCH_SECONDS="3600",
+        PYTHONPATH=str(REPO),
+        **settings,
+    )
+    port = free_port()
+    args = ["serve", "--host", LOOPBACK, "--port", str(port), "--dicom-port", "0"]
+    return server_process(args, env=env, log_path=log), f"http://{LOOPBACK}:{port}", env
+
+
+def run(options: Options, database_url: str) -> dict[str, Any]:
+    """Provision, serve and measure on one database; the JSON figures."""
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-consults-") as tmp:
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        if options.backend == "sqlite":
+            database_url = f"sqlite+aiosqlite:///{data_dir / 'doorstep.db'}"
+        rooms = options.rooms if options.only in (None, "signaling") else 0
+        network = asyncio.run(provision(database_url, data_dir, rooms=rooms))
+        if options.only in (None, "calls"):
+            log = Path(tmp) / "server-calls.log"
+            served, url, env = _serve(database_url, data_dir, log)
+            with served as process:
+                try:
+                    wait_ready(f"{url}/readyz", process, timeout=90, poll=0.1)
+                    figures["calls"] = asyncio.run(measure_calls(url, network, options.calls))
+                    if options.chromium:
+                        figures["chromium"] = measure_chromium(url, network, options.calls)
+                except Exception as error:
+                    raise RuntimeError(f"calls: {error}\n{log_tail(log)}") from error
+        if options.only in (None, "signaling"):
+            log = Path(tmp) / "server-signaling.log"
+            served, url, env = _serve(
+                database_url, data_dir, log, DOORSTEP_CONSULT_AUTO_ADMIT="true"
+            )
+            with served as process:
+                try:
+                    wait_ready(f"{url}/readyz", process, timeout=90, poll=0.1)
+                    figures["signaling"] = measure_signaling(
+                        url, network, options, process.pid, env
+                    )
+                except Exception as error:
+                    raise RuntimeError(f"signaling: {error}\n{log_tail(log)}") from error
+    return figures
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    """Options from the command line and the environment."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--calls", type=int, default=20, help="consults timed one by one")
+    parser.add_argument("--rooms", type=int, default=2500, help="rooms of two sockets each")
+    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--candidates", type=int, default=10, help="candidates each peer sends")
+    parser.add_argument("--rate", type=float, default=2000.0, help="candidates a second, in all")
+    parser.add_argument("--only", choices=("calls", "signaling"), default=None)
+    parser.add_argument(
+        "--chromium", action="store_true", help="also Chromium <-> Chromium (measure_chromium)"
+    )
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.rooms < 1 or args.workers < 1 or args.candidates < 1:
+        parser.error("--calls, --rooms, --workers and --candidates are at least 1")
+    return Options(
+        backend=args.backend,
+        calls=args.calls,
+        rooms=args.rooms,
+        workers=args.workers,
+        candidates=args.candidates,
+        rate=args.rate,
+        only=args.only,
+        chromium=args.chromium,
+        pg_dsn=os.environ.get("BENCH_PG_DSN", DEFAULT_PG_DSN),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print one JSON line; exit 1 when a part failed."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--worker"]:
+        asyncio.run(worker(json.loads(sys.stdin.readline())))
+        return 0
+    options = parse_args(arguments)
+    limit = raise_file_limit()
+    figures: dict[str, Any] = {"benchmark": "consults", "backend": options.backend}
+    failed = False
+    try:
+        if options.backend == "postgresql":
+            with postgres_database(options.pg_dsn) as url:
+                figures.update(run(options, url))
+        else:
+            figures.update(run(options, ""))
+    except Exception as error:  # reported in the JSON line
+        failed = True
+        figures["error"] = str(error).strip().splitlines()[0][:300]
+        print(f"consults: {error}", file=sys.stderr)
+    figures.setdefault("chromium", None)
+    figures.update({"open_files_limit": limit, "cpus": os.cpu_count(), "targets": TARGETS})
+    print(json.dumps(figures))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
