@@ -361,6 +361,15 @@ async def _read(side: Side, latencies: list[float], expected: int) -> None:
             got += 1
 
 
+def _failure(error: BaseException) -> str:
+    """An exception and where it was raised, in one line."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames[-3:])
+    return f"{error!r} at {where}"[:300]
+
+
 async def worker(config: dict[str, Any]) -> None:
     """A client process: join its rooms, say `ready`, relay on `go`, print its figures."""
     import aiohttp
@@ -382,7 +391,7 @@ async def worker(config: dict[str, Any]) -> None:
         began = time.monotonic()
         joined = await asyncio.gather(*(room(c) for c in rooms), return_exceptions=True)
         pairs = [p for p in joined if isinstance(p, tuple)]
-        failures = [repr(p)[:200] for p in joined if not isinstance(p, tuple)]
+        failures = [_failure(p) for p in joined if not isinstance(p, tuple)]
         sides = [s for pair in pairs for s in pair]
         ready = {
             "ready": len(sides),
