@@ -16,9 +16,10 @@ database:
   bottleneck on a small machine: one Python process cannot drive 5,000 sockets and their
   messages as fast as the server relays them). Once every socket has joined, the figures
   of the server process are read (open sockets by its own gauge, resident memory, file
-  descriptors); then each peer sends `--candidates` candidate messages to the other, at
-  `--rate` messages a second in all, each carrying its send time (`time.monotonic_ns()`,
-  one clock for all processes on Linux); relay latency is receive time - send time, p50/p99.
+  descriptors); then, for each of `--rates` (messages a second in all) during `--seconds`,
+  the peers send candidate messages to each other (round-robin over the sockets), each
+  carrying its send time (`time.monotonic_ns()`, one clock for all processes on Linux);
+  relay latency is receive time - send time, p50/p99 per rate, with any message lost.
   `ulimit -n` is raised to its hard limit (servers and workers inherit it).
 - **chromium**: a place for Chromium ↔ Chromium (the browser call page, tests/e2e);
   `--chromium` reports it as not measured until `measure_chromium` is written.
@@ -30,7 +31,8 @@ Prints one JSON line:
  "chromium": null, "targets": {…}}
 
 Usage: python benchmarks/consults.py [--backend sqlite|postgresql] [--calls 20]
-       [--rooms 2500] [--workers 2] [--candidates 10] [--rate 2000] [--only calls|signaling]
+       [--rooms 2500] [--workers 2] [--rates 250,500,1000,2000] [--seconds 10]
+       [--only calls|signaling]
        [--chromium]
 Environment: BENCH_PG_DSN (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
@@ -88,8 +90,8 @@ class Options:
     calls: int
     rooms: int
     workers: int
-    candidates: int
-    rate: float
+    rates: tuple[float, ...]
+    seconds: float
     only: str | None
     chromium: bool
     pg_dsn: str
@@ -296,69 +298,85 @@ def measure_chromium(url: str, network: Network, calls: int) -> dict[str, Any]:
 # --- signaling capacity: one client process ------------------------------------------
 
 
-@dataclass(slots=True)
 class Side:
-    """One socket of a worker: its peer id, the other peer of its room, what it received."""
+    """One socket of a worker, read from the moment it opens (so that pings are answered)."""
 
-    socket: Any
-    peer: str = ""
-    other: str = ""
+    def __init__(self, socket: Any, latencies: dict[int, list[float]]) -> None:
+        self.socket = socket
+        self.peer = ""
+        self.other = ""
+        self.in_room = asyncio.Event()
+        self.paired = asyncio.Event()
+        self.latencies = latencies
+        self.reader = asyncio.create_task(self._read())
 
+    async def _read(self) -> None:
+        """Note the welcome and the peers; time each candidate (by phase) until it closes."""
+        from aiohttp import WSMsgType
 
-async def _until_in_room(side: Side) -> None:
-    """Read until the welcome and a `peers` listing me; note the other peer when listed."""
-    while not side.other:
-        message = await side.socket.receive_json(timeout=120)
-        kind = message["type"]
-        if kind == "welcome":
-            side.peer = message["peer"]
-        elif kind == "peers":
-            listed = [p["peer"] for p in message["peers"]]
-            others = [p for p in listed if p != side.peer]
-            if side.peer in listed and others:
-                side.other = others[0]
-            elif side.peer in listed and side.other == "" and not others:
+        while True:
+            frame = await self.socket.receive()
+            now = time.monotonic_ns()
+            if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                 return
-        elif kind == "error":
-            raise RuntimeError(f"{message['code']}: {message['message']}")
+            if frame.type != WSMsgType.TEXT:
+                raise RuntimeError(f"the socket failed ({self.socket.close_code})")
+            message = json.loads(frame.data)
+            kind = message["type"]
+            if kind == "candidate":
+                found = message["candidate"]
+                phase = self.latencies.setdefault(found["sdpMLineIndex"], [])
+                phase.append((now - int(found["sdpMid"])) / 1e9)
+            elif kind == "welcome":
+                self.peer = message["peer"]
+            elif kind == "peers":
+                listed = [p["peer"] for p in message["peers"]]
+                if self.peer in listed:
+                    self.in_room.set()
+                others = [p for p in listed if p != self.peer]
+                if others:
+                    self.other = others[0]
+                    self.paired.set()
+            elif kind == "error":
+                raise RuntimeError(f"{message['code']}: {message['message']}")
+
+    async def wait(self, event: asyncio.Event) -> None:
+        """Wait for an event of this socket; the reader's error if it ended first."""
+        waiting = asyncio.ensure_future(event.wait())
+        await asyncio.wait({waiting, self.reader}, return_when=asyncio.FIRST_COMPLETED)
+        if not event.is_set():
+            waiting.cancel()
+            raise RuntimeError(f"the socket ended before joining: {self.reader.exception()!r}")
 
 
-async def _open(http: Any, url: str, token: str, consult_id: int, gate: asyncio.Semaphore) -> Side:
+async def _open(
+    http: Any, url: str, token: str, consult_id: int, gate: asyncio.Semaphore, make: Any
+) -> Side:
     async with gate:
         socket = await http.ws_connect(
             f"{url}/api/v1/consults/{consult_id}/signal",
             headers={"Authorization": f"Bearer {token}"},
         )
+        side: Side = make(socket)
         await socket.send_str('{"type":"join"}')
-        side = Side(socket)
-        await _until_in_room(side)
+        await side.wait(side.in_room)
         return side
 
 
 async def _room(
-    http: Any, url: str, tokens: tuple[str, str], consult_id: int, gate: asyncio.Semaphore
+    http: Any,
+    url: str,
+    tokens: tuple[str, str],
+    consult_id: int,
+    gate: asyncio.Semaphore,
+    make: Any,
 ) -> tuple[Side, Side]:
     """The host's socket, then the GP's (auto-admitted); both know the other's peer id."""
-    host = await _open(http, url, tokens[0], consult_id, gate)
-    gp = await _open(http, url, tokens[1], consult_id, gate)
-    await _until_in_room(host)
+    host = await _open(http, url, tokens[0], consult_id, gate, make)
+    gp = await _open(http, url, tokens[1], consult_id, gate, make)
+    await gp.wait(gp.paired)
+    await host.wait(host.paired)
     return host, gp
-
-
-async def _read(side: Side, latencies: list[float], expected: int) -> None:
-    """Read (answering pings) until `expected` candidates came; their latencies in seconds."""
-    import aiohttp
-
-    got = 0
-    while got < expected:
-        frame = await side.socket.receive()
-        now = time.monotonic_ns()
-        if frame.type != aiohttp.WSMsgType.TEXT:
-            raise RuntimeError(f"the socket closed ({side.socket.close_code})")
-        message = json.loads(frame.data)
-        if message["type"] == "candidate":
-            latencies.append((now - int(message["candidate"]["sdpMid"])) / 1e9)
-            got += 1
 
 
 def _failure(error: BaseException) -> str:
@@ -370,22 +388,57 @@ def _failure(error: BaseException) -> str:
     return f"{error!r} at {where}"[:300]
 
 
+async def _phase(sides: list[Side], latencies: dict[int, list[float]], plan: dict[str, Any]) -> str:
+    """Send `rate` candidates a second for `seconds`, round-robin over the sockets; figures."""
+    phase, rate, seconds = int(plan["phase"]), float(plan["rate"]), float(plan["seconds"])
+    count = round(rate * seconds) if sides else 0
+    interval = 1.0 / rate
+    started = time.monotonic()
+    for n in range(count):
+        wait = started + n * interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        side = sides[n % len(sides)]
+        body = {
+            "type": "candidate",
+            "to": side.other,
+            "candidate": {
+                "candidate": CANDIDATE,
+                "sdpMid": str(time.monotonic_ns()),
+                "sdpMLineIndex": phase,
+            },
+        }
+        await side.socket.send_str(json.dumps(body, separators=(",", ":")))
+    sending = time.monotonic() - started
+    deadline = time.monotonic() + 30
+    while len(latencies.get(phase, [])) < count and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    found = latencies.get(phase, [])
+    result = {
+        "phase": phase,
+        "sent": count,
+        "received": len(found),
+        "send_s": round(sending, 3),
+        "latencies_ms": [round(v * 1000, 3) for v in found],
+    }
+    return json.dumps(result)
+
+
 async def worker(config: dict[str, Any]) -> None:
-    """A client process: join its rooms, say `ready`, relay on `go`, print its figures."""
+    """A client process: join its rooms, say `ready`, run each phase it is sent, then close."""
     import aiohttp
 
     url, tokens, rooms = config["url"], tuple(config["tokens"]), config["rooms"]
-    candidates, rate = int(config["candidates"]), float(config["rate"])
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, connect=120)
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
-    latencies: list[float] = []
-    readers: list[asyncio.Task[None]] = []
+    latencies: dict[int, list[float]] = {}
+
+    def make(socket: Any) -> Side:
+        return Side(socket, latencies)
 
     async def room(consult_id: int) -> tuple[Side, Side]:
-        pair = await _room(http, url, tokens, consult_id, gate)
-        readers.extend(asyncio.create_task(_read(s, latencies, candidates)) for s in pair)
-        return pair
+        return await _room(http, url, tokens, consult_id, gate, make)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         began = time.monotonic()
@@ -400,39 +453,14 @@ async def worker(config: dict[str, Any]) -> None:
             "errors": failures[:3],
         }
         print(json.dumps(ready), flush=True)
-        await asyncio.to_thread(sys.stdin.readline)  # "go"
-        interval = 1.0 / rate if rate > 0 else 0.0
-        started = time.monotonic()
-        sent = 0
-        for round_ in range(candidates):
-            for side in sides:
-                wait = started + sent * interval - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                body = {
-                    "type": "candidate",
-                    "to": side.other,
-                    "candidate": {
-                        "candidate": CANDIDATE,
-                        "sdpMid": str(time.monotonic_ns()),
-                        "sdpMLineIndex": round_,
-                    },
-                }
-                await side.socket.send_str(json.dumps(body, separators=(",", ":")))
-                sent += 1
-        sending = time.monotonic() - started
-        done, pending = await asyncio.wait(readers, timeout=60) if readers else (set(), set())
-        for task in pending:
-            task.cancel()
-        result = {
-            "sent": sent,
-            "received": len(latencies),
-            "send_s": round(sending, 3),
-            "latencies_ms": [round(v * 1000, 3) for v in latencies],
-            "reader_errors": sum(1 for t in done if t.exception() is not None),
-        }
-        print(json.dumps(result), flush=True)
+        while True:
+            line = (await asyncio.to_thread(sys.stdin.readline)).strip()
+            if not line or line == "close":
+                break
+            print(await _phase(sides, latencies, json.loads(line)), flush=True)
+        dropped = sum(1 for s in sides if s.reader.done() and s.reader.exception() is not None)
         await asyncio.gather(*(s.socket.close() for s in sides), return_exceptions=True)
+        print(json.dumps({"closed": len(sides), "failed_during": dropped}), flush=True)
 
 
 # --- signaling capacity: the driver -----------------------------------------------------
@@ -475,40 +503,55 @@ def _line(process: Any) -> dict[str, Any]:
     return found
 
 
+def _relay_figures(rate: float, results: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [v / 1000 for r in results for v in r["latencies_ms"]]
+    sent = sum(r["sent"] for r in results)
+    send_s = max(r["send_s"] for r in results)
+    return {
+        "offered_per_s": rate,
+        "achieved_per_s": round(sent / send_s, 1) if send_s else None,
+        "sent": sent,
+        "lost": sent - len(latencies),
+        "p50_ms": _ms(latencies, 0.50),
+        "p99_ms": _ms(latencies, 0.99),
+        "max_ms": _ms(latencies, 1.0),
+    }
+
+
 def measure_signaling(
     url: str, network: Network, options: Options, server_pid: int, env: dict[str, str]
 ) -> dict[str, Any]:
-    """Hold 2 x rooms sockets over `workers` processes; then relay candidates; the figures."""
+    """Hold 2 x rooms sockets over `workers` processes; relay at each rate; the figures."""
     rooms = network.consults
     share = [rooms[n :: options.workers] for n in range(options.workers)]
     configs = [
-        {
-            "url": url,
-            "tokens": [network.specialist, network.gp],
-            "rooms": part,
-            "candidates": options.candidates,
-            "rate": options.rate / options.workers,
-        }
-        for part in share
+        {"url": url, "tokens": [network.specialist, network.gp], "rooms": part} for part in share
     ]
     idle = process_figures(server_pid)
+    steps = []
     with _workers(configs, env) as processes:
         ready = [_line(p) for p in processes]
         held = process_figures(server_pid)
         websockets = gauge(url, network.admin, "doorstep_websockets_open")
+        for phase, rate in enumerate(options.rates):
+            plan = {"phase": phase, "rate": rate / options.workers, "seconds": options.seconds}
+            for process in processes:
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(plan) + "\n")
+                process.stdin.flush()
+            steps.append(_relay_figures(rate, [_line(p) for p in processes]))
+        after = process_figures(server_pid)
         for process in processes:
             assert process.stdin is not None
-            process.stdin.write("go\n")
+            process.stdin.write("close\n")
             process.stdin.flush()
-        results = [_line(p) for p in processes]
+        closed = [_line(p) for p in processes]
         for process in processes:
             process.wait(timeout=60)
-    latencies = [v / 1000 for r in results for v in r["latencies_ms"]]
-    sent = sum(r["sent"] for r in results)
-    received = sum(r["received"] for r in results)
-    send_s = max(r["send_s"] for r in results)
     joined = sum(r["ready"] for r in ready)
-    p99 = _ms(latencies, 0.99)
+    good = [
+        s["offered_per_s"] for s in steps if s["p99_ms"] < TARGETS["relay_p99_ms"] and not s["lost"]
+    ]
     return {
         "rooms": len(rooms),
         "sockets_target": 2 * len(rooms),
@@ -516,25 +559,21 @@ def measure_signaling(
         "join_failures": sum(r["failed"] for r in ready),
         "join_errors": [e for r in ready for e in r["errors"]][:3],
         "join_s": max(r["join_s"] for r in ready),
+        "sockets_dropped_while_held": sum(c["failed_during"] for c in closed),
         "server_websockets_gauge": websockets,
         "server_rss_mib_idle": round((idle["rss_kib"] or 0) / 1024, 1),
         "server_rss_mib_held": round((held["rss_kib"] or 0) / 1024, 1),
+        "server_rss_mib_after_relay": round((after["rss_kib"] or 0) / 1024, 1),
         "server_open_fds_held": held["open_fds"],
         "client_processes": options.workers,
         "bottleneck_note": "sockets opened and driven by client_processes separate Python "
-        "processes on the same machine (2 cores shared with the server)",
-        "candidates_per_peer": options.candidates,
-        "relay_sent": sent,
-        "relay_received": received,
-        "relay_lost": sent - received,
-        "relay_offered_rate_per_s": options.rate,
-        "relay_achieved_rate_per_s": round(sent / send_s, 1) if send_s else None,
-        "relay_p50_ms": _ms(latencies, 0.50),
-        "relay_p99_ms": p99,
-        "relay_max_ms": _ms(latencies, 1.0),
-        "meets_target": joined >= TARGETS["signaling_sockets"]
-        and p99 < TARGETS["relay_p99_ms"]
-        and sent == received,
+        "processes on the same machine as the server (latency includes their scheduling)",
+        "relay_seconds_per_rate": options.seconds,
+        "relay": steps,
+        "relay_p99_ms": steps[0]["p99_ms"] if steps else None,
+        "relay_p99_ms_at_per_s": steps[0]["offered_per_s"] if steps else None,
+        "max_rate_per_s_with_p99_under_target": max(good) if good else None,
+        "meets_target": joined >= TARGETS["signaling_sockets"] and bool(good),
     }
 
 
@@ -611,22 +650,28 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--calls", type=int, default=20, help="consults timed one by one")
     parser.add_argument("--rooms", type=int, default=2500, help="rooms of two sockets each")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
-    parser.add_argument("--candidates", type=int, default=10, help="candidates each peer sends")
-    parser.add_argument("--rate", type=float, default=2000.0, help="candidates a second, in all")
+    parser.add_argument(
+        "--rates", default="250,500,1000,2000", help="candidate messages a second, in all, per step"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of relay per rate")
     parser.add_argument("--only", choices=("calls", "signaling"), default=None)
     parser.add_argument(
         "--chromium", action="store_true", help="also Chromium <-> Chromium (measure_chromium)"
     )
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.rooms < 1 or args.workers < 1 or args.candidates < 1:
-        parser.error("--calls, --rooms, --workers and --candidates are at least 1")
+    try:
+        rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
+    except ValueError:
+        parser.error(f"--rates is a comma-separated list of numbers, not {args.rates!r}")
+    if args.calls < 1 or args.rooms < 1 or args.workers < 1 or not rates or min(rates) <= 0:
+        parser.error("--calls, --rooms, --workers and the --rates are at least 1")
     return Options(
         backend=args.backend,
         calls=args.calls,
         rooms=args.rooms,
         workers=args.workers,
-        candidates=args.candidates,
-        rate=args.rate,
+        rates=rates,
+        seconds=args.seconds,
         only=args.only,
         chromium=args.chromium,
         pg_dsn=os.environ.get("BENCH_PG_DSN", DEFAULT_PG_DSN),
@@ -654,7 +699,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures["error"] = str(error).strip().splitlines()[0][:300]
         print(f"consults: {error}", file=sys.stderr)
     figures.setdefault("chromium", None)
-    figures.update({"open_files_limit": limit, "cpus": os.cpu_count(), "targets": TARGETS})
+    figures.update(
+        {
+            "open_files_limit": limit,
+            "cpus": os.cpu_count(),
+            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "targets": TARGETS,
+        }
+    )
     print(json.dumps(figures))
     return 1 if failed else 0
 

@@ -448,9 +448,11 @@ def cmd_consult_join(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"doorstep: {error}", file=sys.stderr)
         return 2
+    from_stdin = args.token == "-"  # noqa: S105  (not a password: "read from stdin")
+    token = sys.stdin.readline().strip() if from_stdin else args.token
     plan = console.Attendance(
         server=args.server,
-        token=args.token,
+        token=token,
         consult_id=args.consult_id,
         source=source,
         duration=args.duration,
@@ -656,7 +658,11 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument(
         "--server", required=True, metavar="URL", help="e.g. https://doorstep.example.org"
     )
-    join.add_argument("--token", required=True, help="a bearer token (doorstep token create)")
+    join.add_argument(
+        "--token",
+        required=True,
+        help="a bearer token (doorstep token create); - reads it from stdin",
+    )
     join.add_argument(
         "--source",
         default="pattern",

@@ -262,6 +262,16 @@ def ice_candidate(data: Mapping[str, Any]) -> RTCIceCandidate | None:
     return found
 
 
+def _ice_ufrags(sdp: str) -> set[str]:
+    prefix = "a=ice-ufrag:"
+    return {line[len(prefix) :].strip() for line in sdp.splitlines() if line.startswith(prefix)}
+
+
+def _restarts_ice(current: RTCSessionDescription | None, offer: str) -> bool:
+    """True when an offer changes the ICE credentials of the remote description (a restart)."""
+    return current is not None and _ice_ufrags(current.sdp) != _ice_ufrags(offer)
+
+
 # One remote peer --------------------------------------------------------------------------
 
 
@@ -366,11 +376,18 @@ class Link:
         await self._send_description()
 
     async def _on_offer(self, sdp: str) -> None:
+        if self.pc.signalingState == "closed" or self.pc.connectionState in ("closed", "failed"):
+            await self._renew()  # the remote side hung up that connection and starts again
         collision = self.making_offer or self.pc.signalingState != "stable"
         if collision and not self.polite:
-            log.info("consult client: ignoring an offer of %s that collides with ours", self.peer)
+            log.info(
+                "consult client: ignoring an offer of %s that collides with ours (%s, %s)",
+                self.peer,
+                self.pc.signalingState,
+                self.making_offer,
+            )
             return
-        if collision:
+        if collision or _restarts_ice(self.pc.remoteDescription, sdp):
             await self._renew()
         description = RTCSessionDescription(sdp=sdp, type="offer")
         try:
@@ -410,6 +427,7 @@ class Link:
 
     async def _renew(self) -> None:
         """Replace the peer connection by a fresh one (aiortc cannot roll back)."""
+        log.info("consult client: a fresh peer connection for %s", self.peer)
         old, self.pc = self.pc, self._connection()
         self._pending = []
         await old.close()
@@ -683,8 +701,9 @@ class ConsultClient:
             self.in_room = False
         elif kind == "knock":
             peer, name = str(message.get("peer")), str(message.get("name", ""))
-            self.knocks[peer] = name
-            self.say(f"{name} is waiting in the lobby.")
+            if peer not in self.knocks:
+                self.knocks[peer] = name
+                self.say(f"{name} is waiting in the lobby.")
             if self.auto_admit:
                 await self.admit(peer)
         elif kind == "peers":

@@ -26,7 +26,7 @@ from server.consults.client import (
     is_loopback,
     rtc_configuration,
 )
-from tests.server.consults.calls import WAIT, accepted_consult
+from tests.server.consults.calls import WAIT, Signal, VideoPeer, accepted_consult
 from tests.server.consults.helpers import consult
 from tests.server.reading.test_concurrency import _serving, _wait_ready
 from tests.support import Client, World, audit_trail
@@ -96,6 +96,49 @@ async def test_a_host_auto_admits_and_a_later_comer_offers(client: Client, world
             assert back.in_room or back.role == "participant"
             await back.wait_admitted()
             await asyncio.gather(back.wait_frames(3), host.wait_frames(3))
+
+
+def _trickled(sdp: str) -> tuple[str, list[str]]:
+    """An SDP without its candidates (as a browser sends it), and the candidates apart."""
+    lines = sdp.splitlines()
+    candidates = [line[2:] for line in lines if line.startswith("a=candidate:")]
+    kept = [line for line in lines if not line.startswith(("a=candidate:", "a=end-of-cand"))]
+    return "\r\n".join(kept) + "\r\n", candidates
+
+
+async def test_trickled_candidates_and_an_ice_restart_are_answered(
+    client: Client, world: World
+) -> None:
+    consult_id = await accepted_consult(client, world)
+    async with _peer(client, world, "cardio", consult_id, auto_admit=True) as host:
+        gp = await Signal.open(client, consult_id, world.auth("gp-a"))
+        await gp.join("participant")
+        await gp.peers_become(gp.peer, str(host.peer))
+        browsers: list[VideoPeer] = []
+        try:
+            for _ in range(2):  # the second, from a fresh connection, restarts ICE and DTLS
+                browser = VideoPeer(shade=60)
+                browsers.append(browser)
+                offer, candidates = _trickled(await browser.offer())
+                assert candidates
+                await gp.send("offer", to=host.peer, sdp=offer)
+                answer = await gp.next("answer", **{"from": host.peer})
+                assert (await gp.next("candidate"))["candidate"] is None
+                await browser.accept(answer["sdp"])
+                for candidate in candidates:
+                    await gp.send(
+                        "candidate",
+                        to=host.peer,
+                        candidate={"candidate": candidate, "sdpMid": "0", "sdpMLineIndex": 0},
+                    )
+                await gp.send("candidate", to=host.peer, candidate=None)
+                before = host.received[gp.peer].frames if gp.peer in host.received else 0
+                await host.wait_frames(before + 5)
+                assert len(await browser.frames(3)) == 3
+        finally:
+            for browser in browsers:
+                await browser.close()
+        await gp.close()
 
 
 def _tiny_video(path: Path, frames: int = 30) -> None:
