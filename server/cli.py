@@ -441,10 +441,10 @@ def cmd_signing_import_ca(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_consult_join(settings: Settings, args: argparse.Namespace) -> int:
     """Join a consult's call as an aiortc peer (test pattern, file or camera)."""
-    from server.consults import client, console
+    from server.consults import console, media
 
     try:
-        source = client.Source.parse(args.source)
+        source = media.Source.parse(args.source)
     except ValueError as error:
         print(f"doorstep: {error}", file=sys.stderr)
         return 2

@@ -9,7 +9,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from server.consults.client import ConsultClient, ConsultClientError, Source
+from server.consults.client import ConsultClient, ConsultClientError
+from server.consults.media import Source
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,8 @@ import numpy as np
 import pytest
 
 from server import keys
-from server.consults.client import (
-    ConsultClient,
-    ConsultClientError,
-    Source,
-    ice_candidate,
-    is_loopback,
-    rtc_configuration,
-)
+from server.consults.client import ConsultClient, ConsultClientError
+from server.consults.media import Source, ice_candidate, is_loopback, rtc_configuration
 from tests.server.consults.calls import WAIT, Signal, VideoPeer, accepted_consult
 from tests.server.consults.helpers import consult
 from tests.server.reading.test_concurrency import _serving, _wait_ready
