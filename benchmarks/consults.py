@@ -212,6 +212,22 @@ def process_figures(pid: int) -> dict[str, int | None]:
     return found
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy(before: float | None, after: float | None, seconds: float) -> float | None:
+    """CPU use of a process over an interval, in percent of one core."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    return round((after - before) * 100 / seconds, 1)
+
+
 def gauge(url: str, admin: str, name: str) -> float | None:
     """One unlabelled value of the server's /metrics (admin token)."""
     import urllib.request
@@ -383,6 +399,9 @@ def _failure(error: BaseException) -> str:
     """An exception and where it was raised, in one line."""
     import traceback
 
+    status = getattr(error, "status", None)
+    if status is not None:
+        return f"HTTP {status}: {getattr(error, 'message', '')}"[:300]
     frames = traceback.extract_tb(error.__traceback__)
     where = ", ".join(f"{Path(f.filename).name}:{f.lineno}" for f in frames[-3:])
     return f"{error!r} at {where}"[:300]
@@ -529,17 +548,28 @@ def measure_signaling(
     ]
     idle = process_figures(server_pid)
     steps = []
+    join_cpu = cpu_seconds(server_pid)
     with _workers(configs, env) as processes:
         ready = [_line(p) for p in processes]
+        join_cpu_s = (cpu_seconds(server_pid) or 0.0) - (join_cpu or 0.0)
         held = process_figures(server_pid)
         websockets = gauge(url, network.admin, "doorstep_websockets_open")
         for phase, rate in enumerate(options.rates):
             plan = {"phase": phase, "rate": rate / options.workers, "seconds": options.seconds}
+            began, server_cpu = time.monotonic(), cpu_seconds(server_pid)
+            clients_cpu = [cpu_seconds(p.pid) for p in processes]
             for process in processes:
                 assert process.stdin is not None
                 process.stdin.write(json.dumps(plan) + "\n")
                 process.stdin.flush()
-            steps.append(_relay_figures(rate, [_line(p) for p in processes]))
+            step = _relay_figures(rate, [_line(p) for p in processes])
+            elapsed = time.monotonic() - began
+            step["server_cpu_percent"] = _busy(server_cpu, cpu_seconds(server_pid), elapsed)
+            step["client_cpu_percent"] = [
+                _busy(before, cpu_seconds(p.pid), elapsed)
+                for before, p in zip(clients_cpu, processes, strict=True)
+            ]
+            steps.append(step)
         after = process_figures(server_pid)
         for process in processes:
             assert process.stdin is not None
@@ -559,6 +589,7 @@ def measure_signaling(
         "join_failures": sum(r["failed"] for r in ready),
         "join_errors": [e for r in ready for e in r["errors"]][:3],
         "join_s": max(r["join_s"] for r in ready),
+        "server_cpu_ms_per_join": round(join_cpu_s * 1000 / joined, 2) if joined else None,
         "sockets_dropped_while_held": sum(c["failed_during"] for c in closed),
         "server_websockets_gauge": websockets,
         "server_rss_mib_idle": round((idle["rss_kib"] or 0) / 1024, 1),
