@@ -293,6 +293,9 @@ class ConsultClient:
         self.peer: str | None = None
         self.role: str | None = None
         self.in_room = False
+        self.in_lobby = False
+        self.waited_in_lobby = False
+        """True once the server put me in the lobby (a later admission keeps it True)."""
         self.peers: dict[str, dict[str, Any]] = {}
         """Everyone in the room (me included) by peer id, as the last `peers` listed them."""
         self.knocks: dict[str, str] = {}
@@ -341,7 +344,10 @@ class ConsultClient:
             self._socket = await self._connect()
             self._reader = asyncio.create_task(self._read(), name="doorstep-consult-reader")
             await self.send("join")
-            await self.wait_for(lambda: self.role is not None, what="the welcome")
+            await self.wait_for(
+                lambda: self.role is not None and (self.in_room or self.in_lobby),
+                what="the welcome",
+            )
         except BaseException:
             await self.leave()
             raise
@@ -499,12 +505,13 @@ class ConsultClient:
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
+        log.debug("consult client %s: %s", self.peer, str(message)[:120])
         sender = str(message.get("from", ""))
         if kind == "welcome":
             self.peer, self.role = str(message["peer"]), str(message["role"])
             self.in_room = self.role == HOST
         elif kind == "lobby":
-            self.in_room = False
+            self.in_room, self.in_lobby, self.waited_in_lobby = False, True, True
         elif kind == "knock":
             peer, name = str(message.get("peer")), str(message.get("name", ""))
             if peer not in self.knocks:
@@ -532,7 +539,7 @@ class ConsultClient:
         names = {p: self.name_of(p) for p in before}
         self.peers = {str(p["peer"]): p for p in listed if "peer" in p}
         if self.peer in self.peers and not self.in_room:
-            self.in_room = True
+            self.in_room, self.in_lobby = True, False
             self.say("Admitted into the call.")
         for peer in set(self.peers) - before - {self.peer}:
             self.knocks.pop(peer, None)

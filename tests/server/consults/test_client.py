@@ -29,11 +29,23 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _peer(
-    client: Client, world: World, user: str, consult_id: int, **options: bool | Source
+    client: Client,
+    world: World,
+    user: str,
+    consult_id: int,
+    *,
+    source: Source | None = None,
+    auto_admit: bool = False,
 ) -> ConsultClient:
     """A consult client of a seeded user against the test's server."""
-    base = str(client.make_url("")).rstrip("/")
-    return ConsultClient(base, world.tokens[user], consult_id, timeout=WAIT, **options)  # type: ignore[arg-type]
+    return ConsultClient(
+        str(client.make_url("")),
+        world.tokens[user],
+        consult_id,
+        source=source,
+        auto_admit=auto_admit,
+        timeout=WAIT,
+    )
 
 
 async def test_a_gp_and_the_host_see_each_other_and_chat(client: Client, world: World) -> None:
@@ -50,7 +62,8 @@ async def test_a_gp_and_the_host_see_each_other_and_chat(client: Client, world: 
             say=said.append,
         ) as gp:
             assert gp.role == "participant"
-            assert not gp.in_room, "the GP waits in the lobby"
+            assert gp.in_lobby, "the GP waits in the lobby"
+            assert not gp.in_room
             await host.wait_for(lambda: gp.peer in host.knocks, what="the knock")
             await host.admit(str(gp.peer))
             await gp.wait_admitted()
@@ -84,11 +97,13 @@ async def test_a_host_auto_admits_and_a_later_comer_offers(client: Client, world
     async with _peer(client, world, "cardio", consult_id, auto_admit=True) as host:
         async with _peer(client, world, "gp-a", consult_id) as gp:
             await gp.wait_admitted()
+            assert gp.waited_in_lobby
             await asyncio.gather(gp.wait_frames(3), host.wait_frames(3))
         # The GP comes back (a reload): no new admission, and media flows again.
         async with _peer(client, world, "gp-a", consult_id) as back:
-            assert back.in_room or back.role == "participant"
-            await back.wait_admitted()
+            assert back.role == "participant"
+            assert back.in_room
+            assert not back.waited_in_lobby, "admitted once: straight back into the room"
             await asyncio.gather(back.wait_frames(3), host.wait_frames(3))
 
 
