@@ -78,6 +78,8 @@ TARGETS = {
     "relay_p99_ms": 50.0,
 }
 CANDIDATE = "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"
+WORST: dict[int, tuple[int, int]] = {}
+"""A worker's slowest relay of each phase: (latency ns, send time ns)."""
 CONNECT_AT_ONCE = 64
 """Sockets a worker opens at the same time (the server's listen backlog is 128)."""
 
@@ -341,8 +343,12 @@ class Side:
             kind = message["type"]
             if kind == "candidate":
                 found = message["candidate"]
+                sent = int(found["sdpMid"])
                 phase = self.latencies.setdefault(found["sdpMLineIndex"], [])
-                phase.append((now - int(found["sdpMid"])) / 1e9)
+                phase.append((now - sent) / 1e9)
+                worst = WORST.get(found["sdpMLineIndex"])
+                if worst is None or now - sent > worst[0]:
+                    WORST[found["sdpMLineIndex"]] = (now - sent, sent)
             elif kind == "welcome":
                 self.peer = message["peer"]
             elif kind == "peers":
@@ -439,6 +445,7 @@ async def _phase(sides: list[Side], latencies: dict[int, list[float]], plan: dic
         "received": len(found),
         "send_s": round(sending, 3),
         "latencies_ms": [round(v * 1000, 3) for v in found],
+        "worst_sent_at_s": round(WORST[phase][1] / 1e9 - started, 3) if phase in WORST else None,
     }
     return json.dumps(result)
 
@@ -534,6 +541,12 @@ def _relay_figures(rate: float, results: list[dict[str, Any]]) -> dict[str, Any]
         "p50_ms": _ms(latencies, 0.50),
         "p99_ms": _ms(latencies, 0.99),
         "max_ms": _ms(latencies, 1.0),
+        "over_target_share": round(
+            sum(1 for v in latencies if v * 1000 >= TARGETS["relay_p99_ms"]) / len(latencies), 4
+        )
+        if latencies
+        else None,
+        "worst_sent_at_s": [r["worst_sent_at_s"] for r in results],
     }
 
 
@@ -637,6 +650,16 @@ def _serve(
     return server_process(args, env=env, log_path=log), f"http://{LOOPBACK}:{port}", env
 
 
+def _problems(log: Path) -> dict[str, Any]:
+    """How many warnings and errors the server logged, and the first few."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"count": None, "first": []}
+    found = [line for line in lines if "WARNING" in line or "ERROR" in line]
+    return {"count": len(found), "first": [line[:200] for line in found[:3]]}
+
+
 def run(options: Options, database_url: str) -> dict[str, Any]:
     """Provision, serve and measure on one database; the JSON figures."""
     figures: dict[str, Any] = {}
@@ -671,6 +694,7 @@ def run(options: Options, database_url: str) -> dict[str, Any]:
                     )
                 except Exception as error:
                     raise RuntimeError(f"signaling: {error}\n{log_tail(log)}") from error
+            figures["signaling"]["server_log_problems"] = _problems(log)
     return figures
 
 
