@@ -44,11 +44,13 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -63,9 +65,9 @@ sys.path.insert(1, str(REPO))
 from _harness import (  # noqa: E402
     LOOPBACK,
     clean_env,
+    external_process,
     free_port,
     log_tail,
-    server_process,
     wait_ready,
 )
 from api_auth import DEFAULT_PG_DSN, postgres_database  # noqa: E402
@@ -78,6 +80,22 @@ TARGETS = {
     "relay_p99_ms": 50.0,
 }
 CANDIDATE = "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host"
+GC_WATCH = """
+import gc, sys, time
+started = [0.0]
+def watch(phase, info):
+    if phase == "start":
+        started[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - started[0]) * 1000
+    if ms >= 20:
+        print(f"GC-PAUSE at={time.monotonic():.3f} gen={info['generation']} ms={ms:.1f}",
+              file=sys.stderr, flush=True)
+gc.callbacks.append(watch)
+from server.cli import main
+sys.exit(main())
+"""
+"""`doorstep serve` with a note in its log of every garbage collection of 20 ms or more."""
 WORST: dict[int, tuple[int, int]] = {}
 """A worker's slowest relay of each phase: (latency ns, send time ns)."""
 CONNECT_AT_ONCE = 64
@@ -551,7 +569,7 @@ def _relay_figures(rate: float, results: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def measure_signaling(
-    url: str, network: Network, options: Options, server_pid: int, env: dict[str, str]
+    url: str, network: Network, options: Options, server: tuple[int, Path], env: dict[str, str]
 ) -> dict[str, Any]:
     """Hold 2 x rooms sockets over `workers` processes; relay at each rate; the figures."""
     rooms = network.consults
@@ -559,11 +577,14 @@ def measure_signaling(
     configs = [
         {"url": url, "tokens": [network.specialist, network.gp], "rooms": part} for part in share
     ]
+    server_pid, log = server
     idle = process_figures(server_pid)
     steps = []
     join_cpu = cpu_seconds(server_pid)
+    joining = time.monotonic()
     with _workers(configs, env) as processes:
         ready = [_line(p) for p in processes]
+        join_gc = (joining, time.monotonic())
         join_cpu_s = (cpu_seconds(server_pid) or 0.0) - (join_cpu or 0.0)
         held = process_figures(server_pid)
         websockets = gauge(url, network.admin, "doorstep_websockets_open")
@@ -577,6 +598,7 @@ def measure_signaling(
                 process.stdin.flush()
             step = _relay_figures(rate, [_line(p) for p in processes])
             elapsed = time.monotonic() - began
+            step["server_gc_pauses"] = (began, time.monotonic())
             step["server_cpu_percent"] = _busy(server_cpu, cpu_seconds(server_pid), elapsed)
             step["client_cpu_percent"] = [
                 _busy(before, cpu_seconds(p.pid), elapsed)
@@ -591,6 +613,8 @@ def measure_signaling(
         closed = [_line(p) for p in processes]
         for process in processes:
             process.wait(timeout=60)
+    for step in steps:
+        step["server_gc_pauses"] = gc_pauses(log, *step["server_gc_pauses"])
     joined = sum(r["ready"] for r in ready)
     good = [
         s["offered_per_s"] for s in steps if s["p99_ms"] < TARGETS["relay_p99_ms"] and not s["lost"]
@@ -603,6 +627,7 @@ def measure_signaling(
         "join_errors": [e for r in ready for e in r["errors"]][:3],
         "join_s": max(r["join_s"] for r in ready),
         "server_cpu_ms_per_join": round(join_cpu_s * 1000 / joined, 2) if joined else None,
+        "server_gc_pauses_while_joining": gc_pauses(log, *join_gc),
         "sockets_dropped_while_held": sum(c["failed_during"] for c in closed),
         "server_websockets_gauge": websockets,
         "server_rss_mib_idle": round((idle["rss_kib"] or 0) / 1024, 1),
@@ -647,7 +672,20 @@ def _serve(
     )
     port = free_port()
     args = ["serve", "--host", LOOPBACK, "--port", str(port), "--dicom-port", "0"]
-    return server_process(args, env=env, log_path=log), f"http://{LOOPBACK}:{port}", env
+    command = [sys.executable, "-c", GC_WATCH, *args]
+    return external_process(command, env=env, log_path=log), f"http://{LOOPBACK}:{port}", env
+
+
+def gc_pauses(log: Path, since: float, until: float) -> dict[str, Any]:
+    """The server's garbage collections of 20 ms or more between two time.monotonic() times."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("GC-PAUSE at="):
+                fields = dict(f.split("=", 1) for f in line.split()[1:])
+                if since <= float(fields["at"]) <= until:
+                    found.append(float(fields["ms"]))
+    return {"count": len(found), "max_ms": max(found) if found else None}
 
 
 def _problems(log: Path) -> dict[str, Any]:
@@ -657,7 +695,12 @@ def _problems(log: Path) -> dict[str, Any]:
     except OSError:
         return {"count": None, "first": []}
     found = [line for line in lines if "WARNING" in line or "ERROR" in line]
-    return {"count": len(found), "first": [line[:200] for line in found[:3]]}
+    raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Timeout)\b", line)]
+    return {
+        "count": len(found),
+        "first": [line[:200] for line in found[:3]],
+        "exceptions": dict(Counter(line[:160] for line in raised).most_common(3)),
+    }
 
 
 def run(options: Options, database_url: str) -> dict[str, Any]:
@@ -690,7 +733,7 @@ def run(options: Options, database_url: str) -> dict[str, Any]:
                 try:
                     wait_ready(f"{url}/readyz", process, timeout=90, poll=0.1)
                     figures["signaling"] = measure_signaling(
-                        url, network, options, process.pid, env
+                        url, network, options, (process.pid, log), env
                     )
                 except Exception as error:
                     raise RuntimeError(f"signaling: {error}\n{log_tail(log)}") from error
