@@ -276,12 +276,14 @@ async def test_the_command_line_joins_a_call(client: Client, world: World, tmp_p
             "--server",
             url,
             "--token",
-            world.tokens["gp-b"],
+            "-",  # read from stdin, out of the process list
             env=env,
             cwd=REPO,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        _, refused = await asyncio.wait_for(stranger.communicate(), WAIT)
+        token = f"{world.tokens['gp-b']}\n".encode()
+        _, refused = await asyncio.wait_for(stranger.communicate(token), WAIT)
         assert stranger.returncode == 2
         assert "not one of its doctors" in refused.decode()
