@@ -439,6 +439,31 @@ def cmd_signing_import_ca(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consult_join(settings: Settings, args: argparse.Namespace) -> int:
+    """Join a consult's call as an aiortc peer (test pattern, file or camera)."""
+    from server.consults import console, media
+
+    try:
+        source = media.Source.parse(args.source)
+    except ValueError as error:
+        print(f"doorstep: {error}", file=sys.stderr)
+        return 2
+    from_stdin = args.token == "-"  # noqa: S105  (not a password: "read from stdin")
+    token = sys.stdin.readline().strip() if from_stdin else args.token
+    plan = console.Attendance(
+        server=args.server,
+        token=token,
+        consult_id=args.consult_id,
+        source=source,
+        duration=args.duration,
+        auto_admit=args.auto_admit,
+        stun=args.stun,
+        relay_only=args.relay_only,
+        chat=args.chat,
+    )
+    return asyncio.run(console.attend(plan))
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     """Check configuration and dependencies."""
     from server import doctor
@@ -620,6 +645,47 @@ def _parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="replace the CA this deployment already has"
     )
     import_ca.set_defaults(handler=cmd_signing_import_ca)
+    consult_cmd = commands.add_parser("consult", help="Video consults.").add_subparsers(
+        dest="consult_command", required=True, metavar="COMMAND"
+    )
+    join = consult_cmd.add_parser(
+        "join",
+        help="Join a consult's call as an aiortc peer, printing its progress.",
+        description="Join a consult's call as an aiortc peer (a kiosk, a test), printing "
+        "its progress: the lobby, admission, the peers, video received, chat.",
+    )
+    join.add_argument("consult_id", type=int, metavar="ID")
+    join.add_argument(
+        "--server", required=True, metavar="URL", help="e.g. https://doorstep.example.org"
+    )
+    join.add_argument(
+        "--token",
+        required=True,
+        help="a bearer token (doorstep token create); - reads it from stdin",
+    )
+    join.add_argument(
+        "--source",
+        default="pattern",
+        help="pattern (a moving test pattern, the default), file:PATH or camera:DEVICE "
+        "(a V4L2 device such as /dev/video0)",
+    )
+    join.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds to stay (default: until Ctrl-C or the call ends)",
+    )
+    join.add_argument("--auto-admit", action="store_true", help="host: admit everyone who knocks")
+    join.add_argument(
+        "--stun",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="use the STUN server (default: not when the server is on loopback)",
+    )
+    join.add_argument("--relay-only", action="store_true", help="connect through TURN only")
+    join.add_argument("--chat", default=None, metavar="TEXT", help="send this chat message once in")
+    join.set_defaults(handler=cmd_consult_join)
     commands.add_parser("doctor", help="Check configuration and dependencies.").set_defaults(
         handler=cmd_doctor
     )

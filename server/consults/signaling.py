@@ -643,6 +643,8 @@ class Rooms:
         self.reassembly.sweep()
         now = time.monotonic()
         for room in list(self.rooms.values()):
+            if self.rooms.get(room.consult_id) is not room:
+                continue  # it closed while this refresh yielded
             gone = [n for n, r in room.remote.items() if now - r.seen > 3 * interval]
             for node in gone:
                 log.info("signaling: process %s went silent; its peers left", node)
@@ -650,6 +652,10 @@ class Rooms:
             if gone:
                 self._changed(room)
             await self._announce(room)
+            # The in-process bus publishes without awaiting anything: yield between rooms,
+            # or a process with thousands of calls holds its event loop (and every message
+            # it relays) for the whole refresh.
+            await asyncio.sleep(0)
 
     # A socket's life
 
@@ -836,12 +842,9 @@ class Rooms:
         connection.peer = peer
         room.local[peer.peer] = connection
         connection.send({"type": "welcome", "peer": peer.peer, "role": peer.role})
-        await self._audit(
-            connection,
-            room,
-            "consult.join",
-            {"peer": peer.peer, "role": peer.role, "state": peer.state},
-        )
+        # Where the peer is, and who waits, are told before anything awaits: the host may
+        # admit a waiting peer at once, and a `lobby` sent after its `peers` would be wrong.
+        state = peer.state
         if enters:
             if member.user_id is not None:
                 room.admitted.add(member.user_id)
@@ -851,6 +854,12 @@ class Rooms:
         if peer.role == HOST:
             for waiting in room.lobby():
                 connection.send({"type": "knock", "peer": waiting.peer, "name": waiting.name})
+        await self._audit(
+            connection,
+            room,
+            "consult.join",
+            {"peer": peer.peer, "role": peer.role, "state": state},
+        )
         self._changed(room)
         await self._announce(room, ask=opened)
 

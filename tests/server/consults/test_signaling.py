@@ -466,3 +466,31 @@ async def test_opening_a_study_together_is_audited_once_per_study(
     assert {e.actor for e in views} == {"cardio"}
     await gp.close()
     await host.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_peer_admitted_while_its_join_is_recorded_hears_lobby_first(
+    client: Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host may admit a knock before the waiting peer's join is audited: `lobby` first."""
+    rooms = client.app[keys.CONSULT_ROOMS]
+    record = rooms._audit
+
+    async def slowly(connection: Any, room: Any, action: str, details: dict[str, Any]) -> None:
+        if action == "consult.join":  # the GP's join is recorded well after the host's
+            await asyncio.sleep(0.5 if connection.member.role == "host" else 1.5)
+        await record(connection, room, action, details)
+
+    monkeypatch.setattr(rooms, "_audit", slowly)
+    consult_id = await accepted_consult(client, world)
+    host = await Signal.open(client, consult_id, world.auth("cardio"))
+    await host.send("join")
+    await host.next("welcome")
+    gp = await Signal.open(client, consult_id, world.auth("gp-a"))
+    await gp.send("join")
+    knock = await host.next("knock")
+    await host.send("admit", peer=knock["peer"])
+    await gp.next("peers")
+    assert [m["type"] for m in gp.seen] == ["welcome", "lobby", "peers"]
+    await gp.close()
+    await host.close()
