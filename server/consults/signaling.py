@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import keys
@@ -61,6 +62,9 @@ RECORDER = "recorder"
 """The role of the server's call recorder (an in-process member, see `Rooms.attach`)."""
 LOBBY, ROOM = "lobby", "room"
 RELAYED = frozenset({"offer", "answer", "candidate"})
+AUDIT_ATTEMPTS = 5
+AUDIT_RETRY_SECONDS = 0.25
+"""The first wait before an audit write the database refused is tried again (doubling)."""
 BROADCAST = frozenset({"chat", "view"})
 CLIENT_TYPES = frozenset({"join", "admit", "leave"}) | RELAYED | BROADCAST
 
@@ -1094,18 +1098,43 @@ class Rooms:
     async def _audit(
         self, connection: Local, room: Room, action: str, details: dict[str, Any]
     ) -> None:
-        try:
-            async with transaction(self.sessionmaker, self.write_group) as session:
-                await connection.audit.record(
-                    session,
-                    action=action,
-                    object_type="consult",
-                    object_id=room.consult_id,
-                    org_id=room.org_id,
-                    details=details,
-                )
-        except Exception:
-            log.exception("signaling: could not audit %s of consult %s", action, room.consult_id)
+        """Record one event of the call. Joins and leaves come in bursts (a clinic's morning,
+        a server restart): they share write transactions through the write group, and a
+        write the database refused for a moment (SQLite's single writer was busy past its
+        timeout) is tried again, so that the record keeps every join and leave."""
+
+        async def write(session: AsyncSession) -> None:
+            await connection.audit.record(
+                session,
+                action=action,
+                object_type="consult",
+                object_id=room.consult_id,
+                org_id=room.org_id,
+                details=details,
+            )
+
+        failure: Exception | None = None
+        for attempt in range(AUDIT_ATTEMPTS):
+            try:
+                if self.write_group is not None:
+                    await self.write_group.run(write)
+                else:
+                    async with transaction(self.sessionmaker) as session:
+                        await write(session)
+                return
+            except OperationalError as refused:
+                failure = refused
+                if attempt + 1 < AUDIT_ATTEMPTS:
+                    await asyncio.sleep(AUDIT_RETRY_SECONDS * 2**attempt)
+            except Exception as broken:
+                failure = broken
+                break
+        log.error(
+            "signaling: could not audit %s of consult %s",
+            action,
+            room.consult_id,
+            exc_info=failure,
+        )
 
     async def _audit_view(self, connection: Local, room: Room, state: Any) -> None:
         """Opening a study together is audited (consult.view), once per study opened."""

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from aiohttp import ClientConnectionError, ClientSession, WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import OperationalError
 
 from server import keys
 from server.app import create_app
+from server.consults import signaling
 from server.consults.signaling import Reassembly, SignalError, channel, parse, split
 from server.events.bus import Subscription, encode_payload
 from server.settings import Settings
@@ -494,3 +496,35 @@ async def test_a_peer_admitted_while_its_join_is_recorded_hears_lobby_first(
     assert [m["type"] for m in gp.seen] == ["welcome", "lobby", "peers"]
     await gp.close()
     await host.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_join_whose_audit_write_is_refused_for_a_moment_is_recorded_all_the_same(
+    client: Client, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's one writer busy past its timeout ("database is locked") must not lose a join."""
+    rooms = client.app[keys.CONSULT_ROOMS]
+    group = rooms.write_group
+    assert group is not None
+    run = group.run
+    refusals = []
+
+    async def busy_twice(work: Any) -> Any:
+        if len(refusals) < 2:
+            refusals.append(work)
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return await run(work)
+
+    monkeypatch.setattr(group, "run", busy_twice)
+    monkeypatch.setattr(signaling, "AUDIT_RETRY_SECONDS", 0.01)
+    consult_id = await accepted_consult(client, world)
+    host = await Signal.open(client, consult_id, world.auth("cardio"))
+    await host.join("host")
+    await host.peers_become(host.peer)
+    await host.close()
+    for _ in range(200):
+        if await audit_trail(client.app, "consult.join"):
+            break
+        await asyncio.sleep(0.05)
+    assert len(refusals) == 2
+    assert [actor for actor, _, _ in await audit_trail(client.app, "consult.join")] == ["cardio"]
