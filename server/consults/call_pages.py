@@ -103,6 +103,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         callable=status in CALLABLE,
         ended=status in ENDED,
         duration=duration_seconds(view),
+        live_at=view.consult.live_at.isoformat() if view.consult.live_at else "",
         is_specialist=caller.role is Role.SPECIALIST,
     )
 
