@@ -16,6 +16,8 @@ import { SignalChannel, signalUrl } from "./signal-channel.mjs";
 
 const STATS_MS = 2000;
 const DETACHED_MS = 20_000;
+const ICE_SPARE_MS = 60_000;
+/** TURN credentials fetched with the page are fetched again at Join when they expire sooner. */
 const STATUS = {
   connecting: "Connecting to the call…",
   retrying: (s) => `The connection to the call dropped; trying again in ${s} s. Stay on this page.`,
@@ -23,6 +25,13 @@ const STATUS = {
   ended: "The consult has ended.",
   closed: "You left the call.",
 };
+
+/** A point of the call's timeline (performance marks "call:<name>", once each; the benchmark reads them). */
+function mark(name) {
+  if (!performance.getEntriesByName(`call:${name}`, "mark").length) {
+    performance.mark(`call:${name}`);
+  }
+}
 
 function fingerprint(sdp) {
   const found = /^a=fingerprint:(.+)$/im.exec(sdp || "");
@@ -62,6 +71,7 @@ export default class ConsultCall {
   #since = 0;
   #timers = [];
   #audio = null;
+  #ice = Promise.resolve(null);
   #sink = "";
 
   constructor(root) {
@@ -118,10 +128,14 @@ export default class ConsultCall {
   // Pre-join ---------------------------------------------------------------------------
 
   async #prepare() {
+    mark("start");
+    this.#ice = this.#fetchIce();
     await this.#openMedia({});
+    mark("media");
     await this.#listDevices();
     navigator.mediaDevices?.addEventListener?.("devicechange", () => this.#listDevices());
     this.#el.join.disabled = false;
+    mark("ready");
     if (window.sessionStorage.getItem(this.#joinedKey) === "yes") {
       this.#join();
     } else if (this.#stream.getTracks().length) {
@@ -240,28 +254,39 @@ export default class ConsultCall {
   // Joining ----------------------------------------------------------------------------
 
   async #join() {
+    mark("join");
     this.#el.join.disabled = true;
     this.#audio?.context.resume?.();
     window.sessionStorage.setItem(this.#joinedKey, "yes");
-    try {
-      const ice = await fetchJson(`/api/v1/consults/${this.#id}/ice`);
-      this.#config = {
-        iceServers: ice.ice_servers,
-        iceTransportPolicy: ice.ice_transport_policy === "relay" ? "relay" : "all",
-      };
-    } catch (error) {
-      if (error.status === 409 || error.status === 404) {
-        this.#ended();
-        return;
-      }
-      this.#config = { iceServers: [] };
+    let ice = await this.#ice;
+    if (!ice || Date.parse(ice.expires_at) - Date.now() < ICE_SPARE_MS) {
+      ice = await this.#fetchIce(); // fetched while the page opened; again if it failed or is old
     }
+    if (ice && ice.ended) {
+      this.#ended();
+      return;
+    }
+    this.#config = ice
+      ? {
+          iceServers: ice.ice_servers,
+          iceTransportPolicy: ice.ice_transport_policy === "relay" ? "relay" : "all",
+        }
+      : { iceServers: [] };
     this.#el.prejoin.hidden = true;
     this.#channel = new SignalChannel(signalUrl(this.#id), {
       onMessage: (message) => this.#message(message),
       onState: (state, detail) => this.#socketState(state, detail),
     });
     this.#channel.start();
+  }
+
+  /** The call's ICE servers (null if they could not be had; {ended} for a call that is over). */
+  async #fetchIce() {
+    try {
+      return await fetchJson(`/api/v1/consults/${this.#id}/ice`);
+    } catch (error) {
+      return error.status === 409 || error.status === 404 ? { ended: true } : null;
+    }
   }
 
   #socketState(state, detail) {
@@ -317,6 +342,7 @@ export default class ConsultCall {
   #message(message) {
     switch (message.type) {
       case "welcome":
+        mark("welcome");
         this.#me = message.peer;
         this.#firstPeers = true;
         this.#say("Connected. Waiting to enter the call…");
@@ -356,6 +382,7 @@ export default class ConsultCall {
   // The room ---------------------------------------------------------------------------
 
   #present(peers) {
+    mark("in-room");
     this.#peers = peers;
     const wasInRoom = this.#inRoom;
     this.#inRoom = true;
@@ -425,7 +452,12 @@ export default class ConsultCall {
       send: (message) => this.#channel?.send(message),
       // The server's recorder sends nothing and is shown by the Recording badge, not a tile.
       onTrack: (stream) => recorder || this.#tile(link).show(stream),
-      onState: (state) => recorder || this.#tile(link).state(state),
+      onState: (state) => {
+        if (state === "connected" && !recorder) {
+          mark("connected");
+        }
+        return recorder || this.#tile(link).state(state);
+      },
     });
     this.#links.set(other.peer, link);
     if (!recorder) {
@@ -444,6 +476,7 @@ export default class ConsultCall {
   }
 
   #signal(message) {
+    mark(`first-${message.type}`);
     let link = this.#links.get(message.from);
     if (!link && message.type === "offer") {
       const other = this.#peers.find((p) => p.peer === message.from) || {
@@ -843,6 +876,7 @@ class RemoteTile {
   show(stream) {
     if (this.video.srcObject !== stream) {
       this.video.srcObject = stream;
+      this.video.requestVideoFrameCallback?.(() => mark("first-frame"));
     }
     this.video.play().catch(() => {
       this.video.muted = true;
