@@ -443,6 +443,9 @@ def cmd_consult_join(settings: Settings, args: argparse.Namespace) -> int:
     """Join a consult's call as an aiortc peer (test pattern, file or camera)."""
     from server.consults import console, media
 
+    # The console prints the client's progress in words: its log lines would say it twice.
+    logging.getLogger("server.consults.client").setLevel(logging.WARNING)
+
     try:
         source = media.Source.parse(args.source)
     except ValueError as error:

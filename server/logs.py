@@ -43,6 +43,8 @@ def configure(*, level: str, json_lines: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aioice tells every candidate pair's state at INFO: noise beside a call's own events.
+    logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
 class AccessLogger(AbstractAccessLogger):
