@@ -131,7 +131,12 @@ class ConsultNote(Base):
     consult_id: Mapped[int] = mapped_column(
         ForeignKey("consults.id", ondelete="CASCADE"), index=True
     )
-    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    """The doctor who wrote it (None for a guest's chat message)."""
+    guest_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consult_guests.id", ondelete="SET NULL")
+    )
+    """The guest link of a guest who wrote it in the call's chat."""
     kind: Mapped[str] = mapped_column(String(16), default=NoteKind.NOTE.value)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

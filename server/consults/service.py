@@ -31,6 +31,7 @@ from server.audit.service import DENIED, FAILURE, Recorder
 from server.consults import duty
 from server.consults.models import (
     Consult,
+    ConsultGuest,
     ConsultNote,
     ConsultOffer,
     ConsultStatus,
@@ -190,14 +191,16 @@ async def _views(
         ):
             studies.setdefault(consult_id, []).append(uid)
         if notes:
-            for note, author in await session.execute(
-                select(ConsultNote, User.username)
-                .join(User, User.id == ConsultNote.author_id)
+            for note, author, guest in await session.execute(
+                select(ConsultNote, User.username, ConsultGuest.label)
+                .outerjoin(User, User.id == ConsultNote.author_id)
+                .outerjoin(ConsultGuest, ConsultGuest.id == ConsultNote.guest_id)
                 .where(ConsultNote.consult_id.in_(ids))
                 .order_by(ConsultNote.created_at, ConsultNote.id)
             ):
+                said_by = author or f"{guest or 'Guest'} (guest)"
                 found_notes.setdefault(note.consult_id, []).append(
-                    Note(note.id, author, note.text, note.created_at, note.kind)
+                    Note(note.id, said_by, note.text, note.created_at, note.kind)
                 )
     return [
         View(

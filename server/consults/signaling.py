@@ -1153,16 +1153,17 @@ class Rooms:
             )
 
     async def _persist_chat(self, connection: Local, room: Room, text: str) -> None:
-        user_id = connection.member.user_id
-        if user_id is None:
-            return  # guests' chat: recorded once guest links exist
+        member = connection.member
+        if member.user_id is None and member.guest_id is None:
+            return  # the server's own recorder says nothing
         async with transaction(self.sessionmaker, self.write_group) as session:
             await record_chat(
                 session=session,
                 audit=connection.audit,
                 consult_id=room.consult_id,
                 org_id=room.org_id,
-                author_id=user_id,
+                author_id=member.user_id,
+                guest_id=member.guest_id,
                 text=text,
             )
 
@@ -1188,13 +1189,16 @@ async def record_chat(
     audit: Recorder,
     consult_id: int,
     org_id: int,
-    author_id: int,
+    author_id: int | None,
+    guest_id: int | None = None,
     text: str,
 ) -> ConsultNote:
-    """Keep one chat message of the call in the consult record (as a note), audited."""
+    """Keep one chat message of the call in the consult record (as a note), audited: a
+    doctor's (author_id) or a guest's (guest_id)."""
     note = ConsultNote(
         consult_id=consult_id,
         author_id=author_id,
+        guest_id=guest_id,
         kind=NoteKind.CHAT.value,
         text=text,
         created_at=utcnow(),

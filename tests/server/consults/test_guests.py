@@ -32,7 +32,7 @@ from server.events.bus import Subscription
 from server.identity import Role
 from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult, guest_signal
-from tests.server.consults.helpers import act, asked, on_duty
+from tests.server.consults.helpers import act, asked, consult, on_duty
 from tests.support import Client, World, audit_events, audit_trail
 
 COOKIE = "doorstep_guest"
@@ -295,6 +295,12 @@ async def test_the_host_admits_a_guest_and_revoking_closes_its_socket(
     assert {p["peer"]: p["role"] for p in room} == {guest.peer: "guest", host.peer: "host"}
     assert [p["name"] for p in room if p["peer"] == guest.peer] == ["Patient at home"]
     await host.peers_become(guest.peer, host.peer)
+    await guest.send("chat", text="I can see you now.")
+    assert (await host.next("chat"))["text"] == "I can see you now."
+    notes = (await consult(client, world, consult_id))["notes"]
+    assert [(n["author"], n["text"], n["kind"]) for n in notes] == [
+        ("Patient at home (guest)", "I can see you now.", "chat")
+    ]
 
     revoked = await client.delete(
         f"/api/v1/consults/{consult_id}/guests/{guest_id}", headers=world.auth("gp-a")
