@@ -93,6 +93,17 @@ async def call_page(request: web.Request) -> web.StreamResponse:
             consult_id=_consult_id(request),
         )
         names = await _display_names(session, view.requested_by, view.accepted_by)
+        guest_names = (
+            [
+                link.label or guests.GUEST_NAME
+                for link in await guests.links(
+                    session=session, caller=caller, consult_id=view.consult.id
+                )
+                if link.redeemed_at is not None
+            ]
+            if view.consult.status in ENDED
+            else []
+        )
     status = view.consult.status
     return render(
         request,
@@ -100,6 +111,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         view=view,
         seat=seat(view, caller, names),
         names=names,
+        guest_names=guest_names,
         callable=status in CALLABLE,
         ended=status in ENDED,
         duration=duration_seconds(view),

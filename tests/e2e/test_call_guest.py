@@ -75,3 +75,20 @@ async def test_a_guest_joins_through_the_lobby(chromium: Path, demo_server: Demo
         )
         again = await specialist.page.request.get(link, max_redirects=0)
         assert again.status == 410
+        await expect(host.locator("[data-call-messages]")).to_contain_text(
+            "Grace, can you hear us?"
+        )
+        await page.get_by_role("textbox", name="Message").fill("Yes, I can hear you both.")
+        await page.get_by_role("button", name="Send").click()
+        await expect(gp.page.locator("[data-call-messages]")).to_contain_text("I can hear you both")
+
+        # The consult's record names the guest among the participants and keeps their chat.
+        await host.get_by_role("button", name="End consult").click()
+        await host.locator("[data-call-confirm]").get_by_role("button", name="End consult").click()
+        await expect(page.locator("[data-call-status]")).to_contain_text(
+            "The consult has ended.", timeout=WAIT_MS
+        )
+        await gp.page.reload()
+        record = gp.page.locator("main")
+        await expect(record).to_contain_text("Grace at home (guest)")
+        await expect(record).to_contain_text("Yes, I can hear you both.")
