@@ -255,7 +255,9 @@ def _settle(
 ) -> None:
     if future.done():  # its caller went away; the work is committed all the same
         return
-    if error is not None:
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()  # shutdown: a cancelled future is not "an exception never retrieved"
+    elif error is not None:
         future.set_exception(error)
     else:
         future.set_result(value)

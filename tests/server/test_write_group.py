@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -103,3 +104,34 @@ async def test_a_caller_that_goes_away_still_gets_its_write_committed(
         await caller
     assert await writes.run(add("grouped after")) == "grouped after"
     assert await names(sessions, "grouped ") == ["grouped abandoned", "grouped after"]
+
+
+async def test_a_shutdown_that_cancels_the_writes_leaves_no_unretrieved_error(
+    writes: db.WriteGroup,
+) -> None:
+    """Callers gone and the writer cancelled (the server stopping with calls open): their
+    futures are cancelled, not left holding an error that asyncio logs one by one."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    started = asyncio.Event()
+
+    async def slow(session: AsyncSession) -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "never"
+
+    callers = [asyncio.create_task(writes.run(slow)) for _ in range(3)]
+    await started.wait()
+    for caller in callers:
+        caller.cancel()
+    runner = writes._runner
+    assert runner is not None
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    await asyncio.gather(*callers, return_exceptions=True)
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert [c.get("message") for c in reported] == []
