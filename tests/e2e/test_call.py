@@ -163,6 +163,26 @@ async def test_two_doctors_call_chat_heal_and_end(people: tuple[Person, Person])
         "aria-pressed", "true"
     )
 
+    # Screen share: the screen is sent in place of the camera, the call goes on, and the
+    # camera comes back after. (Headless Chromium's fake screen is a test pattern like its
+    # fake camera, so what the other side sees cannot tell them apart: the sent track can.)
+    preview = (
+        "() => document.querySelector('[data-call-preview]').srcObject.getVideoTracks()[0].label"
+    )
+    camera = await page.evaluate(preview)
+    await page.get_by_role("button", name="Share screen").click()
+    await expect(page.get_by_role("button", name="Stop sharing")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert (await page.evaluate(preview)).startswith("screen"), await page.evaluate(preview)
+    await _frames_grow(host)
+    await page.get_by_role("button", name="Stop sharing").click()
+    await expect(page.get_by_role("button", name="Share screen")).to_have_attribute(
+        "aria-pressed", "false"
+    )
+    assert await page.evaluate(preview) == camera
+    await _frames_grow(host)
+
     # The specialist writes a referral into the record during the call.
     notes = host.locator("[data-call-notes-init]")
     await notes.get_by_label("Kind").select_option("referral_up")
