@@ -17,15 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import keys
 from server.access import allow
 from server.accounts import service as accounts
-from server.consults import guests, service
-from server.consults.models import ConsultStatus
+from server.consults import guests, paths, service
+from server.consults.models import CALLABLE, ConsultStatus
 from server.context import db, guest_credential, principal, recorder
 from server.errors import NotFound
 from server.identity import Principal, Role
 from server.templates import render
 
-CALLABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
-"""Statuses of a consult whose call may be joined (as the signaling socket allows)."""
 ENDED = (ConsultStatus.ENDED.value,)
 
 
@@ -69,19 +67,12 @@ def duration_seconds(view: service.View) -> int | None:
     return max(0, int((ended - started).total_seconds()))
 
 
-def _consult_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(f"No consult {raw[:20]}.")
-    return int(raw)
-
-
 @allow(Role.GP, Role.SPECIALIST, page=True, guest=True)
 async def call_page(request: web.Request) -> web.StreamResponse:
     """GET /consults/{id}: a member's call page (join with one button), or the record; for a
     guest of the consult (the guest cookie of its link), the call alone."""
     if request.get(keys.PRINCIPAL) is None:
-        return await _guest_page(request, _consult_id(request))
+        return await _guest_page(request, paths.consult_id(request))
     caller = principal(request)
     async with db(request) as session:
         view = await service.get(
@@ -90,7 +81,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
             audit=recorder(request),
             bus=request.app[keys.EVENT_BUS],
             policy=service.Policy.of(request.app[keys.SETTINGS]),
-            consult_id=_consult_id(request),
+            consult_id=paths.consult_id(request),
         )
         names = await _display_names(session, view.requested_by, view.accepted_by)
         guest_names = (

@@ -12,15 +12,10 @@ from aiohttp import web
 
 from server import keys
 from server.access import allow
-from server.consults import guests
+from server.consults import guests, paths
 from server.context import db, guest_cookie, guest_credential, recorder
 from server.db import utcnow
 from server.templates import render
-
-
-def call_page(consult_id: int) -> str:
-    """The call page of a consult (the guest's destination)."""
-    return f"/consults/{consult_id}"
 
 
 def set_guest_cookie(
@@ -47,7 +42,7 @@ def _onward(request: web.Request, consult_id: int) -> web.StreamResponse:
     (a link in a mail or a chat app) started, so such a visit gets a page that moves on
     by itself (meta refresh, a same-site navigation) and shows a link as well.
     """
-    target = call_page(consult_id)
+    target = paths.call_page(consult_id)
     if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
         response = render(request, "consults/guest_link.html", target=target, message="")
         response.headers["Refresh"] = f"0; url={target}"

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.models import User
 from server.audit.service import DENIED, FAILURE, Recorder
 from server.consults import service
-from server.consults.models import Consult, ConsultGuest, ConsultStatus
+from server.consults.models import CALLABLE, Consult, ConsultGuest
 from server.db import utcnow
 from server.errors import Conflict, DomainError, InvalidInput, NotFound
 from server.identity import Actor, Principal, Role
@@ -39,9 +39,6 @@ GUEST_NAME = "Guest"
 """How a guest invited without a label is called in the call."""
 LIST_LIMIT = 100
 TOKEN_BYTES = 32
-INVITABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
-"""Statuses of a consult whose call a guest may be invited into (and may join)."""
-MAX_ID = 2**63 - 1
 
 
 class LinkState(StrEnum):
@@ -159,7 +156,7 @@ def guest_actor(guest: GuestMember, *, client_addr: str = "") -> Actor:
 def _state(row: ConsultGuest, status: str, now: datetime) -> LinkState:
     if row.revoked_at is not None:
         return LinkState.REVOKED
-    if status not in INVITABLE:
+    if status not in CALLABLE:
         return LinkState.ENDED
     if row.expires_at <= now:
         return LinkState.EXPIRED
@@ -240,7 +237,7 @@ async def invite(
 ) -> Invitation:
     """Either doctor invites a guest into an accepted or live consult's call: a new link."""
     view = await _doctor_view(session, caller, consult_id)
-    if view.consult.status not in INVITABLE:
+    if view.consult.status not in CALLABLE:
         raise Conflict(
             f"Consult {consult_id} is {view.consult.status}: guests join accepted or live calls.",
             details={"status": view.consult.status},
@@ -298,7 +295,7 @@ async def revoke(
     Revoking a revoked link changes nothing.
     """
     view = await _doctor_view(session, caller, consult_id)
-    if not 0 < guest_id <= MAX_ID:
+    if not 0 < guest_id <= service.MAX_ID:
         raise NotFound(f"No guest {guest_id} of consult {consult_id}.")
     won = await session.scalar(
         update(ConsultGuest)
@@ -444,7 +441,7 @@ async def guest_member(
     Check `valid` before letting the guest in: a guest of an expired or revoked link,
     or of a consult that is over, is known but no longer admitted.
     """
-    if not cookie_value or len(cookie_value) > 128 or not 0 < consult_id <= MAX_ID:
+    if not cookie_value or len(cookie_value) > 128 or not 0 < consult_id <= service.MAX_ID:
         return None
     found = (
         await session.execute(

@@ -35,6 +35,10 @@ class ConsultStatus(StrEnum):
     EXPIRED = "expired"
 
 
+CALLABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
+"""Statuses of a consult whose call can be held: joined, a guest invited, recorded."""
+
+
 class Consult(Base):
     """A GP's request for a video consult on a patient, offered to one specialist at a time."""
 

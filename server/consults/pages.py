@@ -18,7 +18,7 @@ from server import keys
 from server.access import allow
 from server.accounts import service as accounts
 from server.archive import links
-from server.consults import call_pages, duty, service
+from server.consults import call_pages, duty, paths, service
 from server.consults.models import ConsultStatus
 from server.context import db, principal, recorder
 from server.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -28,7 +28,6 @@ from server.patients import lookup
 from server.patients.display import PatientView, patient_view
 from server.templates import dicom_date, render
 
-_ID = r"{id:[0-9]{1,12}}"
 DOCTORS = (Role.GP, Role.SPECIALIST)
 LABELS = {
     "ask": "Who to ask",
@@ -50,22 +49,18 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_get("/consults/new", new_consult)
     app.router.add_post("/consults", create_consult)
     app.router.add_get("/consults", consult_list)
-    app.router.add_get(f"/consults/{_ID}", call_pages.call_page)
+    app.router.add_get(f"/consults/{paths.ID}", call_pages.call_page)
     app.router.add_get("/consults/check", network_check)
-    app.router.add_get(f"/consults/{_ID}/status", consult_status)
-    app.router.add_post(f"/consults/{_ID}/again", ask_again)
-    app.router.add_post(f"/consults/{_ID}/withdraw", withdraw)
-    app.router.add_post(f"/consults/{_ID}/accept", accept)
-    app.router.add_post(f"/consults/{_ID}/decline", decline)
+    app.router.add_get(f"/consults/{paths.ID}/status", consult_status)
+    app.router.add_post(f"/consults/{paths.ID}/again", ask_again)
+    app.router.add_post(f"/consults/{paths.ID}/withdraw", withdraw)
+    app.router.add_post(f"/consults/{paths.ID}/accept", accept)
+    app.router.add_post(f"/consults/{paths.ID}/decline", decline)
     app.router.add_post("/duty", set_duty)
 
 
 def _policy(request: web.Request) -> service.Policy:
     return service.Policy.of(request.app[keys.SETTINGS])
-
-
-def _consult_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
 
 
 # Who the specialists are ---------------------------------------------------------------
@@ -432,7 +427,7 @@ def _named(view: service.View, ids: Mapping[int, str]) -> str | None:
 @allow(Role.GP, page=True)
 async def consult_status(request: web.Request) -> web.StreamResponse:
     """GET /consults/{id}/status: where the GP's request stands, kept live by consult-live."""
-    view = await _get(request, _consult_id(request))
+    view = await _get(request, paths.consult_id(request))
     async with db(request) as session:
         people = await accounts.list_users(session=session, role=Role.SPECIALIST)
     names = {u.username: u.display_name or u.username for u in people}
@@ -457,7 +452,7 @@ async def network_check(request: web.Request) -> web.StreamResponse:
 async def ask_again(request: web.Request) -> web.StreamResponse:
     """POST /consults/{id}/again: a new request with the same fields; to its status (303)."""
     await read_form(request)  # the CSRF token is checked by the middleware
-    old = await _get(request, _consult_id(request))
+    old = await _get(request, paths.consult_id(request))
     async with db(request) as session:
         people = await accounts.list_users(session=session, role=Role.SPECIALIST)
     named = _named(old, {u.id: u.username for u in people})
@@ -483,7 +478,7 @@ async def ask_again(request: web.Request) -> web.StreamResponse:
 @allow(Role.GP, page=True)
 async def withdraw(request: web.Request) -> web.StreamResponse:
     """POST /consults/{id}/withdraw: the GP ends a request (or the consult); back (303)."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     await read_form(request)
     try:
         async with db(request) as session:
@@ -596,7 +591,7 @@ async def consult_list(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(request: web.Request, action: str) -> web.StreamResponse:
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     await read_form(request)
     answer = service.accept if action == "accepted" else service.decline
     try:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.accounts.models import User
 from server.audit.service import Recorder
 from server.consults import service
-from server.consults.models import ConsultRecording, ConsultStatus
+from server.consults.models import CALLABLE, ConsultRecording, ConsultStatus
 from server.db import after_commit, utcnow
 from server.errors import Conflict, InvalidInput, PermissionDenied
 from server.events.bus import EventBus
@@ -34,7 +34,6 @@ from server.identity import Principal, Role
 
 RECORDINGS = "recordings"
 """The recordings' folder below the data directory."""
-CONSENTABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
 FINISH_GRACE = timedelta(minutes=2)
 """How long after the end a recording may still be being finished; later, it was lost."""
 
@@ -161,7 +160,7 @@ async def consent(
         ConsultRecording, consult_id, with_for_update=True, populate_existing=True
     )
     if consent:
-        if view.consult.status not in CONSENTABLE:
+        if view.consult.status not in CALLABLE:
             raise Conflict(
                 f"Consult {consult_id} is {view.consult.status}: only a call can be recorded.",
                 details={"status": view.consult.status},

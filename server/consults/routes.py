@@ -9,13 +9,12 @@ from server.consults import (
     guest_pages,
     lifetime,
     pages,
+    paths,
     recording_peer,
     signal_views,
     signaling,
     views,
 )
-
-_ID = r"{id:[0-9]{1,12}}"
 
 
 def setup(app: web.Application) -> None:
@@ -29,22 +28,22 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/api/v1/duty", views.put_duty)
     app.router.add_post("/api/v1/consults", views.create_consult)
     app.router.add_get("/api/v1/consults", views.list_consults)
-    app.router.add_get(f"/api/v1/consults/{_ID}", views.get_consult)
-    app.router.add_post(f"/api/v1/consults/{_ID}/accept", views.accept)
-    app.router.add_post(f"/api/v1/consults/{_ID}/decline", views.decline)
-    app.router.add_post(f"/api/v1/consults/{_ID}/end", views.end)
-    app.router.add_post(f"/api/v1/consults/{_ID}/note", views.add_note)
-    app.router.add_get(f"/api/v1/consults/{_ID}/ice", views.ice_servers)
-    app.router.add_post(f"/api/v1/consults/{_ID}/recording", views.recording_consent)
-    app.router.add_get(f"/api/v1/consults/{_ID}/recording", views.recording_file)
-    app.router.add_get(f"/api/v1/consults/{_ID}/recording/state", views.recording_state)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}", views.get_consult)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/accept", views.accept)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/decline", views.decline)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/end", views.end)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/note", views.add_note)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}/ice", views.ice_servers)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/recording", views.recording_consent)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}/recording", views.recording_file)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}/recording/state", views.recording_state)
     app.router.add_get("/api/v1/consults/check/ice", views.check_ice)
     app.router.add_post("/api/v1/consults/check", views.check_answer)
-    app.router.add_get(f"/api/v1/consults/{_ID}/signal", signal_views.signal_socket)
-    app.router.add_post(f"/api/v1/consults/{_ID}/guests", views.invite_guest)
-    app.router.add_get(f"/api/v1/consults/{_ID}/guests", views.list_guests)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}/signal", signal_views.signal_socket)
+    app.router.add_post(f"/api/v1/consults/{paths.ID}/guests", views.invite_guest)
+    app.router.add_get(f"/api/v1/consults/{paths.ID}/guests", views.list_guests)
     app.router.add_delete(
-        f"/api/v1/consults/{_ID}/guests/{{guest_id:[0-9]{{1,12}}}}", views.revoke_guest
+        f"/api/v1/consults/{paths.ID}/guests/{{guest_id:[0-9]{{1,12}}}}", views.revoke_guest
     )
     app.router.add_get("/consults/guest/{token}", guest_pages.open_link)
     pages.setup_pages(app)

@@ -8,24 +8,14 @@ from aiohttp import web
 
 from server import keys
 from server.access import allow
-from server.consults import guests, service, signaling
-from server.consults.models import ConsultStatus
+from server.consults import guests, paths, service, signaling
+from server.consults.models import CALLABLE
 from server.context import client_addr, db, guest_credential, principal, recorder
 from server.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from server.identity import Principal, Role
 
 if TYPE_CHECKING:
     from server.audit.service import Recorder
-
-CALLABLE = (ConsultStatus.ACCEPTED.value, ConsultStatus.LIVE.value)
-"""Statuses of a consult whose call may be joined."""
-
-
-def _consult_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(f"No consult {raw[:20]}.")
-    return int(raw)
 
 
 def member_of(view: service.View, caller: Principal) -> signaling.Member:
@@ -75,7 +65,7 @@ async def signal_socket(request: web.Request) -> web.StreamResponse:
     """Join a consult's call: refused before the upgrade unless the caller is a member (404)
     of a consult that was accepted or is live (409), or a guest of it (its guest cookie, or
     `Authorization: Guest <credential>`) whose access still holds (401)."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     if request.get(keys.PRINCIPAL) is None:
         member, audit, org_id = await _guest(request, consult_id)
     else:

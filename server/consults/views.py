@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from server import keys
-from server.consults import duty, guests, ice, recording, service
+from server.consults import duty, guests, ice, paths, recording, service
 from server.consults.models import NoteKind
 from server.consults.schemas import (
     CheckAnswerOut,
@@ -47,7 +47,7 @@ _ConsultStep = Callable[..., Awaitable["service.View"]]
 
 async def _with_consult(request: web.Request, step: _ConsultStep) -> web.Response:
     """Run one service step on the consult in the path; answer with the consult."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     async with db(request) as session:
         view = await step(
             session=session,
@@ -98,13 +98,6 @@ async def put_duty(request: web.Request) -> web.Response:
 
 def _policy(request: web.Request) -> service.Policy:
     return service.Policy.of(request.app[keys.SETTINGS])
-
-
-def _consult_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
-        raise NotFound(f"No consult {raw[:20]}.")
-    return int(raw)
 
 
 def consult_out(view: service.View) -> ConsultOut:
@@ -204,7 +197,7 @@ async def decline(request: web.Request) -> web.Response:
 )
 async def end(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/end."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     async with db(request) as session:
         view = await service.end(
             session=session,
@@ -227,7 +220,7 @@ async def end(request: web.Request) -> web.Response:
 )
 async def add_note(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/note."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     body = await read_body(request, NoteIn)
     async with db(request) as session:
         view = await service.add_note(
@@ -271,7 +264,7 @@ async def _ice_user(request: web.Request, consult_id: int) -> str:
 )
 async def ice_servers(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/ice."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     user = await _ice_user(request, consult_id)
     return _ice_response(request, _ice_for(request, user))
 
@@ -334,7 +327,7 @@ def public_base(request: web.Request) -> str:
 )
 async def invite_guest(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/guests (an empty body takes the defaults)."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     body = await read_body(request, GuestIn) if request.body_exists else GuestIn()
     async with db(request) as session:
         invitation = await guests.invite(
@@ -361,7 +354,7 @@ async def invite_guest(request: web.Request) -> web.Response:
 )
 async def list_guests(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/guests."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     async with db(request) as session:
         found = await guests.links(
             session=session, caller=principal(request), consult_id=consult_id
@@ -378,7 +371,7 @@ async def list_guests(request: web.Request) -> web.Response:
 )
 async def revoke_guest(request: web.Request) -> web.Response:
     """DELETE /api/v1/consults/{id}/guests/{guest_id}."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     raw = request.match_info["guest_id"]
     if not raw.isdigit() or len(raw) > 12:
         raise NotFound(f"No guest {raw[:20]} of consult {consult_id}.")
@@ -458,7 +451,7 @@ def _recording_out(found: recording.State) -> RecordingOut:
 )
 async def recording_consent(request: web.Request) -> web.Response:
     """POST /api/v1/consults/{id}/recording: recording starts once both doctors consented."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     body = await read_body(request, RecordingConsentIn)
     async with db(request) as session:
         outcome = await recording.consent(
@@ -483,7 +476,7 @@ async def recording_consent(request: web.Request) -> web.Response:
 )
 async def recording_state(request: web.Request) -> web.Response:
     """GET /api/v1/consults/{id}/recording/state."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     async with db(request) as session:
         found = await recording.state(
             session=session, caller=principal(request), consult_id=consult_id
@@ -500,7 +493,7 @@ async def recording_state(request: web.Request) -> web.Response:
 )
 async def recording_file(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/consults/{id}/recording: the WebM file; 409 before the end or if none."""
-    consult_id = _consult_id(request)
+    consult_id = paths.consult_id(request)
     async with db(request) as session:
         found = await recording.viewed(
             session=session,
