@@ -21,7 +21,6 @@ const ICE_SPARE_MS = 60_000;
 const STATUS = {
   connecting: "Connecting to the call…",
   retrying: (s) => `The connection to the call dropped; trying again in ${s} s. Stay on this page.`,
-  open: "Connected.",
   ended: "The consult has ended.",
   closed: "You left the call.",
 };
