@@ -26,6 +26,7 @@ from server.dimse.lifetime import dimse_server
 from server.ecg import routes as ecg_routes
 from server.events import lifetime as events_lifetime
 from server.events import routes as events_routes
+from server.kiosk import routes as kiosk_routes
 from server.metrics import Metrics
 from server.ops import routes as ops_routes
 from server.package_data import web_dir
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
         reading_routes,
         reports_routes,
         consults_routes,
+        kiosk_routes,
         pages_routes,
     ):
         feature_routes.setup(app)
