@@ -6,7 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, UTCDateTime, utcnow
@@ -61,6 +72,9 @@ class Consult(Base):
     """The one specialist a named request is offered to."""
     reason: Mapped[str] = mapped_column(Text, default="")
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """A kiosk's "see an expert now": offered round and round while the person waits, never
+    expired by the offer watch (the kiosk withdraws it when they leave)."""
     status: Mapped[str] = mapped_column(String(16), default=ConsultStatus.REQUESTED.value)
     offered_to: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

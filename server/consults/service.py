@@ -43,6 +43,7 @@ from server.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from server.events import channels
 from server.events.bus import EventBus
 from server.identity import Principal, Role
+from server.kiosk.models import KioskVisit
 from server.patients import service as patients
 from server.patients.models import Patient
 from server.settings import Settings
@@ -95,6 +96,8 @@ class View:
     accepted_by: str | None
     study_uids: tuple[str, ...]
     notes: tuple[Note, ...]
+    org_kind: str = "clinic"
+    """The kind of the requesting organisation: a clinic, or a corner (its kiosk asked)."""
 
     @property
     def specialist(self) -> str | None:
@@ -114,6 +117,7 @@ class View:
             "specialty": c.specialty,
             "specialist": self.specialist,
             "reason": c.reason,
+            "walk_in": c.walk_in,
             "study_uids": list(self.study_uids),
             "scheduled_at": c.scheduled_at,
             "created_at": c.created_at,
@@ -138,10 +142,20 @@ def visible_to(caller: Principal) -> ColumnElement[bool]:
     """SQL condition on Consult: the consults this caller is a member of.
 
     The requesting clinic's GPs; the specialist who accepted it, and the one it is
-    offered to now.
+    offered to now; a kiosk, the open consults of the person checked in at it now.
     """
     if caller.role is Role.GP:
         return Consult.org_id == caller.org_id
+    if caller.role is Role.KIOSK:
+        checked_in = select(KioskVisit.person_id).where(
+            KioskVisit.device_id == caller.user_id, KioskVisit.closed_at.is_(None)
+        )
+        return and_(
+            Consult.org_id == caller.org_id,
+            Consult.requested_by == caller.user_id,
+            Consult.patient_id.in_(checked_in),
+            Consult.status.in_([s.value for s in OPEN]),
+        )
     if caller.role is Role.SPECIALIST:
         return or_(
             Consult.specialist_id == caller.user_id,
@@ -164,6 +178,7 @@ async def _views(
             select(
                 Consult,
                 Organisation.name,
+                Organisation.kind,
                 Patient.name,
                 asker.c.username,
                 offered.c.username,
@@ -212,8 +227,9 @@ async def _views(
             accepted_name,
             tuple(studies.get(c.id, ())),
             tuple(found_notes.get(c.id, ())),
+            str(kind),
         )
-        for c, clinic, patient, asker_name, offered_name, accepted_name in rows
+        for c, clinic, kind, patient, asker_name, offered_name, accepted_name in rows
     ]
 
 
@@ -271,10 +287,16 @@ async def create(
     reason: str,
     study_uids: Sequence[str] = (),
     scheduled_at: datetime | None = None,
+    walk_in: bool = False,
 ) -> View:
-    """A GP asks for a consult on one of their clinic's patients; offered at once."""
-    if caller.role is not Role.GP:
-        raise PermissionDenied("Only GPs request consults.")
+    """A GP asks for a consult on one of their clinic's patients, or a kiosk for the person
+    checked in at it (`walk_in`: "see an expert now"); offered at once."""
+    if caller.role not in (Role.GP, Role.KIOSK):
+        raise PermissionDenied("Only GPs and kiosks request consults.")
+    if caller.role is Role.KIOSK and study_uids:
+        raise InvalidInput("A kiosk attaches no studies.")
+    if walk_in and specialty is None:
+        raise InvalidInput("A walk-in consult asks for a specialty.")
     if (specialty is None) == (specialist is None):
         raise InvalidInput("Ask for either a specialty or a named specialist.")
     if specialty is not None and specialty not in accounts.SPECIALTIES:
@@ -285,8 +307,13 @@ async def create(
     reason = reason.strip()
     if len(reason) > REASON_MAX:
         raise InvalidInput(f"The reason is longer than {REASON_MAX} characters.")
+    whose = (
+        Patient.org_id == caller.org_id
+        if caller.role is Role.KIOSK
+        else patients.visible_to(caller)
+    )
     if not 0 < patient_id <= MAX_ID or not await session.scalar(
-        select(Patient.id).where(Patient.id == patient_id, patients.visible_to(caller))
+        select(Patient.id).where(Patient.id == patient_id, whose)
     ):
         raise NotFound(f"No patient {patient_id} in your clinic.")
     named: int | None = None
@@ -322,6 +349,7 @@ async def create(
         named_specialist_id=named,
         reason=reason,
         scheduled_at=scheduled_at,
+        walk_in=walk_in,
         status=ConsultStatus.REQUESTED.value,
         created_at=now,
         offered_until=now + policy.offer,
@@ -346,6 +374,7 @@ async def create(
             "specialty": specialty,
             "specialist": specialist,
             "studies": sorted(seen),
+            "walk_in": walk_in,
         },
     )
     await _advance(session, audit, bus, policy, consult.id, now)
@@ -355,13 +384,25 @@ async def create(
 # Offering ----------------------------------------------------------------------------
 
 
-async def _candidates(session: AsyncSession, consult: Consult) -> list[int]:
-    """Who may have the request next, in turn: not offered it before, least recently offered."""
-    had = set(
-        await session.scalars(
-            select(ConsultOffer.user_id).where(ConsultOffer.consult_id == consult.id)
+async def _candidates(
+    session: AsyncSession, consult: Consult, policy: Policy, now: datetime
+) -> list[int]:
+    """Who may have the request next, in turn: not offered it before, least recently offered.
+
+    A walk-in goes round again once everyone on duty had it: to those who did not answer
+    it (declined or lapsed) within the last offer time.
+    """
+    offers = (
+        await session.execute(
+            select(ConsultOffer.user_id, ConsultOffer.answered_at).where(
+                ConsultOffer.consult_id == consult.id
+            )
         )
-    )
+    ).all()
+    had = {user_id for user_id, _ in offers}
+    if consult.walk_in:
+        pause = now - policy.offer
+        had = {u for u, answered in offers if answered is None or answered > pause}
     if consult.named_specialist_id is not None:
         active = await session.scalar(
             select(User.id).where(User.id == consult.named_specialist_id, User.is_active.is_(True))
@@ -405,7 +446,7 @@ async def _advance(
     )
     if consult is None or consult.status != ConsultStatus.REQUESTED or consult.offered_to:
         return
-    candidates = await _candidates(session, consult)
+    candidates = await _candidates(session, consult, policy, now)
     if candidates:
         chosen = candidates[0]
         won = await session.scalar(
@@ -421,7 +462,15 @@ async def _advance(
         )
         if won is None:
             return
-        session.add(ConsultOffer(consult_id=consult_id, user_id=chosen, offered_at=now))
+        again = await session.scalar(
+            update(ConsultOffer)
+            .where(ConsultOffer.consult_id == consult_id, ConsultOffer.user_id == chosen)
+            .values(outcome="offered", offered_at=now, answered_at=None)
+            .returning(ConsultOffer.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        if again is None:
+            session.add(ConsultOffer(consult_id=consult_id, user_id=chosen, offered_at=now))
         await session.flush()
         view = await _view(session, consult_id)
         await audit.record(
@@ -439,6 +488,8 @@ async def _advance(
             select(ConsultOffer.outcome).where(ConsultOffer.consult_id == consult_id)
         )
     )
+    if consult.walk_in:
+        return  # the person waits at the kiosk: offered again when someone can have it
     if not outcomes and consult.offered_until is not None and consult.offered_until > now:
         return  # nobody on duty yet: wait for someone until the first offer time is over
     final = (
@@ -537,7 +588,11 @@ async def settle(
         _withdraw(session, bus, consult_id, offered_to, "lapsed")
         await _advance(session, audit, bus, policy, consult_id, now)
     waiting = list(
-        await session.scalars(select(Consult.id).where(*where, Consult.offered_to.is_(None)))
+        await session.scalars(
+            select(Consult.id)
+            .where(*where, Consult.offered_to.is_(None))
+            .order_by(Consult.created_at, Consult.id)
+        )
     )
     for consult_id in waiting:
         await _advance(session, audit, bus, policy, consult_id, now)
@@ -808,6 +863,8 @@ async def add_note(
     kind: NoteKind = NoteKind.NOTE,
 ) -> View:
     """Either doctor adds a note to a consult that was taken (during or after the call)."""
+    if caller.role not in (Role.GP, Role.SPECIALIST):
+        raise PermissionDenied("Only the consult's doctors write notes on it.")
     current = await _member_view(session, caller, consult_id)
     if caller.role is Role.SPECIALIST and current.consult.specialist_id != caller.user_id:
         raise PermissionDenied("Only the specialist who took the consult writes notes on it.")

@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 
 def member_of(view: service.View, caller: Principal) -> signaling.Member:
-    """Who the caller is in the call: the accepted specialist hosts it, a GP participates."""
+    """Who the caller is in the call: the accepted specialist hosts it, a GP participates, and
+    so does a kiosk (without the lobby: the specialist took its person from the queue)."""
     host = view.consult.specialist_id == caller.user_id
     return signaling.Member(
         user_id=caller.user_id,
         name=caller.display_name or caller.username,
         role=signaling.HOST if host else signaling.PARTICIPANT,
+        admitted=caller.role is Role.KIOSK,
     )
 
 
@@ -60,7 +62,7 @@ async def _guest(request: web.Request, consult_id: int) -> tuple[signaling.Membe
     return guest_of(guest), audit, guest.org_id
 
 
-@allow(Role.GP, Role.SPECIALIST, guest=True)
+@allow(Role.GP, Role.SPECIALIST, Role.KIOSK, guest=True)
 async def signal_socket(request: web.Request) -> web.StreamResponse:
     """Join a consult's call: refused before the upgrade unless the caller is a member (404)
     of a consult that was accepted or is live (409), or a guest of it (its guest cookie, or

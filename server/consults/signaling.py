@@ -323,6 +323,8 @@ class Member:
     """host (the accepted specialist), participant (a GP of the clinic), guest, or recorder."""
     guest_id: int | None = None
     """The guest link a guest came in by (what `Rooms.kick` closes)."""
+    admitted: bool = False
+    """Enters the room without the lobby: a kiosk whose person the specialist accepted."""
 
 
 @dataclass(slots=True)
@@ -833,6 +835,7 @@ class Rooms:
             await self._supersede(room, member.user_id)
         enters = (
             member.role in (HOST, RECORDER)
+            or member.admitted
             or (member.role == PARTICIPANT and self.limits.auto_admit)
             or (member.user_id is not None and member.user_id in room.all_admitted())
         )

@@ -259,7 +259,7 @@ async def _ice_user(request: web.Request, consult_id: int) -> str:
     "(members, and guests of the consult)",
     tag="consults",
     response=IceOut,
-    roles=DOCTORS,
+    roles=(*DOCTORS, Role.KIOSK),
     guest=True,
 )
 async def ice_servers(request: web.Request) -> web.Response:
