@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     """How long one pre-call network check's echo peer lives before it is closed."""
     consult_recorder_idle_seconds: float = Field(default=30.0, gt=0)
     """How long the call recorder waits for the doctors to be in the room before it stops."""
+    kiosk_idle_seconds: int = Field(default=90, ge=5)
+    """Inactivity on the kiosk before "Are you still there?" and then the privacy reset."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

@@ -29,4 +29,6 @@ export const components = new Map([
   ["call-recording", { load: () => import("../consults/call-recording.mjs") }],
   ["call-notes", { load: () => import("../consults/call-notes.mjs") }],
   ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
+  ["kiosk-app", { load: () => import("../kiosk/kiosk-app.mjs") }],
+  ["kiosk-vitals", { load: () => import("../kiosk/kiosk-vitals.mjs") }],
 ]);
