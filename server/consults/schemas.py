@@ -87,7 +87,7 @@ class ConsultOut(Out):
     reason: str
     walk_in: bool = Field(
         default=False,
-        description="A kiosk's \"see an expert now\": the person waits at the kiosk (an "
+        description='A kiosk\'s "see an expert now": the person waits at the kiosk (an '
         "addition to the contract).",
     )
     study_uids: list[str]

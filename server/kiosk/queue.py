@@ -1,4 +1,4 @@
-""""See an expert now": the on-duty queue of a specialty, from a kiosk visit to its consult.
+""" "See an expert now": the on-duty queue of a specialty, from a kiosk visit to its consult.
 
 Joining the queue makes a walk-in consult (consults.service.create with walk_in): offered
 to one on-duty specialist of the specialty at a time, round and round, until one accepts
@@ -75,7 +75,9 @@ async def join(
     if visit.consult_id is not None:
         status = await session.scalar(select(Consult.status).where(Consult.id == visit.consult_id))
         if status in [s.value for s in consults.OPEN]:
-            return await place(session=session, caller=caller, audit=audit, visit_id=visit.id), False
+            return await place(
+                session=session, caller=caller, audit=audit, visit_id=visit.id
+            ), False
     _, found = await visits.current(session, visit.id)
     chosen = specialty or triage.specialty_for(found)
     urgent = [f.code for f in found if f.severity == "urgent"]
@@ -161,12 +163,11 @@ async def typical_length(session: AsyncSession, specialty: str) -> int:
             .limit(RECENT)
         )
     ).all()
-    lengths = [
-        (ended - (live or accepted)).total_seconds()
-        for accepted, live, ended in rows
-        if ended is not None and (live or accepted) is not None
-    ]
-    lengths = [s for s in lengths if s > 0]
+    lengths = []
+    for accepted, live, ended in rows:
+        began = live or accepted
+        if began is not None and ended is not None and ended > began:
+            lengths.append((ended - began).total_seconds())
     return round(statistics.median(lengths)) if lengths else TYPICAL_CONSULT_S
 
 
@@ -182,4 +183,3 @@ async def leave(
         await consults.end(
             session=session, caller=caller, audit=audit, bus=bus, consult_id=visit.consult_id
         )
-

@@ -95,9 +95,7 @@ async def _advice(session: AsyncSession, consult_id: int | None) -> tuple[list[A
 async def _summary(session: AsyncSession, visit: KioskVisit) -> Summary:
     vitals, found = await visits.current(session, visit.id)
     advice, specialist = await _advice(session, visit.consult_id)
-    return Summary(
-        visit.id, visit.started_at, vitals, found, advice, specialist, visit.language
-    )
+    return Summary(visit.id, visit.started_at, vitals, found, advice, specialist, visit.language)
 
 
 def _token(secret: bytes, visit_id: int, until: datetime) -> str:

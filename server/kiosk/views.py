@@ -134,7 +134,7 @@ def _place_out(place: queue.Place) -> QueueOut:
         consult_id=place.consult_id,
         position=place.position,
         estimated_wait_s=place.estimated_wait_s,
-        status=place.status,  # type: ignore[arg-type]
+        status=place.status,
         specialty=place.specialty,
         on_duty=place.on_duty,
         specialist=place.specialist,

@@ -70,9 +70,7 @@ def identity(*, phone: str | None, id_number: str | None, birth_date: date) -> I
     if phone is not None:
         value = _SEPARATORS.sub("", phone)
         if not _PHONE.fullmatch(value):
-            raise InvalidInput(
-                "A mobile number has 6 to 15 digits.", details={"field": "phone"}
-            )
+            raise InvalidInput("A mobile number has 6 to 15 digits.", details={"field": "phone"})
         return Identity("phone", value.lstrip("+"), birth_date)
     assert id_number is not None
     value = _SEPARATORS.sub("", id_number).upper()
