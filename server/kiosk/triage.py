@@ -167,7 +167,7 @@ def _above(value: float | None, threshold: float) -> bool:
     return value is not None and value > threshold
 
 
-def _from_below(value: float | None, low: float, high: float) -> bool:
+def _in_range(value: float | None, low: float, high: float) -> bool:
     """low <= value < high."""
     return value is not None and low <= value < high
 
@@ -185,11 +185,11 @@ def _fasting(v: Vitals) -> bool:
 
 
 def _high_sugar_fasting(v: Vitals) -> bool:
-    return _fasting(v) and _from_below(v.glucose_mmol_l, 7.0, 16.7)
+    return _fasting(v) and _in_range(v.glucose_mmol_l, 7.0, 16.7)
 
 
 def _high_sugar_random(v: Vitals) -> bool:
-    return not _fasting(v) and _from_below(v.glucose_mmol_l, 11.1, 16.7)
+    return not _fasting(v) and _in_range(v.glucose_mmol_l, 11.1, 16.7)
 
 
 HYPERTENSIVE_CRISIS = N_("Your blood pressure is very high. See a doctor now.")
@@ -262,7 +262,7 @@ RULES: tuple[Rule, ...] = (
         "warning",
         SLOW_HEART_RATE,
         "cardiology",
-        lambda v: _from_below(v.heart_rate, 40, 50),
+        lambda v: _in_range(v.heart_rate, 40, 50),
     ),
     Rule(
         "HR-3",
@@ -283,9 +283,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "SPO2-1", "very_low_oxygen", "urgent", VERY_LOW_OXYGEN, None, lambda v: _below(v.spo2, 90)
     ),
-    Rule(
-        "SPO2-2", "low_oxygen", "warning", LOW_OXYGEN, None, lambda v: _from_below(v.spo2, 90, 94)
-    ),
+    Rule("SPO2-2", "low_oxygen", "warning", LOW_OXYGEN, None, lambda v: _in_range(v.spo2, 90, 94)),
     Rule(
         "GLU-1",
         "low_blood_sugar",
@@ -318,7 +316,7 @@ RULES: tuple[Rule, ...] = (
         "warning",
         FEVER,
         None,
-        lambda v: _from_below(v.temperature_c, 37.5, 39.0),
+        lambda v: _in_range(v.temperature_c, 37.5, 39.0),
     ),
 )
 """Every rule, in the order of docs/kiosk-triage.md's table (fields in contract order)."""
