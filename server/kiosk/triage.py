@@ -50,27 +50,80 @@ class Limit:
     low: float
     high: float
     unit: str
-    label: str
+    message: str
+    """The msgid refusing a value beyond the limit: %(value)s, %(low)s and %(high)s."""
 
 
 LIMITS: dict[str, Limit] = {
-    "systolic": Limit(50, 300, N_("mmHg"), N_("Systolic blood pressure")),
-    "diastolic": Limit(20, 200, N_("mmHg"), N_("Diastolic blood pressure")),
-    "heart_rate": Limit(20, 250, N_("beats per minute"), N_("Heart rate")),
-    "spo2": Limit(50, 100, N_("%"), N_("Blood oxygen")),
-    "glucose_mmol_l": Limit(1.0, 40.0, N_("mmol/L"), N_("Blood sugar")),
-    "temperature_c": Limit(30.0, 44.0, N_("°C"), N_("Temperature")),
-    "weight_kg": Limit(20, 400, N_("kg"), N_("Weight")),
+    "systolic": Limit(
+        50,
+        300,
+        "mmHg",
+        N_(
+            "Systolic blood pressure %(value)s mmHg is outside the possible range "
+            "%(low)s–%(high)s mmHg. Please measure again."  # noqa: RUF001
+        ),
+    ),
+    "diastolic": Limit(
+        20,
+        200,
+        "mmHg",
+        N_(
+            "Diastolic blood pressure %(value)s mmHg is outside the possible range "
+            "%(low)s–%(high)s mmHg. Please measure again."  # noqa: RUF001
+        ),
+    ),
+    "heart_rate": Limit(
+        20,
+        250,
+        "/min",
+        N_(
+            "Heart rate %(value)s beats per minute is outside the possible range "
+            "%(low)s–%(high)s beats per minute. Please measure again."  # noqa: RUF001
+        ),
+    ),
+    "spo2": Limit(
+        50,
+        100,
+        "%",
+        N_(
+            "Blood oxygen %(value)s%% is outside the possible range %(low)s–%(high)s%%. "  # noqa: RUF001
+            "Please measure again."
+        ),
+    ),
+    "glucose_mmol_l": Limit(
+        1.0,
+        40.0,
+        "mmol/L",
+        N_(
+            "Blood sugar %(value)s mmol/L is outside the possible range "
+            "%(low)s–%(high)s mmol/L. Please measure again."  # noqa: RUF001
+        ),
+    ),
+    "temperature_c": Limit(
+        30.0,
+        44.0,
+        "°C",
+        N_(
+            "Temperature %(value)s °C is outside the possible range "
+            "%(low)s–%(high)s °C. Please measure again."  # noqa: RUF001
+        ),
+    ),
+    "weight_kg": Limit(
+        20,
+        400,
+        "kg",
+        N_(
+            "Weight %(value)s kg is outside the possible range "
+            "%(low)s–%(high)s kg. Please measure again."  # noqa: RUF001
+        ),
+    ),
 }
 """Per measured field (in contract order) its plausible range, both ends included."""
 
-OUT_OF_RANGE = N_(
-    "%(label)s %(value)s %(unit)s is outside the possible range %(low)s–%(high)s %(unit)s. "  # noqa: RUF001
-    "Please measure again."
-)
 NOT_BELOW_SYSTOLIC = N_(
-    "Diastolic blood pressure %(value)s %(unit)s must be lower than systolic blood pressure "
-    "%(systolic)s %(unit)s. Please measure again."
+    "Diastolic blood pressure %(value)s mmHg must be lower than systolic blood pressure "
+    "%(systolic)s mmHg. Please measure again."
 )
 
 
@@ -90,22 +143,7 @@ class Implausible(InvalidInput):
 
     def text(self, gettext: Callable[[str], str] = N_) -> str:
         """The message in the language of `gettext` (English by default)."""
-        translated = {
-            k: gettext(v) if k in ("label", "unit") else v for k, v in self.params.items()
-        }
-        return gettext(self.msgid) % translated
-
-
-def _out_of_range(field: str, value: float) -> Implausible:
-    limit = LIMITS[field]
-    params = {
-        "label": limit.label,
-        "value": _number(value),
-        "unit": limit.unit,
-        "low": _number(limit.low),
-        "high": _number(limit.high),
-    }
-    return Implausible(field, OUT_OF_RANGE, params)
+        return gettext(self.msgid) % self.params
 
 
 def check(v: Vitals) -> None:
@@ -115,14 +153,15 @@ def check(v: Vitals) -> None:
         if value is None:
             continue
         if not (math.isfinite(value) and limit.low <= value <= limit.high):
-            raise _out_of_range(field, value)
-        if field == "diastolic" and v.systolic is not None and v.systolic <= value:
             params = {
                 "value": _number(value),
-                "systolic": _number(v.systolic),
-                "unit": limit.unit,
+                "low": _number(limit.low),
+                "high": _number(limit.high),
             }
-            raise Implausible("diastolic", NOT_BELOW_SYSTOLIC, params)
+            raise Implausible(field, limit.message, params)
+        if field == "diastolic" and v.systolic is not None and v.systolic <= value:
+            params = {"value": _number(value), "systolic": _number(v.systolic)}
+            raise Implausible(field, NOT_BELOW_SYSTOLIC, params)
 
 
 # --- triage -------------------------------------------------------------------------------
@@ -167,7 +206,7 @@ def _above(value: float | None, threshold: float) -> bool:
     return value is not None and value > threshold
 
 
-def _from_below(value: float | None, low: float, high: float) -> bool:
+def _in_range(value: float | None, low: float, high: float) -> bool:
     """low <= value < high."""
     return value is not None and low <= value < high
 
@@ -185,11 +224,11 @@ def _fasting(v: Vitals) -> bool:
 
 
 def _high_sugar_fasting(v: Vitals) -> bool:
-    return _fasting(v) and _from_below(v.glucose_mmol_l, 7.0, 16.7)
+    return _fasting(v) and _in_range(v.glucose_mmol_l, 7.0, 16.7)
 
 
 def _high_sugar_random(v: Vitals) -> bool:
-    return not _fasting(v) and _from_below(v.glucose_mmol_l, 11.1, 16.7)
+    return not _fasting(v) and _in_range(v.glucose_mmol_l, 11.1, 16.7)
 
 
 HYPERTENSIVE_CRISIS = N_("Your blood pressure is very high. See a doctor now.")
@@ -262,7 +301,7 @@ RULES: tuple[Rule, ...] = (
         "warning",
         SLOW_HEART_RATE,
         "cardiology",
-        lambda v: _from_below(v.heart_rate, 40, 50),
+        lambda v: _in_range(v.heart_rate, 40, 50),
     ),
     Rule(
         "HR-3",
@@ -283,9 +322,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "SPO2-1", "very_low_oxygen", "urgent", VERY_LOW_OXYGEN, None, lambda v: _below(v.spo2, 90)
     ),
-    Rule(
-        "SPO2-2", "low_oxygen", "warning", LOW_OXYGEN, None, lambda v: _from_below(v.spo2, 90, 94)
-    ),
+    Rule("SPO2-2", "low_oxygen", "warning", LOW_OXYGEN, None, lambda v: _in_range(v.spo2, 90, 94)),
     Rule(
         "GLU-1",
         "low_blood_sugar",
@@ -318,7 +355,7 @@ RULES: tuple[Rule, ...] = (
         "warning",
         FEVER,
         None,
-        lambda v: _from_below(v.temperature_c, 37.5, 39.0),
+        lambda v: _in_range(v.temperature_c, 37.5, 39.0),
     ),
 )
 """Every rule, in the order of docs/kiosk-triage.md's table (fields in contract order)."""

@@ -270,10 +270,23 @@ LIMITS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+# field: (what the message calls it, its unit as written after the number)
+NAMES = {
+    "systolic": ("Systolic blood pressure", " mmHg"),
+    "diastolic": ("Diastolic blood pressure", " mmHg"),
+    "heart_rate": ("Heart rate", " beats per minute"),
+    "spo2": ("Blood oxygen", "%"),
+    "glucose_mmol_l": ("Blood sugar", " mmol/L"),
+    "temperature_c": ("Temperature", " °C"),
+    "weight_kg": ("Weight", " kg"),
+}
+
+
 def test_the_limits_cover_every_measured_field_in_contract_order() -> None:
     measured = [f for f in CONTRACT_FIELDS if f != "glucose_fasting"]
     assert list(triage.LIMITS) == measured
     assert list(LIMITS) == measured
+    assert list(NAMES) == measured
 
 
 @pytest.mark.parametrize("field", LIMITS)
@@ -294,10 +307,11 @@ def test_beyond_each_limit_is_refused_naming_the_field(field: str, side: int) ->
     assert error.status == 422
     assert error.field == field
     assert error.details == {"field": field}
-    limit = triage.LIMITS[field]
-    assert error.message.startswith(f"{limit.label} {value:g} {limit.unit} is outside")
-    assert f"range {low:g}–{high:g} {limit.unit}." in error.message  # noqa: RUF001
-    assert error.message.endswith("Please measure again.")
+    name, unit = NAMES[field]
+    assert error.message == (
+        f"{name} {value:g}{unit} is outside the possible range {low:g}–{high:g}{unit}. "  # noqa: RUF001
+        "Please measure again."
+    )
 
 
 def test_the_message_names_field_value_and_range_in_plain_words() -> None:
@@ -414,12 +428,16 @@ def msgids_in_source() -> set[str]:
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
+def formats(text: str, names: list[str]) -> str:
+    """`text` %-formatted as gettext's callers do (also jinja2's newstyle gettext, always)."""
+    return text % dict.fromkeys(names, "1")
+
+
 def test_the_source_marks_every_message_and_the_module_constants_are_among_them() -> None:
     ids = msgids_in_source()
     assert {rule.message for rule in triage.RULES} <= ids
-    assert {triage.OUT_OF_RANGE, triage.NOT_BELOW_SYSTOLIC} <= ids
-    for limit in triage.LIMITS.values():
-        assert {limit.label, limit.unit} <= ids
+    assert {limit.message for limit in triage.LIMITS.values()} <= ids
+    assert triage.NOT_BELOW_SYSTOLIC in ids
 
 
 def test_the_po_file_translates_every_message_of_triage_py_and_nothing_else() -> None:
@@ -433,7 +451,10 @@ def test_the_po_file_translates_every_message_of_triage_py_and_nothing_else() ->
         assert isinstance(message.string, str), msgid
         assert message.string.strip(), f"untranslated: {msgid}"
         assert not message.fuzzy, msgid
-        assert sorted(PLACEHOLDER.findall(message.string)) == sorted(PLACEHOLDER.findall(msgid))
+        names = PLACEHOLDER.findall(msgid)
+        assert sorted(PLACEHOLDER.findall(message.string)) == sorted(names), msgid
+        formats(msgid, names)  # a literal % is written %%
+        formats(message.string, names)
     assert not cat.obsolete
 
 
@@ -449,6 +470,16 @@ def test_an_implausible_value_reads_in_chinese() -> None:
         check(Vitals(systolic=400))
     assert caught.value.text(zh().gettext) == (
         "您量的高压（收缩压）是400毫米汞柱，不在合理范围（50–300毫米汞柱）内。请再量一次。"  # noqa: RUF001
+    )
+    with pytest.raises(Implausible) as caught:
+        check(Vitals(spo2=40))
+    assert caught.value.text(zh().gettext) == (
+        "您量的血氧是40%，不在合理范围（50%–100%）内。请再量一次。"  # noqa: RUF001
+    )
+    with pytest.raises(Implausible) as caught:
+        check(Vitals(heart_rate=300))
+    assert caught.value.text(zh().gettext) == (
+        "您量的心率是每分钟300次，不在合理范围（每分钟20–250次）内。请再量一次。"  # noqa: RUF001
     )
     with pytest.raises(Implausible) as caught:
         check(Vitals(systolic=110, diastolic=120))
