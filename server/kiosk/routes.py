@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.kiosk import views
+from server.kiosk import take_home_pages, views
 from server.kiosk.paths import PERSON, VISIT
 
 
@@ -20,3 +20,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(f"{visit}/finish", views.finish)
     app.router.add_get(f"{visit}/summary", views.get_summary)
     app.router.add_get(f"/api/v1/kiosk/people/{PERSON}/vitals", views.person_vitals)
+    app.router.add_get("/kiosk/take-home/{token}", take_home_pages.take_home)
