@@ -634,7 +634,9 @@ def test_the_catalogues_are_packaged() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert wheel["force-include"]["web"] == "server/_web"
-    assert "web" in project["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
+    assert {"web", "babel.cfg"} <= set(
+        project["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
+    )
     assert "babel" in " ".join(project["project"]["dependencies"])
     ignored = (ROOT / ".gitignore").read_text().split()
     assert not [pattern for pattern in ignored if pattern.endswith((".po", "locale/", "locale"))]
