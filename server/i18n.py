@@ -100,10 +100,17 @@ def language_tag(locale: object) -> str:
     return LANGUAGE_TAGS.get(locale if isinstance(locale, str) else DEFAULT_LOCALE, "en")
 
 
-def _format_locale(locale: str) -> Locale:
-    if locale not in FORMAT_LOCALES:
+def ours(locale: str) -> str:
+    """One of LOCALES for a locale or a tag that maps to one ('zh' → 'zh_Hans'); ValueError
+    for anything else (a programming error: negotiate() chooses among what we offer)."""
+    found = locale_of(locale)
+    if found is None:
         raise ValueError(f"not one of our locales: {locale!r} (LOCALES: {LOCALES})")
-    return Locale.parse(FORMAT_LOCALES[locale])
+    return found
+
+
+def _format_locale(locale: str) -> Locale:
+    return Locale.parse(FORMAT_LOCALES[ours(locale)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +132,9 @@ class Catalogues:
         )
 
     def translations(self, locale: str) -> NullTranslations:
-        """The translations of one of LOCALES (ValueError for any other)."""
-        try:
-            return self.by_locale[locale]
-        except KeyError:
-            raise ValueError(f"not one of our locales: {locale!r} (LOCALES: {LOCALES})") from None
+        """The translations of one of LOCALES, or of a tag that maps to one ('zh', 'zh-CN');
+        ValueError for any other."""
+        return self.by_locale[ours(locale)]
 
     def gettext(self, locale: str) -> Callable[..., str]:
         """`_` for Python code: `_ = catalogues.gettext(locale); _("Hi %(name)s", name=n)`."""

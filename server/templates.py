@@ -333,9 +333,7 @@ def render(
     language = ENGLISH
     headers = {}
     if locale is not None:
-        chosen = i18n.locale_of(locale)
-        if chosen is None:
-            raise ValueError(f"no such locale: {locale!r} (LOCALES: {i18n.LOCALES})")
+        chosen = i18n.ours(locale)
         language = Language(chosen, request.app[keys.CATALOGUES].translations(chosen))
         headers["Content-Language"] = i18n.language_tag(chosen)
     caller = request.get(keys.PRINCIPAL)

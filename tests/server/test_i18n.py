@@ -157,7 +157,8 @@ def test_formatting_refuses_other_locales() -> None:
     with pytest.raises(ValueError, match="locale"):
         i18n.format_date(date(2026, 1, 1), "fr")
     with pytest.raises(ValueError, match="locale"):
-        i18n.format_number(1, "zh")  # a tag, not one of LOCALES: negotiate it first
+        i18n.format_number(1, "zh-TW")
+    assert i18n.format_date(date(2026, 1, 2), "zh") == "2026年1月2日"  # a tag that maps
     with pytest.raises(ValueError, match="decimals"):
         i18n.format_number(1, "en", -1)
 
@@ -244,15 +245,16 @@ def test_catalogues_merge_the_areas_and_leave_out_fuzzy_and_obsolete(locale_dir:
     assert english("%(num)d person waiting", "%(num)d people waiting", 1) == "1 person waiting"
     assert english("%(num)d person waiting", "%(num)d people waiting", 2) == "2 people waiting"
     assert catalogues.gettext("en")("Back") == "Back"  # English has no catalogue: identity
+    assert catalogues.gettext("zh")("Back") == "返回上一步"  # the kiosk's "language": "zh"
     with pytest.raises(ValueError, match="locale"):
-        catalogues.translations("zh")
+        catalogues.translations("fr")
 
 
-def test_the_shipped_catalogues_load() -> None:
+def test_the_shipped_catalogues_load(tmp_path: Path) -> None:
     catalogues = i18n.Catalogues.load()
     assert catalogues.gettext("zh_Hans")("Back") == "返回"
     assert catalogues.ngettext("zh_Hans")("%(num)d minute", "%(num)d minutes", 5) == "5 分钟"
-    app = create_app(Settings(data_dir=ROOT / "doorstep-data-unused"))
+    app = create_app(Settings(data_dir=tmp_path))
     assert app[keys.CATALOGUES].gettext("zh_Hans")("Back") == "返回"
 
 
