@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from server import keys, middleware, openapi, templates
+from server import i18n, keys, middleware, openapi, templates
 from server.accounts import changes
 from server.accounts import routes as accounts_routes
 from server.accounts.middleware import authorise
@@ -108,4 +108,5 @@ def create_app(settings: Settings) -> web.Application:
     static = templates.StaticFiles("/static", web_dir() / "static")
     app.router.register_resource(static)
     app[keys.TEMPLATES] = templates.create_environment(static)
+    app[keys.CATALOGUES] = i18n.Catalogues.load()
     return app

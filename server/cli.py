@@ -133,6 +133,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         Actor(user_id=None, username="cli", org_id=None)
     )
     found = _with_session(settings, lambda s: demo.seed(session=s, audit=seeder))
+    if found.seeded:
+        _with_session(
+            settings,
+            lambda s: demo.seed_kiosk_person(
+                session=s, audit=seeder, secret=settings.resolved_secret_key()
+            ),
+        )
     if found.logins:  # the demo's own network: its studies too (each stored once)
         asyncio.run(demo.seed_studies(settings, seeder))
 
@@ -143,6 +150,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             lines += [
                 f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in found.logins
             ]
+            lines.append(
+                f"At the kiosk, a returning person: mobile {demo.KIOSK_PERSON_PHONE}, "
+                f"born {demo.KIOSK_PERSON_BIRTH.isoformat()}"
+            )
         else:
             lines.append("(the database already held data, so nothing was seeded)")
         print("\n".join(lines), flush=True)

@@ -12,7 +12,7 @@ import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,7 +21,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import db
@@ -36,6 +36,8 @@ from server.audit.service import Recorder
 from server.consults.models import Duty
 from server.events.memory import InProcessEventBus
 from server.identity import Actor, OrgKind, Principal, Role
+from server.kiosk import triage, visits
+from server.kiosk.models import KioskReading, KioskVisit
 from server.patients.models import Patient
 from server.reading import service as reading
 from server.reading.models import Priority
@@ -411,3 +413,59 @@ async def seed_readings(*, archive: Archive, audit: Recorder, settings: Settings
         )
     finally:
         await bus.close()
+
+
+# --- The demo corner: a returning person with a few past visits (for the BP trend) -----------
+
+KIOSK_PERSON_PHONE = "13800138000"
+KIOSK_PERSON_BIRTH = date(1951, 5, 20)
+_KIOSK_VISITS = (
+    # days ago, systolic, diastolic, heart rate
+    (120, 158, 96, 84),
+    (90, 151, 93, 80),
+    (60, 146, 90, 78),
+    (30, 141, 88, 76),
+    (7, 137, 86, 74),
+)
+
+
+async def seed_kiosk_person(*, session: AsyncSession, audit: Recorder, secret: bytes) -> None:
+    """Check the demo person in at the Harbour kiosk on a few past days, improving slowly."""
+    kiosk = await _principal(session, "kiosk.harbour")
+    as_kiosk = _as(audit, kiosk)
+    who = visits.identity(phone=KIOSK_PERSON_PHONE, id_number=None, birth_date=KIOSK_PERSON_BIRTH)
+    bus = InProcessEventBus()
+    now = db.utcnow()
+    for days_ago, systolic, diastolic, heart_rate in _KIOSK_VISITS:
+        visit = await visits.check_in(
+            session=session,
+            caller=kiosk,
+            audit=as_kiosk,
+            bus=bus,
+            secret=secret,
+            who=who,
+            consent=True,
+            language="zh",
+        )
+        await visits.record_vitals(
+            session=session,
+            caller=kiosk,
+            audit=as_kiosk,
+            visit_id=visit.id,
+            measured=triage.Vitals(systolic=systolic, diastolic=diastolic, heart_rate=heart_rate),
+            source="typed",
+        )
+        await visits.close_open(
+            session=session, caller=kiosk, audit=as_kiosk, bus=bus, how="finish"
+        )
+        then = now - timedelta(days=days_ago)
+        await session.execute(
+            update(KioskVisit)
+            .where(KioskVisit.id == visit.id)
+            .values(started_at=then, closed_at=then + timedelta(minutes=4))
+        )
+        await session.execute(
+            update(KioskReading)
+            .where(KioskReading.visit_id == visit.id)
+            .values(taken_at=then + timedelta(minutes=2))
+        )

@@ -13,6 +13,7 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.db import WriteGroup
+from server.i18n import Catalogues
 from server.identity import Principal
 from server.metrics import Metrics
 from server.settings import Settings
@@ -35,6 +36,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessionmaker")
 WRITE_GROUP = web.AppKey("write_group", WriteGroup)
 TEMPLATES = web.AppKey("templates", Environment)
+CATALOGUES = web.AppKey("catalogues", Catalogues)
 METRICS = web.AppKey("metrics", Metrics)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")

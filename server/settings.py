@@ -122,8 +122,11 @@ class Settings(BaseSettings):
     """How long one pre-call network check's echo peer lives before it is closed."""
     consult_recorder_idle_seconds: float = Field(default=30.0, gt=0)
     """How long the call recorder waits for the doctors to be in the room before it stops."""
-    kiosk_idle_seconds: int = Field(default=90, ge=5)
-    """Inactivity on the kiosk before "Are you still there?" and then the privacy reset."""
+    kiosk_idle_seconds: int = Field(default=90, ge=10)
+    """How long a kiosk screen waits without a touch before it asks "Are you still there?"
+    (then counts down and resets, closing the visit)."""
+    kiosk_take_home_hours: int = Field(default=24, ge=1, le=168)
+    """How long a visit's take-home summary (its QR code) can be opened."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(

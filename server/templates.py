@@ -1,4 +1,5 @@
-"""The jinja2 environment (autoescaped), page rendering and the static files the pages link."""
+"""The jinja2 environment (autoescaped, with gettext), page rendering and the static files the
+pages link."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import mimetypes
 import os
 import re
 import stat
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.helpers import ETAG_ANY
+from babel.support import NullTranslations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from server import keys
+from server import i18n, keys
 from server.package_data import web_dir
 
 # Static files: see docs/frontend.md, "Caching". A URL whose ?v= is the file's current content
@@ -209,36 +213,145 @@ def sex(value: object) -> str:
     return SEXES.get(text, text) if text else EMPTY
 
 
+@dataclass(frozen=True, slots=True)
+class Language:
+    """The language a page is rendered in: its locale and that locale's translations."""
+
+    locale: str
+    translations: NullTranslations
+
+
+ENGLISH = Language(i18n.DEFAULT_LOCALE, NullTranslations())
+# The language of the page being rendered: set by render() for the (synchronous) rendering of
+# one page, so that gettext and the locale filters follow it into included templates and
+# imported macros too, which do not see the page's variables. English (identity) otherwise.
+_LANGUAGE: ContextVar[Language] = ContextVar("page_language", default=ENGLISH)
+
+
+def _gettext(message: str) -> str:
+    return _LANGUAGE.get().translations.gettext(message)
+
+
+def _ngettext(singular: str, plural: str, number: int) -> str:
+    return _LANGUAGE.get().translations.ngettext(singular, plural, number)
+
+
+def _pgettext(context: str, message: str) -> str:
+    return str(_LANGUAGE.get().translations.pgettext(context, message))
+
+
+def _npgettext(context: str, singular: str, plural: str, number: int) -> str:
+    return _LANGUAGE.get().translations.npgettext(context, singular, plural, number)
+
+
+def format_date(
+    value: date | datetime | None, format: str = "medium", tzinfo: tzinfo | None = None
+) -> str:
+    """The page's locale: '1 Dec 2026', '2026年12月1日'; '—' when empty."""
+    if value is None:
+        return EMPTY
+    return i18n.format_date(value, _LANGUAGE.get().locale, format, tzinfo=tzinfo)
+
+
+def format_datetime(
+    value: datetime | None, format: str = "medium", tzinfo: tzinfo | None = None
+) -> str:
+    """The page's locale: '1 Dec 2026, 09:05:07', '2026年12月1日 09:05:07'; '—' when empty."""
+    if value is None:
+        return EMPTY
+    return i18n.format_datetime(value, _LANGUAGE.get().locale, format, tzinfo=tzinfo)
+
+
+def format_time(
+    value: time | datetime | None, format: str = "medium", tzinfo: tzinfo | None = None
+) -> str:
+    """The page's locale: '09:05:07' ('09:05' with format='short'); '—' when empty."""
+    if value is None:
+        return EMPTY
+    return i18n.format_time(value, _LANGUAGE.get().locale, format, tzinfo=tzinfo)
+
+
+def format_number(value: float | Decimal | None, decimals: int | None = None) -> str:
+    """The page's locale: '12,345.6'; `decimals` fixes the fraction digits; '—' when empty."""
+    if value is None:
+        return EMPTY
+    return i18n.format_number(value, _LANGUAGE.get().locale, decimals)
+
+
 def create_environment(static_files: StaticFiles) -> Environment:
-    """Templates from web/templates, HTML autoescaped, with `static(name)` for versioned URLs
-    and the display filters dicom_date, dicom_time, person_name and sex."""
+    """Templates from web/templates, HTML autoescaped, with `static(name)` for versioned URLs,
+    the display filters dicom_date, dicom_time, person_name and sex, and gettext
+    (`_`, `gettext`, `ngettext`, `{% trans %}`; jinja2's newstyle, trimmed) with the locale
+    filters format_date, format_datetime, format_time and format_number, in the language that
+    render() was given (English, untranslated, otherwise)."""
     environment = Environment(
         loader=FileSystemLoader(web_dir() / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.policies["ext.i18n.trimmed"] = True
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        newstyle=True,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
     )
 
     environment.globals["static"] = static_files.versioned_url
+    environment.globals["language_tag"] = i18n.language_tag
+    environment.globals["language_names"] = i18n.LANGUAGE_NAMES
     environment.filters.update(
-        dicom_date=dicom_date, dicom_time=dicom_time, person_name=person_name, sex=sex
+        dicom_date=dicom_date,
+        dicom_time=dicom_time,
+        person_name=person_name,
+        sex=sex,
+        format_date=format_date,
+        format_datetime=format_datetime,
+        format_time=format_time,
+        format_number=format_number,
     )
     return environment
 
 
-def render(request: web.Request, name: str, *, status: int = 200, **context: Any) -> web.Response:
-    """Render a page with the caller and their CSRF token in the context."""
+def render(
+    request: web.Request,
+    name: str,
+    *,
+    status: int = 200,
+    locale: str | None = None,
+    **context: Any,
+) -> web.Response:
+    """Render a page with the caller and their CSRF token in the context.
+
+    With a `locale` (one of i18n.LOCALES, or a tag such as 'zh' or 'zh-CN' that maps to one)
+    the page is translated and formatted in it and says so in Content-Language; without, it is
+    English. The template sees the locale as `locale` either way.
+    """
+    language = ENGLISH
+    headers = {}
+    if locale is not None:
+        chosen = i18n.ours(locale)
+        language = Language(chosen, request.app[keys.CATALOGUES].translations(chosen))
+        headers["Content-Language"] = i18n.language_tag(chosen)
     caller = request.get(keys.PRINCIPAL)
-    html = (
-        request.app[keys.TEMPLATES]
-        .get_template(name)
-        .render(
-            principal=caller,
-            csrf_token=caller.csrf_token if caller else "",
-            path=request.path,
-            status=status,
-            idle_minutes=request.app[keys.SETTINGS].session_idle_minutes,
-            **context,
+    rendering = _LANGUAGE.set(language)
+    try:
+        html = (
+            request.app[keys.TEMPLATES]
+            .get_template(name)
+            .render(
+                principal=caller,
+                csrf_token=caller.csrf_token if caller else "",
+                path=request.path,
+                status=status,
+                idle_minutes=request.app[keys.SETTINGS].session_idle_minutes,
+                locale=language.locale,
+                **context,
+            )
         )
-    )
-    return web.Response(text=html, status=status, content_type="text/html")
+    finally:
+        _LANGUAGE.reset(rendering)
+    return web.Response(text=html, status=status, content_type="text/html", headers=headers)

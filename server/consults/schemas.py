@@ -85,6 +85,11 @@ class ConsultOut(Out):
         description="The specialist who accepted, or the one it is offered to now (or null)."
     )
     reason: str
+    walk_in: bool = Field(
+        default=False,
+        description='A kiosk\'s "see an expert now": the person waits at the kiosk (an '
+        "addition to the contract).",
+    )
     study_uids: list[str]
     scheduled_at: datetime | None
     created_at: datetime

@@ -21,7 +21,12 @@ async def _forward(subscription: Subscription, socket: web.WebSocketResponse) ->
 
 
 def subscribed(caller: Principal) -> list[str]:
-    """The channels a caller hears: their own, their organisation's, their specialties'."""
+    """The channels a caller hears: their own, their organisation's, their specialties'.
+
+    A kiosk hears its own only: its corner's channel tells of other kiosks' people.
+    """
+    if caller.role is Role.KIOSK:
+        return [channels.user(caller.user_id)]
     names = [channels.user(caller.user_id), channels.org(caller.org_id)]
     if caller.role is Role.SPECIALIST:
         names += [channels.specialty(s) for s in caller.specialties]

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.kiosk import take_home_pages, views
+from server.kiosk.paths import PERSON, VISIT
+
 
 def setup(app: web.Application) -> None:
     """Register the kiosk's API and pages."""
+    visit = f"/api/v1/kiosk/visits/{VISIT}"
+    app.router.add_post("/api/v1/kiosk/visits", views.check_in)
+    app.router.add_get(visit, views.get_visit)
+    app.router.add_post(f"{visit}/vitals", views.post_vitals)
+    app.router.add_post(f"{visit}/queue", views.join_queue)
+    app.router.add_get(f"{visit}/queue", views.get_queue)
+    app.router.add_delete(f"{visit}/queue", views.leave_queue)
+    app.router.add_post(f"{visit}/finish", views.finish)
+    app.router.add_get(f"{visit}/summary", views.get_summary)
+    app.router.add_get(f"/api/v1/kiosk/people/{PERSON}/vitals", views.person_vitals)
+    app.router.add_get("/kiosk/take-home/{token}", take_home_pages.take_home)
