@@ -32,7 +32,13 @@ async def kiosk_app(request: web.Request) -> web.Response:
     visit of this device (how="reset"); never cached."""
     device = principal(request)
     async with db(request) as session:
-        await visits.close_open(session=session, audit=recorder(request), device=device, how="reset")
+        await visits.close_open(
+            session=session,
+            caller=device,
+            audit=recorder(request),
+            bus=request.app[keys.EVENT_BUS],
+            how="reset",
+        )
     chosen = request.query.get("lang") or None
     locale = i18n.negotiate(request.headers.get("Accept-Language"), chosen=chosen)
     settings = request.app[keys.SETTINGS]

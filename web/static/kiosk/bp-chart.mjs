@@ -9,6 +9,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 720;
 const HEIGHT = 340;
 const PAD = { left: 64, right: 24, top: 24, bottom: 56 };
+const INSET = 48;
 const HIGH = { systolic: 140, diastolic: 90 };
 
 function node(name, attributes = {}, text = "") {
@@ -77,7 +78,8 @@ export function drawBpChart(host, readings, { locale, summary, systolicLabel = "
   const high = Math.ceil((Math.max(...values, HIGH.systolic) + 15) / 20) * 20;
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
-  const x = (i) => PAD.left + (points.length === 1 ? plotW / 2 : (i * plotW) / (points.length - 1));
+  const x = (i) =>
+    PAD.left + INSET + (points.length === 1 ? (plotW - 2 * INSET) / 2 : (i * (plotW - 2 * INSET)) / (points.length - 1));
   const y = (v) => PAD.top + plotH - ((v - low) * plotH) / (high - low);
 
   const svg = node("svg", {

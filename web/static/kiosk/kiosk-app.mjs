@@ -160,7 +160,7 @@ export default class KioskApp {
       other.hidden = key !== name;
     }
     this.#screen = name;
-    this.#root.dataset.screen = name;
+    this.#root.dataset.current = name;
     this.#root.querySelector("[data-restart-button]").hidden = name === "language";
     const title = section.querySelector(".kiosk-title");
     window.scrollTo(0, 0);
@@ -806,7 +806,9 @@ export default class KioskApp {
     section.querySelector("[data-queue-position]").textContent = this.#msg("position", {
       n: number.format(answer.position),
     });
-    const minutes = Math.ceil(Math.max(0, Number(answer.estimated_wait_s) || 0) / 60);
+    const known = Number.isFinite(answer.estimated_wait_s);
+    section.querySelector("[data-queue-wait]").parentElement.hidden = !known;
+    const minutes = Math.ceil(Math.max(0, known ? answer.estimated_wait_s : 0) / 60);
     section.querySelector("[data-queue-wait]").textContent =
       minutes <= 0
         ? this.#msg("wait-soon")
