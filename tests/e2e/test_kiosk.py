@@ -13,8 +13,11 @@ grow only while media really flows between the two pages.
 # ruff: noqa: RUF001 (the Chinese screens' own punctuation)
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 from tests.e2e.conftest import CHROMIUM_FLAGS, DEMO_PASSWORD, DemoServer, running_demo
+from tests.support import require
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +73,90 @@ NO_TRACE = """() => ({
   session: window.sessionStorage.length,
   history: window.history.length,
 })"""
+
+
+# Accessibility checks (here, and on every screen in test_kiosk_a11y.py) ----------------------
+
+AXE_VERSION = "4"
+AXE_CACHE = (
+    Path(os.environ.get("DOORSTEP_TEST_CACHE", Path.home() / ".cache" / "doorstep-test")) / "npm"
+)
+AXE_RUN = """async () => {
+  const found = await window.axe.run(document, { resultTypes: ["violations"] });
+  return found.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+SIZES = """() => {
+  const shown = (el) => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== "hidden";
+  };
+  const small = [];
+  for (const el of document.querySelectorAll("button, input, select, textarea, a[href]")) {
+    const box = el.getBoundingClientRect();
+    if (shown(el) && (box.width < 56 || box.height < 56)) {
+      small.push(`${el.outerHTML.slice(0, 90)} ${Math.round(box.width)}x${Math.round(box.height)}`);
+    }
+  }
+  const tiny = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (!walker.currentNode.textContent.trim() || !el || !shown(el)) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < 20) tiny.push(`${size}px: ${walker.currentNode.textContent.trim().slice(0, 40)}`);
+  }
+  return { body: parseFloat(getComputedStyle(document.body).fontSize), small, tiny };
+}"""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core from npm (installed into the test cache when missing), or skip (fail in CI)."""
+    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        require(npm is not None, "npm is not installed (apt-get install npm), needed for axe-core")
+        assert npm is not None
+        AXE_CACHE.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(AXE_CACHE),
+                f"axe-core@{AXE_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        require(script.exists(), f"npm could not install axe-core: {done.stderr[-500:]}")
+    return script.read_text(encoding="utf-8")
+
+
+async def serious_violations(page: Page, axe: str) -> list[str]:
+    """axe-core's serious and critical violations of what the page shows now."""
+    if not await page.evaluate("() => typeof window.axe === 'object'"):
+        await page.evaluate(axe)
+    found: list[str] = await page.evaluate(AXE_RUN)
+    return found
+
+
+async def check_screen(page: Page, axe: str | None, where: str) -> None:
+    """No serious or critical axe violation (when axe is given); every control at least
+    56x56 CSS px, the body and every visible text at least 20 px."""
+    if axe is not None:
+        assert await serious_violations(page, axe) == [], where
+    sizes = await page.evaluate(SIZES)
+    assert sizes["body"] >= 20, where
+    assert sizes["small"] == [], where
+    assert sizes["tiny"] == [], where
 
 
 # Browsers --------------------------------------------------------------------------------
@@ -314,7 +402,7 @@ def shot_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
-    chromium: Path, demo_server: DemoServer, shot_root: Path, lang: str
+    chromium: Path, demo_server: DemoServer, shot_root: Path, axe_source: str, lang: str
 ) -> None:
     shots = shot_root / lang
     shots.mkdir(parents=True, exist_ok=True)
@@ -379,6 +467,7 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
             "data-frames-decoded", re.compile("^[1-9][0-9]*$"), timeout=WAIT_MS
         )
         await kiosk.shot("call")
+        await check_screen(page, axe_source, "call")
         # The specialist sees this visit's vitals and the trend.
         panel = home.locator('[data-module="kiosk-vitals"]')
         await expect(panel.locator('[data-vital="bp"] [data-value]')).to_have_text("185/95")
@@ -398,6 +487,7 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
         await expect(page.locator("[data-summary-advice]")).to_contain_text(advice, timeout=WAIT_MS)
         await expect(page.locator("[data-summary-qr]")).to_be_visible()
         await kiosk.shot("summary")
+        await check_screen(page, axe_source, "summary")
 
         # Finish: a fresh first screen, nothing of the person anywhere.
         await page.locator('[data-screen="summary"] [data-action="finish"]').click()
@@ -437,7 +527,9 @@ def quick_idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo
         yield server
 
 
-async def test_inactivity_asks_then_resets(chromium: Path, quick_idle_server: DemoServer) -> None:
+async def test_inactivity_asks_then_resets(
+    chromium: Path, quick_idle_server: DemoServer, axe_source: str
+) -> None:
     words = WORDS["zh"]
     async with launched(chromium) as browser:
         kiosk = await enrolled_kiosk(browser, quick_idle_server, PORTRAIT)
@@ -454,6 +546,7 @@ async def test_inactivity_asks_then_resets(chromium: Path, quick_idle_server: De
         await expect(count).not_to_have_text(str(first), timeout=WAIT_MS)
         assert int(await count.inner_text()) < first
         await expect(overlay.get_by_role("button", name=words["still_here"])).to_be_focused()
+        await check_screen(page, axe_source, "still there?")
         await overlay.get_by_role("button", name=words["still_here"]).click()
         await expect(overlay).to_be_hidden()
         await on_screen(page, "welcome")

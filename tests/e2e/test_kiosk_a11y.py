@@ -1,0 +1,116 @@
+"""Every kiosk screen in Chromium, in Chinese and in English, portrait (1080x1920) and landscape
+(1920x1080): axe-core (from npm, injected by the test) finds no serious or critical violation,
+every control is at least 56x56 CSS px and all visible text at least 20 px, computed by the
+browser. The call and the summary are checked in test_kiosk.py's whole visit, and "Are you still
+there?" in its inactivity test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, ViewportSize, expect
+
+from tests.e2e.conftest import DemoServer
+from tests.e2e.test_kiosk import (
+    BIRTH,
+    LANDSCAPE,
+    PHONE,
+    PORTRAIT,
+    axe_source,
+    check_screen,
+    enrolled_kiosk,
+    keys,
+    launched,
+    on_screen,
+    press,
+)
+
+pytestmark = pytest.mark.e2e
+
+__all__ = ["axe_source"]  # the fixture, shared with test_kiosk.py
+
+
+async def booking_works(page: Page, url: str, visit: int) -> bool:
+    """Whether the follow-up booking API answers (it comes from its own branch)."""
+    answer = await page.request.get(f"{url}/api/v1/kiosk/visits/{visit}/slots?specialty=general")
+    if answer.status == 404:
+        return False
+    assert answer.status == 200, await answer.text()
+    return True
+
+
+@pytest.mark.parametrize(
+    ("lang", "viewport"),
+    [("zh", PORTRAIT), ("en", PORTRAIT), ("zh", LANDSCAPE), ("en", LANDSCAPE)],
+    ids=["zh-portrait", "en-portrait", "zh-landscape", "en-landscape"],
+)
+async def test_every_screen_is_accessible_and_large(
+    chromium: Path, demo_server: DemoServer, axe_source: str, lang: str, viewport: ViewportSize
+) -> None:
+    # axe in portrait (the markup is the same in landscape); sizes in both orientations.
+    axe = axe_source if viewport is PORTRAIT else None
+    async with launched(chromium) as browser:
+        kiosk = await enrolled_kiosk(browser, demo_server, viewport)
+        page = kiosk.page
+
+        async def check(name: str) -> None:
+            await on_screen(page, name)
+            await check_screen(page, axe, f"{lang} {viewport['width']} {name}")
+
+        await check("language")
+        await page.locator(f'[data-lang="{lang}"]').click()
+        await check("identify")
+        await page.locator('[data-identify="id_number"]').click()
+        await check("number")
+        await press(page, "number", "back")
+        await page.locator('[data-identify="phone"]').click()
+        await keys(page, "number", "123")
+        await press(page, "number", "next")  # too short: the message next to the entry
+        await expect(page.locator('[data-error-for="phone"]')).to_be_visible()
+        await check("number")
+        await page.locator('[data-entry="phone"]').fill(PHONE)
+        await press(page, "number", "next")
+        await check("birth")
+        await keys(page, "birth", "".join(BIRTH))
+        await press(page, "birth", "next")
+        await check("consent")
+        await page.locator('[data-consent="no"]').click()
+        await check("declined")
+        await press(page, "declined", "back")
+        await page.locator('[data-consent="yes"]').click()
+        await check("welcome")
+        await page.locator("[data-chart-toggle]").click()
+        await check("welcome")
+        visit = int(await page.locator("main").get_attribute("data-visit") or "0")
+        await press(page, "welcome", "next")
+        await check("bp")
+        await keys(page, "bp", "400")
+        await press(page, "bp", "next")
+        await expect(page.locator('[data-error-for="systolic"]')).to_be_visible()
+        await check("bp")
+        await page.locator('[data-entry="systolic"]').fill("185")
+        await page.locator('[data-entry="diastolic"]').fill("95")
+        await press(page, "bp", "next")
+        for name in ("spo2", "glucose", "temperature", "weight"):
+            await check(name)
+            await press(page, name, "skip")
+        await check("results")
+        await page.locator("[data-queue-urgent]").click()
+        await check("queue")
+        await press(page, "queue", "leave-queue")
+        await on_screen(page, "results")
+        if await booking_works(page, demo_server.url, visit):
+            await press(page, "results", "book")
+            await check("specialty")
+            await page.locator('[data-specialty="cardiology"]').click()
+            await check("slots")
+            slot = page.locator("[data-slot-index]").first
+            if await slot.count():
+                await slot.click()
+                await check("where")
+                await page.locator('[data-where="kiosk"]').click()
+                await check("booked")
+        await page.locator('[data-action="restart"][data-restart-button]').click()
+        await on_screen(page, "language")
+        assert kiosk.errors == [], "kiosk console errors"
