@@ -52,7 +52,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/reports",
             f"/studies/{STUDY_UID}/view?request={request_id}",
         ],
-        "kiosk": ["/", "/patients"],
+        "kiosk": ["/", "/patients", "/kiosk"],
         "admin": [
             "/",
             "/admin/organisations",

@@ -39,7 +39,7 @@ export class KioskCall {
     this.#say = say;
     this.#onEnded = onEnded;
     this.remote = root.querySelector("[data-call-remote]");
-    this.self = root.querySelector("[data-call-self]");
+    this.own = root.querySelector("[data-call-self]");
   }
 
   get stream() {
@@ -54,7 +54,7 @@ export class KioskCall {
       return;
     }
     this.#stream = media || new MediaStream();
-    this.self.srcObject = this.#stream;
+    this.own.srcObject = this.#stream;
     if (!media || !media.getVideoTracks().length) {
       this.#say("no-camera");
     }
@@ -116,7 +116,7 @@ export class KioskCall {
     for (const track of this.#stream.getTracks()) {
       track.stop();
     }
-    this.self.srcObject = null;
+    this.own.srcObject = null;
   }
 
   async #openMedia() {
