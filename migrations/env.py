@@ -9,6 +9,7 @@ from server.archive import models as _archive  # noqa: F401
 from server.audit import models as _audit  # noqa: F401
 from server.consults import models as _consults  # noqa: F401
 from server.db import Base
+from server.kiosk import models as _kiosk  # noqa: F401
 from server.patients import models as _patients  # noqa: F401
 from server.reading import models as _reading  # noqa: F401
 from server.reports import models as _reports  # noqa: F401

@@ -217,7 +217,9 @@ def create_environment(static_files: StaticFiles) -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 
     environment.globals["static"] = static_files.versioned_url
     environment.filters.update(
