@@ -102,7 +102,7 @@ async def test_typed_on_the_keypad_then_revoked(browser: Browser, kiosk_page: Pa
     page = browser.page
     await page.goto(f"{url}/admin/devices")
     device = page.get_by_role("article").filter(has_text="kiosk.harbour")
-    row = device.get_by_role("row").filter(has_text="kiosk cookie")
+    row = device.get_by_role("row").filter(has_text="kiosk cookie").first  # newest first
     await row.get_by_role("button", name=re.compile(r"^Revoke")).click()
     await expect(page.get_by_text(re.compile(r"Token \d+ revoked"))).to_be_visible()
     await kiosk.reload()
