@@ -1,4 +1,5 @@
-"""Kiosk API: check-in, vitals, the on-duty queue, the summary and a person's history."""
+"""Kiosk API: enrolment codes, check-in, vitals, the on-duty queue, the summary and a person's
+history."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from server.consults.views import public_base
 from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body
 from server.identity import Role
-from server.kiosk import language, queue, summary, triage, visits
+from server.kiosk import enrolment, language, queue, summary, triage, visits
 from server.kiosk.paths import person_id, visit_id
 from server.kiosk.schemas import (
     AdviceOut,
+    EnrolmentIn,
+    EnrolmentOut,
     FinishIn,
     FlagOut,
     HistoryOut,
@@ -33,6 +36,32 @@ from server.kiosk.schemas import (
 )
 
 KIOSK = (Role.KIOSK,)
+
+# Enrolment
+
+
+@api(
+    summary="A one-time enrolment code for a kiosk device (open /kiosk?enrol=<code> on it)",
+    tag="kiosk",
+    body=EnrolmentIn,
+    response=EnrolmentOut,
+    status=201,
+    roles=(Role.ADMIN,),
+)
+async def create_enrolment(request: web.Request) -> web.Response:
+    """POST /api/v1/kiosk/enrolments."""
+    body = await read_body(request, EnrolmentIn)
+    minutes = request.app[keys.SETTINGS].kiosk_enrolment_minutes
+    async with db(request) as session:
+        code, expires_at = await enrolment.create_code(
+            session=session,
+            audit=recorder(request),
+            caller=principal(request),
+            device=body.device,
+            lifetime=timedelta(minutes=minutes),
+        )
+    return json_response(EnrolmentOut(code=code, expires_at=expires_at), status=201)
+
 
 # Visits and vitals
 
@@ -102,7 +131,6 @@ async def get_visit(request: web.Request) -> web.Response:
     tag="kiosk",
     body=VitalsIn,
     response=VitalsOut,
-    errors=(422,),
     roles=KIOSK,
 )
 async def post_vitals(request: web.Request) -> web.Response:

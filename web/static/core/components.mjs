@@ -29,4 +29,5 @@ export const components = new Map([
   ["call-recording", { load: () => import("../consults/call-recording.mjs") }],
   ["call-notes", { load: () => import("../consults/call-notes.mjs") }],
   ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
+  ["enrol-keypad", { load: () => import("../kiosk/enrol-keypad.mjs") }],
 ]);
