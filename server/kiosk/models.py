@@ -65,6 +65,10 @@ class KioskPerson(Base):
     """phone or id_number."""
     consented_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     """When they last agreed to their record being kept and used (at check-in)."""
+    clinic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    """The GP clinic the person linked their record to: its GPs see their kiosk visits."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -28,5 +28,8 @@ def setup(app: web.Application) -> None:
     app.router.add_delete(f"{visit}/queue", views.leave_queue)
     app.router.add_post(f"{visit}/finish", views.finish)
     app.router.add_get(f"{visit}/summary", views.get_summary)
+    app.router.add_put(f"{visit}/clinic", views.link_clinic)
+    app.router.add_get("/api/v1/kiosk/clinics", views.list_clinics)
+    app.router.add_get("/api/v1/kiosk/clinic-visits", views.clinic_visits)
     app.router.add_get(f"/api/v1/kiosk/people/{PERSON}/vitals", views.person_vitals)
     app.router.add_get("/kiosk/take-home/{token}", take_home_pages.take_home)

@@ -179,3 +179,37 @@ class HistoryOut(Out):
 
     person_id: int
     readings: list[ReadingOut]
+
+
+# The person's GP clinic
+
+
+class ClinicOut(Out):
+    """A GP clinic of the network."""
+
+    id: int
+    name: str
+
+
+class ClinicLinkIn(Schema):
+    """Link the person's record to their GP clinic (null: unlink)."""
+
+    clinic_id: int | None = Field(ge=1)
+
+
+class ClinicLinkOut(Out):
+    """The clinic the person's record is linked to now (null: none)."""
+
+    clinic: ClinicOut | None
+
+
+class LinkedVisitOut(Out):
+    """A kiosk visit of a person linked to your clinic, with its vitals and flags."""
+
+    visit_id: int
+    person_id: int
+    birth_date: date
+    corner: str
+    started_at: datetime
+    vitals: VitalsValues
+    flags: list[FlagOut]
