@@ -140,6 +140,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 session=s, audit=seeder, secret=settings.resolved_secret_key()
             ),
         )
+    code = None
+    if found.logins:
+        code = _with_session(settings, lambda s: demo.kiosk_enrolment(session=s, audit=seeder))
     if found.logins:  # the demo's own network: its studies too (each stored once)
         asyncio.run(demo.seed_studies(settings, seeder))
 
@@ -150,6 +153,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             lines += [
                 f"  {x.username:<15} {x.role.value:<11} {x.organisation}" for x in found.logins
             ]
+            if code is not None:
+                lines.append(
+                    f"Open the kiosk (one use, {demo.DEMO_ENROLMENT.seconds // 3600} h): "
+                    f"{_url(settings).rstrip('/')}/kiosk?enrol={code}"
+                )
             lines.append(
                 f"At the kiosk, a returning person: mobile {demo.KIOSK_PERSON_PHONE}, "
                 f"born {demo.KIOSK_PERSON_BIRTH.isoformat()}"

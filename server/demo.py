@@ -36,7 +36,7 @@ from server.audit.service import Recorder
 from server.consults.models import Duty
 from server.events.memory import InProcessEventBus
 from server.identity import Actor, OrgKind, Principal, Role
-from server.kiosk import triage, visits
+from server.kiosk import enrolment, triage, visits
 from server.kiosk.models import KioskReading, KioskVisit
 from server.patients.models import Patient
 from server.reading import service as reading
@@ -469,3 +469,24 @@ async def seed_kiosk_person(*, session: AsyncSession, audit: Recorder, secret: b
             .where(KioskReading.visit_id == visit.id)
             .values(taken_at=then + timedelta(minutes=2))
         )
+
+
+DEMO_ENROLMENT = timedelta(hours=12)
+"""How long the enrolment link printed by `doorstep demo` works (one use)."""
+
+
+async def kiosk_enrolment(*, session: AsyncSession, audit: Recorder) -> str | None:
+    """A fresh one-time enrolment code for the Harbour kiosk (None when it is not there)."""
+    admin = await session.scalar(select(User).where(User.username == "admin"))
+    device = await session.scalar(select(User).where(User.username == "kiosk.harbour"))
+    if admin is None or device is None or not (admin.is_active and device.is_active):
+        return None
+    caller = Principal.of(admin, via="demo")
+    code, _ = await enrolment.create_code(
+        session=session,
+        audit=_as(audit, caller),
+        caller=caller,
+        device="kiosk.harbour",
+        lifetime=DEMO_ENROLMENT,
+    )
+    return code

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     """How long a consult's guest link (and the guest access it opens) lasts unless told."""
     consult_guest_max_minutes: int = Field(default=1440, ge=1)
     """The longest a doctor may ask a guest link to last (expires_in_minutes)."""
+    kiosk_enrolment_minutes: int = Field(default=15, ge=1, le=1440)
+    """How long a kiosk enrolment code works (it works once)."""
     consult_check_max_peers: int = Field(default=8, ge=1)
     """Pre-call network checks (server-side echo peers) one server process runs at once."""
     consult_check_seconds: float = Field(default=60.0, gt=0)

@@ -40,6 +40,12 @@ def upgrade() -> None:
         sa.Column("lookup", sa.String(length=64), nullable=False),
         sa.Column("identified_by", sa.String(length=16), nullable=False),
         sa.Column("consented_at", UTCDateTime(), nullable=False),
+        sa.Column(
+            "clinic_id",
+            sa.Integer(),
+            sa.ForeignKey("organisations.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint("org_id", "lookup", name="uq_kiosk_people_lookup"),
     )

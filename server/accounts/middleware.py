@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from dataclasses import replace
 from datetime import timedelta
 
 from aiohttp import web
@@ -15,7 +17,7 @@ from server.accounts.principal_cache import Grant
 from server.context import db, guest_credential, has_guest_header
 from server.errors import NotAuthenticated, PermissionDenied
 from server.forms import posted
-from server.identity import Principal
+from server.identity import Principal, Role
 from server.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -24,11 +26,38 @@ CSRF_FIELD = "csrf_token"
 PASSWORD_PAGE = "/account/password"  # noqa: S105  (a path, not a secret)
 # What a session may do before its temporary password is replaced.
 _BEFORE_PASSWORD_CHANGE = frozenset({PASSWORD_PAGE, "/logout", "/api/v1/auth/logout", "/api/v1/me"})
+KIOSK_COOKIE = "doorstep_kiosk"
+"""The kiosk's device credential: a device token of a Role.KIOSK user (server.kiosk)."""
+KIOSK_VIA = "kiosk_cookie"
+"""Principal.via of a caller authenticated by the kiosk cookie (CSRF-checked like a session)."""
 
 
 def session_cookie(settings: Settings) -> str:
     """Cookie name; the __Host- prefix pins it to this origin under TLS."""
     return "__Host-doorstep_session" if settings.tls_enabled else "doorstep_session"
+
+
+def kiosk_csrf_token(secret_key: bytes, device_token: str) -> str:
+    """The CSRF token of a kiosk cookie: an HMAC of its token, so that no state is kept."""
+    key = hmac.new(secret_key, b"doorstep-kiosk-csrf-v1", hashlib.sha256).digest()
+    return hmac.new(key, device_token.encode(), hashlib.sha256).hexdigest()
+
+
+async def _token_principal(request: web.Request, token: str) -> Principal:
+    async def load() -> Grant:
+        async with request.app[keys.ENGINE].connect() as connection:
+            return await service.load_grant(connection=connection, token=token)
+
+    return await request.app[keys.PRINCIPAL_CACHE].get(service.secret_hash(token), load)
+
+
+async def _kiosk_principal(request: web.Request, token: str) -> Principal:
+    """The kiosk cookie: a device token, good only for kiosk devices, CSRF-checked."""
+    found = await _token_principal(request, token)
+    if found.role is not Role.KIOSK:
+        raise NotAuthenticated("The kiosk cookie carries a credential that is not a kiosk's.")
+    csrf = kiosk_csrf_token(request.app[keys.AUDIT].secret, token)
+    return replace(found, via=KIOSK_VIA, csrf_token=csrf)
 
 
 async def _resolve(request: web.Request) -> Principal | None:
@@ -38,25 +67,23 @@ async def _resolve(request: web.Request) -> Principal | None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
-        token = token.strip()
-
-        async def load() -> Grant:
-            async with request.app[keys.ENGINE].connect() as connection:
-                return await service.load_grant(connection=connection, token=token)
-
-        return await request.app[keys.PRINCIPAL_CACHE].get(service.secret_hash(token), load)
+        return await _token_principal(request, token.strip())
     secret = request.cookies.get(session_cookie(settings))
-    if not secret:
-        return None
-    async with db(request) as session:
-        record = await service.resume_session(
-            session=session, secret=secret, idle=timedelta(minutes=settings.session_idle_minutes)
-        )
-        if record is None:
-            return None
-        return Principal.of(
-            record.user, via="session", csrf_token=record.csrf_token, session_id=record.id
-        )
+    if secret:
+        async with db(request) as session:
+            record = await service.resume_session(
+                session=session,
+                secret=secret,
+                idle=timedelta(minutes=settings.session_idle_minutes),
+            )
+            if record is not None:
+                return Principal.of(
+                    record.user, via="session", csrf_token=record.csrf_token, session_id=record.id
+                )
+    device_token = request.cookies.get(KIOSK_COOKIE, "").strip()
+    if device_token:
+        return await _kiosk_principal(request, device_token)
+    return None
 
 
 async def _check_csrf(request: web.Request, caller: Principal) -> None:
@@ -118,7 +145,7 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
         raise PermissionDenied(
             f"This is for {allowed} accounts; you are signed in as {caller.role.value}."
         )
-    if caller.via == "session":
+    if caller.via in ("session", KIOSK_VIA):
         _check_origin(request)
         if request.method not in SAFE_METHODS:
             await _check_csrf(request, caller)

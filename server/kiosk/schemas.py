@@ -9,6 +9,22 @@ from pydantic import Field
 
 from server.schemas import Out, Schema
 
+# Enrolment
+
+
+class EnrolmentIn(Schema):
+    """An administrator asks for a one-time enrolment code for a kiosk device."""
+
+    device: str = Field(min_length=1, max_length=64, description="The kiosk's username.")
+
+
+class EnrolmentOut(Out):
+    """The code (shown once; twelve digits in groups of four) and when it stops working."""
+
+    code: str = Field(description="For example 4821-0937-5512; typed with or without dashes.")
+    expires_at: datetime
+
+
 # Visits and vitals
 
 
@@ -163,3 +179,37 @@ class HistoryOut(Out):
 
     person_id: int
     readings: list[ReadingOut]
+
+
+# The person's GP clinic
+
+
+class ClinicOut(Out):
+    """A GP clinic of the network."""
+
+    id: int
+    name: str
+
+
+class ClinicLinkIn(Schema):
+    """Link the person's record to their GP clinic (null: unlink)."""
+
+    clinic_id: int | None = Field(ge=1)
+
+
+class ClinicLinkOut(Out):
+    """The clinic the person's record is linked to now (null: none)."""
+
+    clinic: ClinicOut | None
+
+
+class LinkedVisitOut(Out):
+    """A kiosk visit of a person linked to your clinic, with its vitals and flags."""
+
+    visit_id: int
+    person_id: int
+    birth_date: date
+    corner: str
+    started_at: datetime
+    vitals: VitalsValues
+    flags: list[FlagOut]

@@ -1,4 +1,5 @@
-"""Kiosk API: check-in, vitals, the on-duty queue, the summary and a person's history."""
+"""Kiosk API: enrolment codes, check-in, vitals, the on-duty queue, the summary and a person's
+history."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from server.consults.views import public_base
 from server.context import db, principal, recorder
 from server.endpoint import api, json_response, read_body
 from server.identity import Role
-from server.kiosk import language, queue, summary, triage, visits
+from server.kiosk import enrolment, language, queue, summary, triage, visits
 from server.kiosk.paths import person_id, visit_id
 from server.kiosk.schemas import (
     AdviceOut,
+    ClinicLinkIn,
+    ClinicLinkOut,
+    ClinicOut,
+    EnrolmentIn,
+    EnrolmentOut,
     FinishIn,
     FlagOut,
     HistoryOut,
+    LinkedVisitOut,
     QueueIn,
     QueueOut,
     ReadingOut,
@@ -33,6 +40,32 @@ from server.kiosk.schemas import (
 )
 
 KIOSK = (Role.KIOSK,)
+
+# Enrolment
+
+
+@api(
+    summary="A one-time enrolment code for a kiosk device (open /kiosk?enrol=<code> on it)",
+    tag="kiosk",
+    body=EnrolmentIn,
+    response=EnrolmentOut,
+    status=201,
+    roles=(Role.ADMIN,),
+)
+async def create_enrolment(request: web.Request) -> web.Response:
+    """POST /api/v1/kiosk/enrolments."""
+    body = await read_body(request, EnrolmentIn)
+    minutes = request.app[keys.SETTINGS].kiosk_enrolment_minutes
+    async with db(request) as session:
+        code, expires_at = await enrolment.create_code(
+            session=session,
+            audit=recorder(request),
+            caller=principal(request),
+            device=body.device,
+            lifetime=timedelta(minutes=minutes),
+        )
+    return json_response(EnrolmentOut(code=code, expires_at=expires_at), status=201)
+
 
 # Visits and vitals
 
@@ -102,7 +135,6 @@ async def get_visit(request: web.Request) -> web.Response:
     tag="kiosk",
     body=VitalsIn,
     response=VitalsOut,
-    errors=(422,),
     roles=KIOSK,
 )
 async def post_vitals(request: web.Request) -> web.Response:
@@ -267,11 +299,11 @@ async def get_summary(request: web.Request) -> web.Response:
 
 
 @api(
-    summary="A person's vitals per visit, oldest first (the kiosk during their visit, or the "
-    "specialist of their consult)",
+    summary="A person's vitals per visit, oldest first (the kiosk during their visit, the "
+    "specialist of their consult, the GPs of the clinic they linked to)",
     tag="kiosk",
     response=HistoryOut,
-    roles=(Role.KIOSK, Role.SPECIALIST),
+    roles=(Role.KIOSK, Role.SPECIALIST, Role.GP),
 )
 async def person_vitals(request: web.Request) -> web.Response:
     """GET /api/v1/kiosk/people/{person_id}/vitals."""
@@ -288,3 +320,71 @@ async def person_vitals(request: web.Request) -> web.Response:
         ],
     )
     return json_response(out)
+
+
+# The person's GP clinic
+
+
+@api(
+    summary="The GP clinics a person can link their record to",
+    tag="kiosk",
+    response=list[ClinicOut],
+    roles=KIOSK,
+)
+async def list_clinics(request: web.Request) -> web.Response:
+    """GET /api/v1/kiosk/clinics."""
+    async with db(request) as session:
+        found = await visits.clinics(session=session, caller=principal(request))
+    return json_response([ClinicOut(id=c.id, name=c.name) for c in found])
+
+
+@api(
+    summary="Link the person's record to their GP clinic, whose GPs then see their kiosk visits",
+    tag="kiosk",
+    body=ClinicLinkIn,
+    response=ClinicLinkOut,
+    roles=KIOSK,
+)
+async def link_clinic(request: web.Request) -> web.Response:
+    """PUT /api/v1/kiosk/visits/{visit_id}/clinic."""
+    body = await read_body(request, ClinicLinkIn)
+    async with db(request) as session:
+        clinic = await visits.link_clinic(
+            session=session,
+            caller=principal(request),
+            audit=recorder(request),
+            visit_id=visit_id(request),
+            clinic_id=body.clinic_id,
+        )
+    out = ClinicLinkOut(clinic=ClinicOut(id=clinic.id, name=clinic.name) if clinic else None)
+    return json_response(out)
+
+
+@api(
+    summary="Your clinic's people's kiosk visits (those who linked their record), newest first",
+    tag="kiosk",
+    response=list[LinkedVisitOut],
+    roles=(Role.GP,),
+)
+async def clinic_visits(request: web.Request) -> web.Response:
+    """GET /api/v1/kiosk/clinic-visits."""
+    async with db(request) as session:
+        found = await visits.clinic_visits(
+            session=session, caller=principal(request), audit=recorder(request)
+        )
+    return json_response(
+        [
+            LinkedVisitOut(
+                visit_id=v.visit_id,
+                person_id=v.person_id,
+                birth_date=v.birth_date,
+                corner=v.corner,
+                started_at=v.started_at,
+                vitals=_values(v.vitals),
+                flags=[
+                    FlagOut(code=f.code, severity=f.severity, message=f.message) for f in v.flags
+                ],
+            )
+            for v in found
+        ]
+    )

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.accounts.models import Organisation
 from server.audit.service import DENIED, Recorder
 from server.consults import service as consults
 from server.consults.models import Consult
@@ -381,7 +382,8 @@ async def history(
     """A person's vitals per visit, oldest first (the last HISTORY_LIMIT visits with any).
 
     The kiosk reads them while the person is checked in at it; a specialist, while they
-    hold (or held) a consult on that person. Anyone else: NotFound, audited as refused.
+    hold (or held) a consult on that person; the GPs of the clinic the person linked their
+    record to. Anyone else: NotFound, audited as refused.
     """
     allowed = 0 < person_id <= MAX_ID and await _may_read_person(session, caller, person_id)
     if not allowed:
@@ -430,6 +432,13 @@ async def _may_read_person(session: AsyncSession, caller: Principal, person_id: 
             )
         )
         return found is not None
+    if caller.role is Role.GP:
+        found = await session.scalar(
+            select(KioskPerson.patient_id).where(
+                KioskPerson.patient_id == person_id, KioskPerson.clinic_id == caller.org_id
+            )
+        )
+        return found is not None
     if caller.role is Role.SPECIALIST:
         found = await session.scalar(
             select(Consult.id)
@@ -442,3 +451,116 @@ async def _may_read_person(session: AsyncSession, caller: Principal, person_id: 
         )
         return found is not None
     return False
+
+
+# The person's own GP clinic -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Clinic:
+    """A GP clinic a person can link their record to."""
+
+    id: int
+    name: str
+
+
+async def clinics(*, session: AsyncSession, caller: Principal) -> list[Clinic]:
+    """The network's GP clinics, by name (what a person picks from at the kiosk)."""
+    _kiosk(caller)
+    rows = await session.execute(
+        select(Organisation.id, Organisation.name)
+        .where(Organisation.kind == OrgKind.CLINIC)
+        .order_by(Organisation.name)
+    )
+    return [Clinic(org_id, name) for org_id, name in rows]
+
+
+async def link_clinic(
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    visit_id: int,
+    clinic_id: int | None,
+) -> Clinic | None:
+    """The person links their record to their GP clinic (or unlinks it: None); audited.
+
+    From then on that clinic's GPs see the person's kiosk visits and their vitals.
+    """
+    visit = await open_visit(session=session, caller=caller, audit=audit, visit_id=visit_id)
+    clinic = None
+    if clinic_id is not None:
+        found = await session.scalar(
+            select(Organisation).where(
+                Organisation.id == clinic_id, Organisation.kind == OrgKind.CLINIC
+            )
+        )
+        if found is None:
+            raise InvalidInput(f"No GP clinic {clinic_id}.", details={"field": "clinic_id"})
+        clinic = Clinic(found.id, found.name)
+    person = await session.get(KioskPerson, visit.person_id)
+    assert person is not None
+    person.clinic_id = clinic.id if clinic else None
+    await session.flush()
+    await audit.record(
+        session,
+        action="kiosk.link" if clinic else "kiosk.unlink",
+        object_type="patient",
+        object_id=visit.person_id,
+        details={"clinic": clinic.id if clinic else None, "visit": visit.id},
+    )
+    return clinic
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedVisit:
+    """A kiosk visit of a person who linked their record to the caller's clinic."""
+
+    visit_id: int
+    person_id: int
+    birth_date: date
+    corner: str
+    started_at: datetime
+    vitals: triage.Vitals
+    flags: tuple[triage.Flag, ...]
+
+
+async def clinic_visits(
+    *, session: AsyncSession, caller: Principal, audit: Recorder, limit: int = 50
+) -> list[LinkedVisit]:
+    """A GP's view: the latest kiosk visits (with vitals) of people linked to their clinic."""
+    if caller.role is not Role.GP:
+        raise PermissionDenied("The kiosk visits of linked people are for their clinic's GPs.")
+    rows = (
+        await session.execute(
+            select(KioskVisit, Patient.birth_date, Organisation.name)
+            .join(KioskPerson, KioskPerson.patient_id == KioskVisit.person_id)
+            .join(Patient, Patient.id == KioskVisit.person_id)
+            .join(Organisation, Organisation.id == KioskVisit.org_id)
+            .where(KioskPerson.clinic_id == caller.org_id)
+            .order_by(KioskVisit.started_at.desc(), KioskVisit.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    out = []
+    for visit, birth_date, corner in rows:
+        vitals, found = await current(session, visit.id)
+        out.append(
+            LinkedVisit(
+                visit.id,
+                visit.person_id,
+                birth_date,
+                corner,
+                visit.started_at,
+                vitals,
+                tuple(found),
+            )
+        )
+    audit.record_apart(
+        session,
+        action="kiosk.clinic_visits.read",
+        object_type="kiosk_visit",
+        object_id=",".join(str(v.visit_id) for v in out)[:128],
+        details={"results": len(out)},
+    )
+    return out

@@ -80,6 +80,8 @@ _PAGES: dict[Role, tuple[str, Callable[[web.Request], Awaitable[dict[str, Any]]]
 
 @allow(page=True)
 async def home(request: web.Request) -> web.StreamResponse:
-    """GET /: the signed-in user's workspace."""
+    """GET /: the signed-in user's workspace (a kiosk's is /kiosk)."""
+    if principal(request).role is Role.KIOSK:
+        raise web.HTTPSeeOther("/kiosk")
     template, load = _PAGES[principal(request).role]
     return render(request, template, **await load(request))

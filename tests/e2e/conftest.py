@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,13 +142,13 @@ class Browser:
     console_errors: list[str] = field(default_factory=list)
 
     async def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> None:
-        """Sign in through the login page and wait for the home page."""
+        """Sign in through the login page and wait for the home page (a kiosk's is /kiosk)."""
         page = self.page
         await page.goto(f"{self.server.url}/login")
         await page.get_by_label("Username").fill(username)
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url(f"{self.server.url}/")
+        await page.wait_for_url(re.compile(re.escape(self.server.url) + r"/(kiosk)?$"))
 
     async def sign_out(self) -> None:
         """Press Sign out and land on the login page."""

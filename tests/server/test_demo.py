@@ -6,6 +6,7 @@ import asyncio
 import io
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 
 from server import db, demo
 from server.accounts.models import Organisation, User
+from server.app import create_app
 from server.archive.lifetime import blob_root
 from server.archive.models import Instance, Series, Study
 from server.audit.models import AuditEvent
@@ -92,7 +95,7 @@ def _banner(data_dir: Path) -> str:
     try:
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("  kiosk.harbour") or line.startswith("("):
+            if line.startswith("At the kiosk") or line.startswith("("):
                 break
     finally:
         process.send_signal(signal.SIGTERM)
@@ -105,6 +108,8 @@ def test_demo_prints_the_logins_on_every_start(tmp_path: Path) -> None:
         printed = _banner(tmp_path / "data")
         assert "Sign in with any of these (password: doorstep-demo)" in printed, printed
         assert "  gp.river" in printed
+        assert re.search(r"/kiosk\?enrol=[0-9]{4}-[0-9]{4}-[0-9]{4}\n", printed), printed
+        assert "a returning person: mobile 13800138000, born 1951-05-20" in printed
 
 
 async def _studies(settings: Settings) -> list[tuple[str, str, str | None, str, int, str]]:
@@ -240,3 +245,32 @@ def test_the_demo_ct_stack_scrolls_through_different_slices() -> None:
     assert (str(ecg.PatientName), ecg.PatientID) == ("Okafor^Grace", "RC-0001")
     assert "WaveformAnnotationSequence" in ecg  # the device's own measurements come along
     assert demo.demo_ecg("X", patient) == demo.demo_ecg("X", patient)  # the same UIDs each time
+
+
+async def test_the_demo_kiosk_link_enrols_and_the_returning_person_has_a_trend(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    printed = _banner(data_dir)
+    code = re.findall(r"/kiosk\?enrol=([0-9-]+)", printed)[0]
+    settings = Settings(data_dir=data_dir, secret_key="s" * 32, dicom_port=0)
+    app = create_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        entered = await client.get(f"/kiosk?enrol={code}", allow_redirects=False)
+        assert entered.status == 303
+        assert "doorstep_kiosk" in entered.cookies
+        token = entered.cookies["doorstep_kiosk"].value
+        kiosk = {"Authorization": f"Bearer {token}"}
+        visit = await client.post(
+            "/api/v1/kiosk/visits",
+            json={"phone": "138 0013 8000", "birth_date": "1951-05-20", "consent": True},
+            headers=kiosk,
+        )
+        assert visit.status == 201, await visit.text()
+        body = await visit.json()
+        assert body["returning"] is True
+        history = await client.get(
+            f"/api/v1/kiosk/people/{body['person_id']}/vitals", headers=kiosk
+        )
+        systolic = [r["systolic"] for r in (await history.json())["readings"]]
+        assert systolic == [158, 151, 146, 141, 137]

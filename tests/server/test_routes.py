@@ -1,5 +1,5 @@
-"""Every registered route refuses anonymous callers, except sign-in, health, static files
-and the guest links of consults."""
+"""Every registered route refuses anonymous callers, except sign-in, health, static files,
+the guest links of consults and the kiosk's enrolment."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/consults/guest/{token}"),  # a consult's guest link: the token is the credential
+    ("GET", "/kiosk"),  # the kiosk's entry: its enrolment screen for anybody not a kiosk
+    ("POST", "/kiosk/enrol"),  # a typed enrolment code: the code is the credential
+    ("GET", "/kiosk/take-home/{token}"),  # a visit's take-home summary: the token is the key
 }
 
 

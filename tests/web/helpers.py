@@ -20,6 +20,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
     pages: dict[str, str] = {}
     client.session.cookie_jar.clear()
     pages["anonymous /login"] = await (await client.get("/login")).text()
+    pages["anonymous /kiosk"] = await (await client.get("/kiosk")).text()
     paths = {
         "gp-a": [
             "/",
@@ -89,6 +90,9 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             )
             assert status == 201
             pages["admin POST /admin/devices"] = html
+            status, html, _ = await post_form(client, "/admin/devices/kiosk/enrolment", csrf)
+            assert status == 201
+            pages["admin POST /admin/devices/kiosk/enrolment"] = html
             status, html, _ = await post_form(client, "/admin/users/gp-b/password", csrf)
             assert status == 200
             pages["admin POST /admin/users/gp-b/password"] = html

@@ -169,7 +169,45 @@ async def test_the_history_is_per_visit_oldest_first_and_the_specialist_of_the_c
     assert status == 201
     assert (await client.get(path, headers=world.auth("cardio"))).status == 200  # offered
     assert (await client.get(path, headers=world.auth("radio"))).status == 404
-    assert (await client.get(path, headers=world.auth("gp-a"))).status == 403
+    assert (await client.get(path, headers=world.auth("gp-a"))).status == 404  # not linked
     status, _ = await act(client, world, place["consult_id"], "accept", "cardio")
     assert status == 200
     assert (await client.get(path, headers=world.auth("cardio"))).status == 200
+
+
+async def test_a_person_who_links_to_their_clinic_is_seen_there_and_nowhere_else(
+    client: Client, world: World
+) -> None:
+    visit = await check_in(client, world)
+    await vitals(client, world, visit["id"], systolic=165, diastolic=92)
+    listed = await client.get("/api/v1/kiosk/clinics", headers=world.auth("kiosk"))
+    names = {c["name"]: c["id"] for c in await listed.json()}
+    assert set(names) == {"clinic-a", "clinic-b"}  # clinics only: no hospital, no corner
+    path = f"/api/v1/kiosk/visits/{visit['id']}/clinic"
+    refused = await client.put(
+        path, json={"clinic_id": world.orgs["hospital"]}, headers=world.auth("kiosk")
+    )
+    assert refused.status == 422
+    linked = await client.put(
+        path, json={"clinic_id": names["clinic-a"]}, headers=world.auth("kiosk")
+    )
+    assert (await linked.json())["clinic"]["name"] == "clinic-a"
+    seen = await (
+        await client.get("/api/v1/kiosk/clinic-visits", headers=world.auth("gp-a"))
+    ).json()
+    assert [(v["visit_id"], v["vitals"]["systolic"]) for v in seen] == [(visit["id"], 165)]
+    assert seen[0]["flags"][0]["code"] == "high_blood_pressure"
+    assert seen[0]["corner"] == "corner"
+    other = await (
+        await client.get("/api/v1/kiosk/clinic-visits", headers=world.auth("gp-b"))
+    ).json()
+    assert other == []
+    history = f"/api/v1/kiosk/people/{visit['person_id']}/vitals"
+    assert (await client.get(history, headers=world.auth("gp-a"))).status == 200
+    assert (await client.get(history, headers=world.auth("gp-b"))).status == 404
+    unlinked = await client.put(path, json={"clinic_id": None}, headers=world.auth("kiosk"))
+    assert (await unlinked.json())["clinic"] is None
+    assert (await client.get(history, headers=world.auth("gp-a"))).status == 404
+    actions = [a for a, _, _ in await audit_actions(client.app, "kiosk.")]
+    assert "kiosk.link" in actions
+    assert "kiosk.unlink" in actions

@@ -29,6 +29,7 @@ export const components = new Map([
   ["call-recording", { load: () => import("../consults/call-recording.mjs") }],
   ["call-notes", { load: () => import("../consults/call-notes.mjs") }],
   ["consult-check", { load: () => import("../consults/consult-check.mjs") }],
+  ["enrol-keypad", { load: () => import("../kiosk/enrol-keypad.mjs") }],
   ["kiosk-app", { load: () => import("../kiosk/kiosk-app.mjs") }],
   ["kiosk-vitals", { load: () => import("../kiosk/kiosk-vitals.mjs") }],
 ]);
