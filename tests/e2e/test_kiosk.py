@@ -455,6 +455,10 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
         await expect(talk).to_contain_text(words["talk_now"])
         await expect(talk).to_be_focused()
         await expect(page.locator("[data-queue-normal]")).to_be_hidden()
+        # It was heard too: the page beeped (Web Audio; the taps so far allowed sound).
+        await expect(page.locator('[data-screen="results"]')).to_have_attribute(
+            "data-beeped", "yes"
+        )
         await kiosk.shot("results")
 
         # The queue, and the cardiologist's alert.
@@ -487,6 +491,7 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
             "data-frames-decoded", re.compile("^[1-9][0-9]*$"), timeout=WAIT_MS
         )
         await kiosk.shot("call")
+        await home.screenshot(path=str(shots / "specialist-call.png"), full_page=True)
         await check_screen(page, axe_source, "call")
         # The specialist sees this visit's vitals and the trend.
         panel = home.locator('[data-module="kiosk-vitals"]')

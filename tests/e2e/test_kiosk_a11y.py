@@ -46,17 +46,29 @@ async def booking_works(page: Page, url: str, visit: int) -> bool:
     ids=["zh-portrait", "en-portrait", "zh-landscape", "en-landscape"],
 )
 async def test_every_screen_is_accessible_and_large(
-    chromium: Path, demo_server: DemoServer, axe_source: str, lang: str, viewport: ViewportSize
+    chromium: Path,
+    demo_server: DemoServer,
+    axe_source: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    lang: str,
+    viewport: ViewportSize,
 ) -> None:
     # axe in portrait (the markup is the same in landscape); sizes in both orientations.
     axe = axe_source if viewport is PORTRAIT else None
+    orientation = "portrait" if viewport is PORTRAIT else "landscape"
+    shots = (
+        tmp_path_factory.getbasetemp() / "test-output" / "kiosk-screens" / f"{lang}-{orientation}"
+    )
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nkiosk screens ({lang}, {orientation}): {shots}")
     async with launched(chromium) as browser:
-        kiosk = await enrolled_kiosk(browser, demo_server, viewport)
+        kiosk = await enrolled_kiosk(browser, demo_server, viewport, shots)
         page = kiosk.page
 
         async def check(name: str) -> None:
             await on_screen(page, name)
-            await check_screen(page, axe, f"{lang} {viewport['width']} {name}")
+            await kiosk.shot(name)
+            await check_screen(page, axe, f"{lang} {orientation} {name}")
 
         await check("language")
         await page.locator(f'[data-lang="{lang}"]').click()

@@ -693,7 +693,9 @@ export default class KioskApp {
       : "general";
     this.#show("results");
     if (urgent.length) {
-      this.#beeper.beep();
+      if (this.#beeper.beep()) {
+        section.dataset.beeped = "yes";
+      }
       section.querySelector("[data-queue-urgent]").focus({ preventScroll: true });
     }
   }
