@@ -16,6 +16,8 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/consults/guest/{token}"),  # a consult's guest link: the token is the credential
+    ("GET", "/kiosk/follow-ups/{token}"),  # a follow-up's take-home link: the token likewise
+    ("GET", "/kiosk/follow-ups/{token}.ics"),  # its calendar file
 }
 
 
