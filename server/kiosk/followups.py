@@ -327,9 +327,9 @@ async def book(
     visit = await _open_visit(session, caller, audit, visit_id, "kiosk.follow_up.book")
     if where not in ("kiosk", "home"):
         raise InvalidInput("Choose kiosk or home.", details={"field": "where"})
+    specialty, specialist_id, start = _parse_slot(slot)
     if await booked(session=session, visit_id=visit_id) is not None:
         raise Conflict("A follow-up is booked in this visit already.")
-    specialty, specialist_id, start = _parse_slot(slot)
     free = await free_slots(
         session=session,
         specialty=specialty,
