@@ -214,21 +214,21 @@ async def test_two_kiosks_booking_one_slot_one_wins(
     async with client.app[keys.SESSIONMAKER]() as session:
         rows = list(await session.scalars(select(KioskFollowUp)))
     assert len(rows) == 1
-    with pytest.raises(IntegrityError):  # the database itself refuses a second booking
-        async with client.app[keys.SESSIONMAKER]() as session, session.begin():
-            (row,) = rows
-            session.add(
-                KioskFollowUp(
-                    person_id=row.person_id,
-                    org_id=row.org_id,
-                    device_id=row.device_id,
-                    specialist_id=row.specialist_id,
-                    specialty=row.specialty,
-                    starts_at=row.starts_at,
-                    ends_at=row.ends_at,
-                    where="kiosk",
-                )
-            )
+    (row,) = rows
+    twin = KioskFollowUp(
+        person_id=row.person_id,
+        org_id=row.org_id,
+        device_id=row.device_id,
+        specialist_id=row.specialist_id,
+        specialty=row.specialty,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        where="kiosk",
+    )
+    async with client.app[keys.SESSIONMAKER]() as session:
+        session.add(twin)
+        with pytest.raises(IntegrityError):  # the database itself refuses a second booking
+            await session.flush()
     outcomes = sorted(o for _, _, o in await audit_trail(client.app, "kiosk.follow_up.book"))
     assert outcomes == ["failure", "success"]
 
