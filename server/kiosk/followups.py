@@ -5,8 +5,9 @@ Free slots are the roster's shifts of a specialty cut into slots of
 14 days ahead, minus the follow-ups already booked with that specialist. A slot's id
 is opaque to the kiosk (it names the specialty, the specialist and the start).
 
-Booking inserts one row; the unique (specialist, start) constraint decides between two
-kiosks that book one slot at once: one gets it, the other a 409.
+Booking is one conditional insert (INSERT … ON CONFLICT DO NOTHING RETURNING): the
+unique (specialist, start) constraint decides between two kiosks that book one slot at
+once: one gets it, the other a 409.
 
 A follow-up is either at a kiosk (the person checks in again at the booked time and
 joins the call from there) or from home: the person takes home a link
@@ -33,7 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts import service as accounts
@@ -353,30 +355,34 @@ async def book(
 
     if chosen is None:
         raise refused("slot not free")
-    row = KioskFollowUp(
-        person_id=visit.person_id,
-        org_id=visit.org_id,
-        visit_id=visit.id,
-        device_id=caller.user_id,
-        specialist_id=specialist_id,
-        specialty=specialty,
-        starts_at=chosen.starts_at,
-        ends_at=chosen.ends_at,
-        where=where,
-        home_token=secrets.token_urlsafe(TOKEN_BYTES) if where == "home" else None,
-        created_at=now,
+    values = {
+        "person_id": visit.person_id,
+        "org_id": visit.org_id,
+        "visit_id": visit.id,
+        "device_id": caller.user_id,
+        "specialist_id": specialist_id,
+        "specialty": specialty,
+        "starts_at": chosen.starts_at,
+        "ends_at": chosen.ends_at,
+        "where": where,
+        "home_token": secrets.token_urlsafe(TOKEN_BYTES) if where == "home" else None,
+        "created_at": now,
+    }
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new_id = await session.scalar(
+        insert(KioskFollowUp)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(KioskFollowUp.id)
+        .execution_options(synchronize_session=False)
     )
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        raise refused("slot taken meanwhile") from None
+    if new_id is None:  # the unique (specialist, start): another kiosk booked it just now
+        raise refused("slot taken meanwhile")
     await audit.record(
         session,
         action="kiosk.follow_up.book",
         object_type="kiosk_follow_up",
-        object_id=row.id,
+        object_id=new_id,
         details={
             "visit": visit.id,
             "specialist_id": specialist_id,
@@ -385,7 +391,7 @@ async def book(
             "where": where,
         },
     )
-    found = await _follow_ups(session, KioskFollowUp.id == row.id)
+    found = await _follow_ups(session, KioskFollowUp.id == new_id)
     return found[0]
 
 

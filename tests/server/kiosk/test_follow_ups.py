@@ -19,14 +19,15 @@ from server import keys
 from server.accounts import service as accounts
 from server.accounts.models import User
 from server.consults.models import Consult
-from server.errors import NotFound
-from server.identity import OrgKind, Role
+from server.db import transaction
+from server.errors import Conflict, NotFound
+from server.identity import Actor, OrgKind, Principal, Role
 from server.kiosk import followups
 from server.kiosk.lifetime import remind_once
 from server.kiosk.models import KioskFollowUp, KioskPerson, KioskVisit
 from server.patients.models import Patient
 from tests.forms import sign_in
-from tests.support import PASSWORD, Client, World, audit_actions, audit_trail
+from tests.support import PASSWORD, Client, World, audit_actions, audit_events, audit_trail
 
 
 def tomorrow_at(hour: int) -> datetime:
@@ -461,3 +462,62 @@ async def test_the_reminder_fires_once_with_two_watchers(
     assert reminder.event["follow_up"]["id"] == made["id"]
     assert reminder.event["follow_up"]["corner"] == "corner"
     assert await remind_once(client.app) == []
+
+
+async def _kiosk_caller(client: Client, username: str) -> Principal:
+    async with client.app[keys.SESSIONMAKER]() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return Principal.of(user, via="test")
+
+
+async def test_the_unique_slot_decides_when_both_saw_it_free(
+    client: Client, world: World, backend: str
+) -> None:
+    """The second booking passes the free-slot check (the first has not committed yet) and
+    is stopped by the database's unique (specialist, start): a 409, not a double booking."""
+    await kiosk_device(client, world, "kiosk2")
+    first, _ = await checked_in(client, world)
+    second, _ = await checked_in(client, world, "kiosk2")
+    nine = tomorrow_at(9)
+    await shift(client, world, nine, nine + timedelta(minutes=15))
+    _, body = await slots(client, world, first)
+    (slot,) = body["slots"]
+    app = client.app
+    booked_first, release = asyncio.Event(), asyncio.Event()
+
+    async def attempt(kiosk: str, visit: int, hold: bool) -> str:
+        caller = await _kiosk_caller(client, kiosk)
+        audit = app[keys.AUDIT].recorder(Actor(caller.user_id, kiosk, caller.org_id))
+        try:
+            async with transaction(app[keys.SESSIONMAKER]) as session:
+                await followups.book(
+                    session=session,
+                    caller=caller,
+                    audit=audit,
+                    visit_id=visit,
+                    slot=slot["id"],
+                    where="kiosk",
+                    now=datetime.now(UTC),
+                    minutes=15,
+                )
+                if hold:
+                    booked_first.set()
+                    await release.wait()  # not committed yet
+        except Conflict:
+            return "conflict"
+        return "booked"
+
+    async def second_one() -> str:
+        await booked_first.wait()
+        return await attempt("kiosk2", second, False)
+
+    async def let_go() -> None:
+        await booked_first.wait()
+        await asyncio.sleep(0.5)  # the second is past its check, waiting on the insert
+        release.set()
+
+    results = await asyncio.gather(attempt("kiosk", first, True), second_one(), let_go())
+    assert results[:2] == ["booked", "conflict"]
+    details = [e.details for e in await audit_events(app, "kiosk.follow_up.book")]
+    assert '"reason":"slot taken meanwhile"' in details[-1]
