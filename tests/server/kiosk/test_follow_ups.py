@@ -12,12 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from server import keys
 from server.accounts import service as accounts
 from server.accounts.models import User
+from server.app import create_app
 from server.consults.models import Consult
 from server.db import transaction
 from server.errors import Conflict, NotFound
@@ -26,8 +28,15 @@ from server.kiosk import followups
 from server.kiosk.lifetime import remind_once
 from server.kiosk.models import KioskFollowUp, KioskPerson, KioskVisit
 from server.patients.models import Patient
+from server.settings import Settings
 from tests.forms import sign_in
 from tests.support import PASSWORD, Client, World, audit_actions, audit_events, audit_trail
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's settings; the app's own reminder watch does not run during a test."""
+    return settings.model_copy(update={"kiosk_reminder_seconds": 3600.0})
 
 
 def tomorrow_at(hour: int) -> datetime:
@@ -521,3 +530,22 @@ async def test_the_unique_slot_decides_when_both_saw_it_free(
     assert results[:2] == ["booked", "conflict"]
     details = [e.details for e in await audit_events(app, "kiosk.follow_up.book")]
     assert '"reason":"slot taken meanwhile"' in details[-1]
+
+
+async def test_the_background_watch_reminds_the_specialist(
+    settings: Settings, world: World
+) -> None:
+    quick = settings.model_copy(update={"kiosk_reminder_seconds": 0.1})
+    async with TestClient(TestServer(create_app(quick))) as client:
+        visit, _ = await checked_in(client, world)
+        nine = tomorrow_at(9)
+        await shift(client, world, nine, nine + timedelta(hours=1))
+        _, body = await slots(client, world, visit)
+        _, made = await book(client, world, visit, body["slots"][0]["id"], "home")
+        async with client.app[keys.EVENT_BUS].subscribe(f"user:{world.users['cardio']}") as heard:
+            await move(client, made["id"], datetime.now(UTC) + timedelta(minutes=10))
+            reminder = await asyncio.wait_for(anext(heard), 10)
+    assert reminder.event["type"] == "follow_up.reminder"
+    assert reminder.event["follow_up"]["id"] == made["id"]
+    assert reminder.event["follow_up"]["where"] == "home"
+    assert reminder.event["follow_up"]["home_url"] is None  # the person's link is theirs
