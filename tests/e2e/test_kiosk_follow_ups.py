@@ -18,7 +18,7 @@ from server.accounts.models import Organisation, User
 from server.kiosk.models import KioskFollowUp, KioskVisit
 from server.patients.models import Patient
 from server.settings import Settings
-from tests.e2e.conftest import running_demo
+from tests.e2e.conftest import DemoServer, running_demo
 from tests.e2e.people import people
 
 pytestmark = pytest.mark.e2e
@@ -114,3 +114,35 @@ async def test_a_home_follow_up_reminds_then_takes_the_person_into_the_lobby(
             await page.get_by_role("button", name="Join", exact=True).click()
             await expect(page.locator("[data-call-lobby]")).to_be_visible()
             await person.screenshot("kiosk-follow-up-home-lobby")
+
+
+async def test_an_admin_rosters_a_night_shift_and_sees_the_coverage(
+    chromium: Path, demo_server: DemoServer
+) -> None:
+    async with people(chromium, demo_server, widths=(1280,)) as (admin,):
+        await admin.sign_in("admin")
+        page = admin.page
+        await page.get_by_role("link", name="Roster").click()
+        await expect(page.get_by_role("heading", name="Roster", exact=True)).to_be_visible()
+        form = page.locator("form[action='/admin/roster']")
+        await form.get_by_label("Specialist").select_option("dr.skin")
+        await form.get_by_label("Specialty").select_option("general")
+        await form.get_by_label("Date").fill("2031-03-04")
+        await form.get_by_label("Start (UTC)").fill("22:00")
+        await form.get_by_label("End (UTC)").fill("06:00")
+        await form.get_by_label("Repeat weekly for").select_option("2")
+        await form.get_by_role("button", name="Add shift").click()
+        await page.wait_for_url(f"{demo_server.url}/admin/roster?week=2031-03-03&done=added")
+        await expect(page.get_by_role("status")).to_have_text("The shift was added.")
+        grid = page.locator("table.coverage[data-specialty='general']")
+        await expect(grid.locator("td[data-state='covered']")).to_have_count(8)
+        await expect(grid.locator("td[data-state='gap']")).to_have_count(7 * 24 - 8)
+        await expect(
+            page.get_by_role("heading", name="General: 160 hours with nobody")
+        ).to_be_visible()
+        await admin.screenshot("kiosk-roster")
+        await page.get_by_role(
+            "button", name=re.compile("^Remove the shift of Dr Sara Skin")
+        ).click()
+        await expect(page.get_by_role("status")).to_have_text("The shift was removed.")
+        await expect(grid.locator("td[data-state='covered']")).to_have_count(0)
