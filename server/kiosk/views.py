@@ -11,9 +11,11 @@ from server import keys
 from server.consults import service as consults
 from server.consults.views import public_base
 from server.context import db, principal, recorder
+from server.db import utcnow
 from server.endpoint import api, json_response, read_body
 from server.identity import Role
-from server.kiosk import enrolment, language, queue, summary, triage, visits
+from server.kiosk import enrolment, followups, language, queue, summary, triage, visits
+from server.kiosk.followup_schemas import FollowUpOut
 from server.kiosk.paths import person_id, visit_id
 from server.kiosk.schemas import (
     AdviceOut,
@@ -70,6 +72,10 @@ async def create_enrolment(request: web.Request) -> web.Response:
 # Visits and vitals
 
 
+def _follow_up(request: web.Request, found: followups.FollowUp | None) -> FollowUpOut | None:
+    return FollowUpOut(**found.out(public_base(request))) if found else None
+
+
 def _values(vitals: triage.Vitals) -> VitalsValues:
     return VitalsValues(**visits.as_dict(vitals))
 
@@ -117,6 +123,9 @@ async def get_visit(request: web.Request) -> web.Response:
             visit_id=visit_id(request),
         )
         vitals, found = await visits.current(session, visit.id)
+        due = await followups.due_follow_up(
+            session=session, person_id=visit.person_id, now=utcnow()
+        )
         out = VisitOut(
             id=visit.id,
             person_id=visit.person_id,
@@ -126,6 +135,7 @@ async def get_visit(request: web.Request) -> web.Response:
             vitals=_values(vitals),
             flags=_flags(request, visit.language, found),
             consult_id=visit.consult_id,
+            due_follow_up=_follow_up(request, due),
         )
     return json_response(out)
 
@@ -291,6 +301,7 @@ async def get_summary(request: web.Request) -> web.Response:
             for a in found.advice
         ],
         specialist=found.specialist,
+        follow_up=_follow_up(request, found.follow_up),
         take_home=TakeHomeOut(
             url=url, expires_at=take_home.expires_at, qr_svg=take_home.qr_svg(url)
         ),
