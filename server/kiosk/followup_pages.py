@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from server import keys
+from server import i18n, keys
 from server.access import allow
 from server.consults import guests, paths
 from server.consults import service as consults
@@ -51,11 +51,12 @@ def _page(
         request,
         "kiosk/follow_up_home.html",
         status=status,
+        locale=i18n.negotiate(request.headers.get("Accept-Language")),
         state=state,
         message=message,
         doctor=doctor(follow_up.specialist) if follow_up else "",
-        starts=follow_up.starts_at.astimezone(zone) if follow_up else None,
-        zone=str(zone),
+        starts=follow_up.starts_at if follow_up else None,
+        zone=zone,
         ics=f"{follow_up.home_path}.ics" if follow_up and follow_up.home_path else "",
     )
     response.headers["Cache-Control"] = "no-store"
