@@ -31,6 +31,7 @@ def setup(app: web.Application) -> None:
     # Visits
     visit = f"/api/v1/kiosk/visits/{VISIT}"
     router.add_post("/api/v1/kiosk/visits", views.check_in)
+    router.add_get("/api/v1/kiosk/visits/current", views.get_current_visit)
     router.add_get(visit, views.get_visit)
     router.add_post(f"{visit}/vitals", views.post_vitals)
     router.add_post(f"{visit}/queue", views.join_queue)

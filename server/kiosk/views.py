@@ -115,12 +115,30 @@ async def check_in(request: web.Request) -> web.Response:
 @api(summary="This kiosk's open visit", tag="kiosk", response=VisitOut, roles=KIOSK)
 async def get_visit(request: web.Request) -> web.Response:
     """GET /api/v1/kiosk/visits/{visit_id}."""
+    return await _visit_out(request, visit_id(request))
+
+
+@api(
+    summary="The visit open at this kiosk now, if any (for a connected device's bridge; an "
+    "addition to the contract)",
+    tag="kiosk",
+    response=VisitOut,
+    roles=KIOSK,
+)
+async def get_current_visit(request: web.Request) -> web.Response:
+    """GET /api/v1/kiosk/visits/current."""
+    async with db(request) as session:
+        found = await visits.open_visit_id(session=session, caller=principal(request))
+    return await _visit_out(request, found)
+
+
+async def _visit_out(request: web.Request, wanted: int) -> web.Response:
     async with db(request) as session:
         visit = await visits.open_visit(
             session=session,
             caller=principal(request),
             audit=recorder(request),
-            visit_id=visit_id(request),
+            visit_id=wanted,
         )
         vitals, found = await visits.current(session, visit.id)
         due = await followups.due_follow_up(
