@@ -6,6 +6,7 @@ import json
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -129,6 +130,13 @@ class Settings(BaseSettings):
     (then counts down and resets, closing the visit)."""
     kiosk_take_home_hours: int = Field(default=24, ge=1, le=168)
     """How long a visit's take-home summary (its QR code) can be opened."""
+    time_zone: str = "UTC"
+    """The deployment's time zone (IANA name, e.g. Asia/Shanghai): how pages show roster
+    shifts and follow-up times (stored in UTC)."""
+    kiosk_follow_up_minutes: int = Field(default=15, ge=5, le=240)
+    """The length of one follow-up slot booked at a kiosk (roster shifts are cut into them)."""
+    kiosk_reminder_seconds: float = Field(default=30.0, gt=0)
+    """How often the follow-up reminder watch looks for follow-ups starting soon."""
     webhook_allow_loopback: bool = False
     """Allow http:// report webhooks on 127.0.0.1 and localhost (tests, a local relay)."""
     webhook_retry_seconds: Annotated[list[float], NoDecode] = Field(
@@ -150,6 +158,15 @@ class Settings(BaseSettings):
             except ValueError as error:
                 raise ValueError(f"not a JSON list ({error})") from None
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _defaults_from_data_dir(self) -> Settings:

@@ -122,3 +122,65 @@ class KioskReading(Base):
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     """The triage flags of the visit's vitals after this reading (codes and severities)."""
     rules_version: Mapped[str] = mapped_column(String(16), default="")
+
+
+# Roster and follow-ups
+
+
+class RosterShift(Base):
+    """A specialist's rostered time on duty for one of their specialties (one-off, UTC).
+
+    A weekly shift is kept as one row per week ("repeat weekly for N weeks" makes them).
+    """
+
+    __tablename__ = "kiosk_roster_shifts"
+    __table_args__ = (
+        Index("ix_kiosk_roster_shifts_time", "specialty", "starts_at", "ends_at"),
+        Index("ix_kiosk_roster_shifts_user", "user_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    specialty: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KioskFollowUp(Base):
+    """A remote follow-up booked at a kiosk: one slot of a rostered specialist.
+
+    The unique (specialist, start) pair is what makes two kiosks never book one slot.
+    `home_token` is the capability of the take-home link (where = home): no personal
+    data, and it opens the call only around the booked time.
+    """
+
+    __tablename__ = "kiosk_follow_ups"
+    __table_args__ = (
+        UniqueConstraint("specialist_id", "starts_at", name="uq_kiosk_follow_ups_slot"),
+        Index("ix_kiosk_follow_ups_person", "person_id", "starts_at"),
+        Index("ix_kiosk_follow_ups_remind", "reminded_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
+    """The corner where it was booked."""
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kiosk_visits.id", ondelete="SET NULL"), index=True
+    )
+    device_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    """The kiosk that booked it (the consult of a home follow-up is asked in its name)."""
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    specialty: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    where: Mapped[str] = mapped_column(String(8))
+    """kiosk or home."""
+    home_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    consult_id: Mapped[int | None] = mapped_column(ForeignKey("consults.id", ondelete="SET NULL"))
+    """The consult of the follow-up's call, once it was joined."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the specialist was reminded (one conditional UPDATE marks it once)."""

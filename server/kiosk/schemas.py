@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from server.kiosk.followup_schemas import FollowUpOut
 from server.schemas import Out, Schema
 
 # Enrolment
@@ -104,6 +105,10 @@ class VisitOut(Out):
     vitals: VitalsValues
     flags: list[FlagOut]
     consult_id: int | None
+    due_follow_up: FollowUpOut | None = Field(
+        description="A follow-up of this person booked at the kiosk whose time is now "
+        "(10 minutes before to 30 after): join it with POST …/follow-ups/{id}/join."
+    )
 
 
 # The queue
@@ -164,6 +169,7 @@ class SummaryOut(Out):
     flags: list[FlagOut]
     advice: list[AdviceOut]
     specialist: str | None
+    follow_up: FollowUpOut | None = Field(description="The follow-up booked in this visit.")
     take_home: TakeHomeOut
 
 

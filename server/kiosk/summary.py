@@ -24,7 +24,7 @@ from server.consults.models import Consult, ConsultNote, NoteKind
 from server.db import utcnow
 from server.errors import NotFound
 from server.identity import Principal
-from server.kiosk import triage, visits
+from server.kiosk import followups, triage, visits
 from server.kiosk.models import KioskVisit
 
 TOKEN_MAX = 128
@@ -51,6 +51,7 @@ class Summary:
     advice: list[Advice]
     specialist: str | None
     language: str
+    follow_up: followups.FollowUp | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,10 @@ async def _advice(session: AsyncSession, consult_id: int | None) -> tuple[list[A
 async def _summary(session: AsyncSession, visit: KioskVisit) -> Summary:
     vitals, found = await visits.current(session, visit.id)
     advice, specialist = await _advice(session, visit.consult_id)
-    return Summary(visit.id, visit.started_at, vitals, found, advice, specialist, visit.language)
+    follow_up = await followups.booked(session=session, visit_id=visit.id)
+    return Summary(
+        visit.id, visit.started_at, vitals, found, advice, specialist, visit.language, follow_up
+    )
 
 
 def _token(secret: bytes, visit_id: int, until: datetime) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
-from server import i18n
+from server import i18n, keys
 from server.access import allow
 from server.context import db, recorder
 from server.errors import NotFound
@@ -34,6 +36,7 @@ async def take_home(request: web.Request) -> web.StreamResponse:
             vitals=visits.as_dict(found.vitals),
             flags=[(f.severity, say(f.message)) for f in found.flags],
             until=until,
+            tz=ZoneInfo(request.app[keys.SETTINGS].time_zone),
         )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

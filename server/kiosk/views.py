@@ -11,9 +11,11 @@ from server import keys
 from server.consults import service as consults
 from server.consults.views import public_base
 from server.context import db, principal, recorder
+from server.db import utcnow
 from server.endpoint import api, json_response, read_body
 from server.identity import Role
-from server.kiosk import enrolment, language, queue, summary, triage, visits
+from server.kiosk import enrolment, followups, language, queue, summary, triage, visits
+from server.kiosk.followup_schemas import FollowUpOut
 from server.kiosk.paths import person_id, visit_id
 from server.kiosk.schemas import (
     AdviceOut,
@@ -70,6 +72,10 @@ async def create_enrolment(request: web.Request) -> web.Response:
 # Visits and vitals
 
 
+def _follow_up(request: web.Request, found: followups.FollowUp | None) -> FollowUpOut | None:
+    return FollowUpOut(**found.out(public_base(request))) if found else None
+
+
 def _values(vitals: triage.Vitals) -> VitalsValues:
     return VitalsValues(**visits.as_dict(vitals))
 
@@ -109,14 +115,35 @@ async def check_in(request: web.Request) -> web.Response:
 @api(summary="This kiosk's open visit", tag="kiosk", response=VisitOut, roles=KIOSK)
 async def get_visit(request: web.Request) -> web.Response:
     """GET /api/v1/kiosk/visits/{visit_id}."""
+    return await _visit_out(request, visit_id(request))
+
+
+@api(
+    summary="The visit open at this kiosk now, if any (for a connected device's bridge; an "
+    "addition to the contract)",
+    tag="kiosk",
+    response=VisitOut,
+    roles=KIOSK,
+)
+async def get_current_visit(request: web.Request) -> web.Response:
+    """GET /api/v1/kiosk/visits/current."""
+    async with db(request) as session:
+        found = await visits.open_visit_id(session=session, caller=principal(request))
+    return await _visit_out(request, found)
+
+
+async def _visit_out(request: web.Request, wanted: int) -> web.Response:
     async with db(request) as session:
         visit = await visits.open_visit(
             session=session,
             caller=principal(request),
             audit=recorder(request),
-            visit_id=visit_id(request),
+            visit_id=wanted,
         )
         vitals, found = await visits.current(session, visit.id)
+        due = await followups.due_follow_up(
+            session=session, person_id=visit.person_id, now=utcnow()
+        )
         out = VisitOut(
             id=visit.id,
             person_id=visit.person_id,
@@ -126,6 +153,7 @@ async def get_visit(request: web.Request) -> web.Response:
             vitals=_values(vitals),
             flags=_flags(request, visit.language, found),
             consult_id=visit.consult_id,
+            due_follow_up=_follow_up(request, due),
         )
     return json_response(out)
 
@@ -291,6 +319,7 @@ async def get_summary(request: web.Request) -> web.Response:
             for a in found.advice
         ],
         specialist=found.specialist,
+        follow_up=_follow_up(request, found.follow_up),
         take_home=TakeHomeOut(
             url=url, expires_at=take_home.expires_at, qr_svg=take_home.qr_svg(url)
         ),

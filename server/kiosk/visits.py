@@ -261,6 +261,20 @@ async def open_visit(
     return visit
 
 
+async def open_visit_id(*, session: AsyncSession, caller: Principal) -> int:
+    """The id of the device's open visit (for a connected device's bridge); NotFound."""
+    found = None
+    if caller.role is Role.KIOSK:
+        found = await session.scalar(
+            select(KioskVisit.id).where(
+                KioskVisit.device_id == caller.user_id, KioskVisit.closed_at.is_(None)
+            )
+        )
+    if found is None:
+        raise NotFound("Nobody is checked in at this kiosk now.")
+    return found
+
+
 async def language_of(*, session: AsyncSession, caller: Principal, visit_id: int) -> str:
     """The language the person chose for their open visit at this kiosk (en when none)."""
     found = await session.scalar(

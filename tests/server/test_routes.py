@@ -19,6 +19,8 @@ PUBLIC = {
     ("GET", "/kiosk"),  # the kiosk's entry: its enrolment screen for anybody not a kiosk
     ("POST", "/kiosk/enrol"),  # a typed enrolment code: the code is the credential
     ("GET", "/kiosk/take-home/{token}"),  # a visit's take-home summary: the token is the key
+    ("GET", "/kiosk/follow-ups/{token}"),  # a follow-up's take-home link: the token likewise
+    ("GET", "/kiosk/follow-ups/{token}.ics"),  # its calendar file
 }
 
 

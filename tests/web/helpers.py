@@ -61,6 +61,7 @@ async def main_pages(client: Client, world: World) -> dict[str, str]:
             "/admin/devices",
             "/admin/break-glass",
             "/admin/reading",
+            "/admin/roster",
             "/admin/report-templates",
             "/admin/audit",
             "/admin/users/cardio",

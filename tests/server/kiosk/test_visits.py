@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from server import keys
 from server.kiosk.models import KioskPerson, KioskReading
 from tests.server.consults.helpers import act, on_duty
 from tests.server.kiosk.visits import BIRTH, PHONE, check_in, queue, second_kiosk, vitals
-from tests.support import Client, World, audit_actions
+from tests.support import Client, World, audit_actions, audit_events
 
 
 async def test_a_person_checks_in_and_is_found_again_by_number_and_birth_date(
@@ -211,3 +213,21 @@ async def test_a_person_who_links_to_their_clinic_is_seen_there_and_nowhere_else
     actions = [a for a, _, _ in await audit_actions(client.app, "kiosk.")]
     assert "kiosk.link" in actions
     assert "kiosk.unlink" in actions
+
+
+async def test_a_cuff_bridge_finds_the_open_visit_and_posts_as_the_device(
+    client: Client, world: World
+) -> None:
+    nobody = await client.get("/api/v1/kiosk/visits/current", headers=world.auth("kiosk"))
+    assert nobody.status == 404
+    visit = (await check_in(client, world))["id"]
+    current = await (
+        await client.get("/api/v1/kiosk/visits/current", headers=world.auth("kiosk"))
+    ).json()
+    assert current["id"] == visit
+    posted = await vitals(
+        client, world, current["id"], systolic=142, diastolic=91, heart_rate=77, source="device"
+    )
+    assert posted["vitals"]["heart_rate"] == 77
+    events = await audit_events(client.app, "kiosk.vitals")
+    assert json.loads(events[-1].details or "{}")["source"] == "device"

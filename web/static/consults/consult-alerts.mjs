@@ -5,7 +5,8 @@
  * gesture has allowed sound) and puts "(1) Consult request — Doorstep" in the tab's title until
  * it is answered; consult.withdrawn (lapsed, or the GP withdrew it) takes it away. On every
  * (re)connect the offers are fetched again (GET /api/v1/consults), so that a reload or a lost
- * connection shows what is still waiting.
+ * connection shows what is still waiting. A follow-up booked at a kiosk is announced 10 minutes
+ * before it starts (follow_up.reminder on my channel): a banner until dismissed.
  */
 import { ApiError, fetchJson } from "../core/fetch.mjs";
 import { csrfToken } from "../core/csrf.mjs";
@@ -59,6 +60,10 @@ export default class ConsultAlerts {
   }
 
   #event(channel, event) {
+    if (channel === this.#channel && event && event.type === "follow_up.reminder" && event.follow_up) {
+      this.#remind(event.follow_up);
+      return;
+    }
     if (channel !== this.#channel || !event || !event.consult) {
       return;
     }
@@ -196,6 +201,33 @@ export default class ConsultAlerts {
       this.#box.hidden = this.#box.childElementCount === 0;
       this.#say.textContent = "You declined the consult request.";
     }
+  }
+
+  /** A follow-up booked at a kiosk starts in 10 minutes (server/kiosk/lifetime.py). */
+  #remind(followUp) {
+    const id = String(followUp.id);
+    this.#box.querySelector(`[data-follow-up-reminder="${id}"]`)?.remove();
+    const where = followUp.where === "home" ? "by video from home" : "at the kiosk";
+    const banner = element(
+      "div",
+      { class: "consult-alert consult-alert-done", role: "status", "data-follow-up-reminder": id },
+      element("h2", {}, "Booked follow-up soon"),
+      element("p", {}, "At ", when(followUp.start), ` · ${followUp.specialty} · ${where}, booked at ${followUp.corner || "a corner"}.`),
+      element("p", {}, "The request comes to you when the person joins."),
+      element(
+        "div",
+        { class: "actions" },
+        element("button", { type: "button", class: "button button-secondary", "data-dismiss-reminder": "" }, "Dismiss"),
+      ),
+    );
+    banner.querySelector("[data-dismiss-reminder]").addEventListener("click", () => {
+      banner.remove();
+      this.#box.hidden = this.#box.childElementCount === 0;
+    });
+    this.#box.append(banner);
+    this.#box.hidden = false;
+    this.#say.textContent = "A booked follow-up starts in about 10 minutes.";
+    this.#beeper.beep();
   }
 
   /** Answered elsewhere on the page (the consults list): the banner goes. */
