@@ -229,6 +229,18 @@ async def csrf(page: Page) -> str:
     return await page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
 
 
+async def as_admin(browser: Browser, server: DemoServer, path: str, body: dict[str, Any]) -> int:
+    """POST this JSON as the demo's administrator (signed in, with the CSRF token): the status."""
+    admin = await open_screen(browser, server, {"width": 1280, "height": 900})
+    await sign_in(admin, "admin")
+    answer = await admin.page.request.post(
+        f"{server.url}{path}", data=body, headers={"X-CSRF-Token": await csrf(admin.page)}
+    )
+    assert admin.errors == []
+    await admin.context.close()
+    return answer.status
+
+
 async def enrolment_code(browser: Browser, server: DemoServer) -> str:
     """An administrator enrols a new kiosk device of the demo corner and makes its one-time
     enrolment code (the admin devices page, then POST /api/v1/kiosk/enrolments)."""

@@ -1,15 +1,16 @@
 """Every kiosk screen in Chromium, in Chinese and in English, portrait (1080x1920) and landscape
 (1920x1080): axe-core (from npm, injected by the test) finds no serious or critical violation,
 every control is at least 56x56 CSS px and all visible text at least 20 px, computed by the
-browser. The call and the summary are checked in test_kiosk.py's whole visit, and "Are you still
-there?" in its inactivity test."""
+browser. The call is checked in test_kiosk.py's whole visit, and "Are you still there?" in its
+inactivity test."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, ViewportSize, expect
+from playwright.async_api import ViewportSize, expect
 
 from tests.e2e.conftest import DemoServer
 from tests.e2e.test_kiosk import (
@@ -17,6 +18,7 @@ from tests.e2e.test_kiosk import (
     LANDSCAPE,
     PHONE,
     PORTRAIT,
+    as_admin,
     axe_source,
     check_screen,
     enrolled_kiosk,
@@ -31,13 +33,11 @@ pytestmark = pytest.mark.e2e
 __all__ = ["axe_source"]  # the fixture, shared with test_kiosk.py
 
 
-async def booking_works(page: Page, url: str, visit: int) -> bool:
-    """Whether the follow-up booking API answers (it comes from its own branch)."""
-    answer = await page.request.get(f"{url}/api/v1/kiosk/visits/{visit}/slots?specialty=general")
-    if answer.status == 404:
-        return False
-    assert answer.status == 200, await answer.text()
-    return True
+def tomorrow_morning() -> tuple[str, str]:
+    """A cardiology shift tomorrow, 09:00 to 12:00 UTC (ISO 8601)."""
+    day = (datetime.now(UTC) + timedelta(days=1)).date()
+    start = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+    return start.isoformat(), (start + timedelta(hours=3)).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,10 @@ async def test_every_screen_is_accessible_and_large(
     shots.mkdir(parents=True, exist_ok=True)
     print(f"\nkiosk screens ({lang}, {orientation}): {shots}")
     async with launched(chromium) as browser:
+        start, end = tomorrow_morning()
+        shift = {"specialist": "dr.heart", "specialty": "cardiology", "start": start, "end": end}
+        rostered = await as_admin(browser, demo_server, "/api/v1/roster", shift)
+        assert rostered in (201, 409)  # 409: an earlier test's same shift
         kiosk = await enrolled_kiosk(browser, demo_server, viewport, shots)
         page = kiosk.page
 
@@ -94,8 +98,6 @@ async def test_every_screen_is_accessible_and_large(
         await check("welcome")
         await page.locator("[data-chart-toggle]").click()
         await check("welcome")
-        app = page.locator("[data-module=kiosk-app]")
-        visit = int(await app.get_attribute("data-visit") or "0")
         await press(page, "welcome", "next")
         await check("bp")
         await keys(page, "bp", "400")
@@ -113,17 +115,23 @@ async def test_every_screen_is_accessible_and_large(
         await check("queue")
         await press(page, "queue", "leave-queue")
         await on_screen(page, "results")
-        if await booking_works(page, demo_server.url, visit):
-            await press(page, "results", "book")
-            await check("specialty")
-            await page.locator('[data-specialty="cardiology"]').click()
-            await check("slots")
-            slot = page.locator("[data-slot-index]").first
-            if await slot.count():
-                await slot.click()
-                await check("where")
-                await page.locator('[data-where="kiosk"]').click()
-                await check("booked")
+        await press(page, "results", "book")
+        await check("specialty")  # cardiology chosen for them: the flag was about BP
+        chosen = page.locator('[data-specialty="cardiology"]')
+        await expect(chosen).to_have_attribute("aria-pressed", "true")
+        await chosen.click()
+        await check("slots")
+        slot = page.locator("[data-slot-index]").first
+        await expect(slot).to_contain_text("Dr Hana Heart")
+        await slot.click()
+        await check("where")
+        await page.locator('[data-where="kiosk"]').click()
+        await check("booked")
+        await expect(page.locator("[data-booked]")).to_contain_text("Dr Hana Heart")
+        await press(page, "booked", "summary")
+        await check("summary")
+        await expect(page.locator("[data-summary-follow-up]")).to_contain_text("Dr Hana Heart")
+        await expect(page.locator("[data-summary-qr]")).to_be_visible()
         await page.locator('[data-action="restart"][data-restart-button]').click()
         await on_screen(page, "language")
         assert kiosk.errors == [], "kiosk console errors"
