@@ -132,6 +132,13 @@ async def test_every_screen_is_accessible_and_large(
         await check("summary")
         await expect(page.locator("[data-summary-follow-up]")).to_contain_text("Dr Hana Heart")
         await expect(page.locator("[data-summary-qr]")).to_be_visible()
+        # The person lets their own GP clinic see the visit.
+        await press(page, "summary", "clinic")
+        await check("clinic")
+        clinic = page.locator("[data-clinic-id]").filter(has_text="Riverside Clinic")
+        await clinic.click()
+        await on_screen(page, "summary")
+        await expect(page.locator("[data-summary-clinic]")).to_contain_text("Riverside Clinic")
         await page.locator('[data-action="restart"][data-restart-button]').click()
         await on_screen(page, "language")
         assert kiosk.errors == [], "kiosk console errors"

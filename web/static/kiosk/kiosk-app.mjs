@@ -117,6 +117,7 @@ export default class KioskApp {
   #call = null;
   #followUp = null;
   #bookFrom = "results";
+  #clinicFrom = "summary";
   #specialty = "general";
   #slots = [];
   #slot = null;
@@ -274,6 +275,8 @@ export default class KioskApp {
       this.#chooseSpecialty(d.specialty);
     } else if (d.slotIndex) {
       this.#chooseSlot(Number(d.slotIndex));
+    } else if (d.clinicId) {
+      this.#linkClinic(Number(d.clinicId), button.textContent);
     } else if (d.where) {
       this.#book(d.where);
     } else if (d.callMute !== undefined) {
@@ -297,6 +300,8 @@ export default class KioskApp {
           this.#leave(FIRST_SCREEN);
         } else if (screen === "specialty") {
           this.#show(this.#bookFrom);
+        } else if (screen === "clinic") {
+          this.#show(this.#clinicFrom);
         } else if (BACK[screen]) {
           this.#show(BACK[screen]);
         }
@@ -328,6 +333,10 @@ export default class KioskApp {
         break;
       case "summary":
         this.#showSummary();
+        break;
+      case "clinic":
+        this.#clinicFrom = screen;
+        this.#loadClinics();
         break;
       case "print":
         window.print();
@@ -1068,6 +1077,61 @@ export default class KioskApp {
       }
     }, POLL_MS);
     this.#startCall(joined.consult_id);
+  }
+
+  // The person's own GP clinic ----------------------------------------------------------------
+
+  async #loadClinics() {
+    const status = this.#root.querySelector("[data-clinics-status]");
+    const list = this.#root.querySelector("[data-clinics]");
+    status.textContent = "";
+    this.#error("clinic", "");
+    list.replaceChildren();
+    this.#show("clinic");
+    let clinics;
+    try {
+      clinics = await fetchJson("/api/v1/kiosk/clinics");
+    } catch (error) {
+      status.textContent = this.#failure(error);
+      return;
+    }
+    if (!clinics.length) {
+      status.textContent = this.#msg("no-clinics");
+      return;
+    }
+    list.replaceChildren(
+      ...clinics.map((clinic) => {
+        const item = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "kiosk-choice kiosk-slot";
+        button.dataset.clinicId = String(clinic.id);
+        button.textContent = clinic.name;
+        item.append(button);
+        return item;
+      }),
+    );
+  }
+
+  async #linkClinic(clinicId, name) {
+    let linked;
+    try {
+      linked = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/clinic`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ clinic_id: clinicId }),
+      });
+    } catch (error) {
+      this.#error("clinic", error.status === 422 ? error.message : this.#failure(error));
+      return;
+    }
+    const text = this.#msg("clinic-linked", { name: linked.clinic ? linked.clinic.name : name });
+    this.#root.querySelector("[data-summary-clinic]").textContent = text;
+    if (this.#clinicFrom === "summary") {
+      this.#showSummary();
+    } else {
+      this.#show(this.#clinicFrom);
+    }
   }
 
   // Inactivity and the end of a visit ----------------------------------------------------------
