@@ -556,6 +556,50 @@ async def test_a_reload_is_a_reset(chromium: Path, demo_server: DemoServer) -> N
         assert kiosk.errors == []
 
 
+async def test_the_cuff_s_numbers_appear_by_themselves(
+    chromium: Path, demo_server: DemoServer
+) -> None:
+    """A connected cuff's bridge posts the reading (source "device"): the blood pressure screen
+    fills in by itself, and Next does not post it again."""
+    async with launched(chromium) as browser:
+        kiosk = await enrolled_kiosk(browser, demo_server, LANDSCAPE)
+        page = kiosk.page
+        visit = await check_in(kiosk, "zh")
+        await press(page, "welcome", "next")
+        await on_screen(page, "bp")
+        status = page.locator("[data-cuff-status]")
+        await expect(status).to_have_text("正在等血压计的结果……您也可以自己输入数字。")
+        posted = await page.request.post(
+            f"{demo_server.url}/api/v1/kiosk/visits/{visit}/vitals",
+            data={"systolic": 152, "diastolic": 91, "heart_rate": 72, "source": "device"},
+            headers={"X-CSRF-Token": await csrf(page)},
+        )
+        assert posted.status == 200, await posted.text()
+        await expect(page.locator('[data-entry="systolic"]')).to_have_value("152", timeout=WAIT_MS)
+        await expect(page.locator('[data-entry="diastolic"]')).to_have_value("91")
+        await expect(page.locator('[data-entry="heart_rate"]')).to_have_value("72")
+        await expect(status).to_have_text("血压计已经把结果传过来了。")
+        posts: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                posts.append(request.url)
+                if request.method == "POST" and request.url.endswith("/vitals")
+                else None
+            ),
+        )
+        await press(page, "bp", "next")
+        await on_screen(page, "spo2")
+        assert posts == []
+        for name in ("spo2", "glucose", "temperature", "weight"):
+            await press(page, name, "skip")
+        await on_screen(page, "results")
+        await expect(page.locator('[data-result="bp"] [data-value]')).to_have_text("152/91")
+        bp = page.locator('[data-result="bp"]')
+        await expect(bp).to_have_attribute("data-severity", "warning")  # high, not a crisis
+        assert kiosk.errors == []
+
+
 @pytest.fixture(scope="module")
 def quick_idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """A demo server whose kiosks ask "Are you still there?" after 10 s (the least allowed)."""
