@@ -525,6 +525,13 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
         await expect(page.locator("[data-summary-qr]")).to_be_visible()
         await kiosk.shot("summary")
         await check_screen(page, axe_source, "summary")
+        # Printed: the summary alone (no buttons, no bar), the advice and the QR code on paper.
+        await page.emulate_media(media="print")
+        await expect(page.locator('[data-screen="summary"] .kiosk-actions')).to_be_hidden()
+        await expect(page.locator(".kiosk-bar")).to_be_hidden()
+        await expect(page.locator("[data-summary-advice]")).to_be_visible()
+        await expect(page.locator("[data-summary-qr]")).to_be_visible()
+        await page.emulate_media(media="screen")
 
         # Finish: a fresh first screen, nothing of the person anywhere.
         await page.locator('[data-screen="summary"] [data-action="finish"]').click()

@@ -814,6 +814,9 @@ export default class KioskApp {
       return;
     }
     this.#queueButtons(false);
+    const nobody = answer.on_duty === 0;
+    section.querySelector("[data-queue-book]").hidden = !nobody;
+    section.querySelector("[data-queue-status]").textContent = nobody ? this.#msg("no-one-on-duty") : "";
     section.querySelector("[data-queue-position]").textContent = this.#msg("position", {
       n: number.format(answer.position),
     });
