@@ -76,7 +76,8 @@ export default class KioskVitals {
       } else if (reading && Number.isFinite(reading[key])) {
         text = number.format(reading[key]);
         if (key === "glucose_mmol_l" && typeof reading.glucose_fasting === "boolean") {
-          text += reading.glucose_fasting ? " (fasting)" : " (not fasting)";
+          const words = reading.glucose_fasting ? this.#root.dataset.msgFasting : this.#root.dataset.msgNotFasting;
+          text += ` (${words})`;
         }
       }
       row.hidden = !text;
