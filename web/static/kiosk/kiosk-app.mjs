@@ -490,7 +490,16 @@ export default class KioskApp {
         body: JSON.stringify(body),
       });
     } catch (error) {
-      this.#error("check_in", error.status === 422 ? error.message : this.#failure(error));
+      const field = error.details && error.details.field;
+      if (error.status === 422 && (field === "phone" || field === "id_number")) {
+        this.#show("number");
+        this.#error(field, error.message);
+      } else if (error.status === 422 && field === "birth_date") {
+        this.#show("birth");
+        this.#error("birth_date", error.message);
+      } else {
+        this.#error("check_in", error.status === 422 ? error.message : this.#failure(error));
+      }
       return;
     } finally {
       buttons.forEach((b) => (b.disabled = false));
