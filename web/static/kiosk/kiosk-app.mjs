@@ -940,6 +940,8 @@ export default class KioskApp {
         : summary.specialist.name || ""
       : advice[0]?.author || "";
     section.querySelector("[data-summary-specialist]").textContent = specialist;
+    // Nobody to have given advice (no call at this visit): no advice card at all.
+    section.querySelector("[data-summary-advice-card]").hidden = !advice.length && !specialist;
     const followUp = summary.follow_up;
     section.querySelector("[data-summary-follow-up-card]").hidden = !followUp;
     if (followUp) {
@@ -1009,21 +1011,40 @@ export default class KioskApp {
       status.textContent = note || this.#msg("no-slots");
       return;
     }
+    // One heading per day, then that day's times: fewer words to read on each button.
+    const day = new Intl.DateTimeFormat(this.#locale, { dateStyle: "full" });
+    const time = new Intl.DateTimeFormat(this.#locale, { timeStyle: "short" });
+    const days = new Map();
+    this.#slots.forEach((slot, index) => {
+      const key = day.format(new Date(slot.start));
+      if (!days.has(key)) {
+        days.set(key, []);
+      }
+      days.get(key).push([slot, index]);
+    });
     list.replaceChildren(
-      ...this.#slots.map((slot, index) => {
+      ...[...days].map(([label, slots]) => {
         const item = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "kiosk-choice kiosk-slot";
-        button.dataset.slotIndex = String(index);
-        const when = document.createElement("span");
-        when.className = "kiosk-choice-main";
-        when.textContent = this.#dateTime(slot.start);
-        const who = document.createElement("span");
-        who.className = "kiosk-choice-sub";
-        who.textContent = slot.specialist ? this.#msg("slot-with", { name: slot.specialist }) : "";
-        button.append(when, who);
-        item.append(button);
+        item.className = "kiosk-slot-day";
+        const heading = document.createElement("h2");
+        heading.textContent = label;
+        const times = document.createElement("div");
+        times.className = "kiosk-slot-times";
+        for (const [slot, index] of slots) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "kiosk-choice kiosk-slot";
+          button.dataset.slotIndex = String(index);
+          const when = document.createElement("span");
+          when.className = "kiosk-choice-main";
+          when.textContent = time.format(new Date(slot.start));
+          const who = document.createElement("span");
+          who.className = "kiosk-choice-sub";
+          who.textContent = slot.specialist ? this.#msg("slot-with", { name: slot.specialist }) : "";
+          button.append(when, who);
+          times.append(button);
+        }
+        item.append(heading, times);
         return item;
       }),
     );
