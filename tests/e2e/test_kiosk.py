@@ -609,8 +609,9 @@ async def test_the_cuff_s_numbers_appear_by_themselves(
 
 @pytest.fixture(scope="module")
 def quick_idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """A demo server whose kiosks ask "Are you still there?" after 10 s (the least allowed)."""
-    environment = {"DOORSTEP_KIOSK_IDLE_SECONDS": "10"}
+    """A demo server whose kiosks ask "Are you still there?" after 15 s, then count 15 s down
+    (the countdown is never longer than the idle time), leaving time to check the question."""
+    environment = {"DOORSTEP_KIOSK_IDLE_SECONDS": "15"}
     with running_demo(tmp_path_factory.mktemp("kiosk-idle"), environment) as (server, _):
         yield server
 
@@ -626,7 +627,7 @@ async def test_inactivity_asks_then_resets(
         visit = await check_in(kiosk, "zh")
         await on_screen(page, "welcome")
 
-        # 10 s without a touch: the question, with a countdown; "I am still here" keeps the visit.
+        # 15 s without a touch: the question, with a countdown; "I am still here" keeps the visit.
         overlay = page.get_by_role("alertdialog", name=words["still_there"])
         await expect(overlay).to_be_visible(timeout=WAIT_MS)
         count = page.locator("[data-idle-count]")
