@@ -443,7 +443,13 @@ async def test_a_visit_from_check_in_to_the_doctors_advice_leaves_no_trace(
     advice = f"Take one tablet every morning and measure again in a week ({secrets.token_hex(3)})."
     async with launched(chromium) as browser:
         doctor = await open_screen(browser, demo_server, {"width": 1280, "height": 900})
-        await sign_in(doctor, "dr.heart")  # the demo's cardiologist, on duty
+        await sign_in(doctor, "dr.heart")  # the demo's cardiologist
+        duty = await doctor.page.request.put(
+            f"{demo_server.url}/api/v1/duty",
+            data={"on_duty": True},
+            headers={"X-CSRF-Token": await csrf(doctor.page)},
+        )
+        assert duty.status == 200, await duty.text()  # on duty, whatever other tests left
         kiosk = await enrolled_kiosk(browser, demo_server, PORTRAIT, shots)
         page = kiosk.page
         history = (await page.evaluate(NO_TRACE))["history"]
