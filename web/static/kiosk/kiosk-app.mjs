@@ -44,6 +44,29 @@ const FLAG_ROWS = [
   [/weight|bmi/, "weight_kg"],
 ];
 const CARDIAC = new Set(["bp", "heart_rate"]);
+/** Where each screen is in the visit (the step list at the top). */
+const STEPS = {
+  identify: "check-in",
+  number: "check-in",
+  birth: "check-in",
+  consent: "check-in",
+  declined: "check-in",
+  welcome: "measure",
+  bp: "measure",
+  spo2: "measure",
+  glucose: "measure",
+  temperature: "measure",
+  weight: "measure",
+  results: "results",
+  queue: "doctor",
+  call: "doctor",
+  specialty: "doctor",
+  slots: "doctor",
+  where: "doctor",
+  booked: "doctor",
+  summary: "summary",
+  clinic: "summary",
+};
 const SEVERITY_RANK = { urgent: 0, warning: 1, info: 2 };
 
 /** Short sounds with the Web Audio API: a click on each touch, a tick of the countdown. */
@@ -163,6 +186,19 @@ export default class KioskApp {
     this.#screen = name;
     this.#root.dataset.current = name;
     this.#root.querySelector("[data-restart-button]").hidden = name === "language";
+    const progress = this.#root.querySelector("[data-progress]");
+    progress.hidden = !STEPS[name] || name === "call";
+    let reached = true;
+    for (const step of progress.querySelectorAll("[data-step]")) {
+      const current = step.dataset.step === STEPS[name];
+      step.classList.toggle("is-done", reached && !current);
+      if (current) {
+        step.setAttribute("aria-current", "step");
+        reached = false;
+      } else {
+        step.removeAttribute("aria-current");
+      }
+    }
     const title = section.querySelector(".kiosk-title");
     window.scrollTo(0, 0);
     title?.focus({ preventScroll: true });
