@@ -35,7 +35,7 @@ RUN pip wheel --wheel-dir /wheels .
 # Fail the build when the wheel lacks its package data.
 RUN python -c "import glob, sys, zipfile; (wheel,) = glob.glob('/wheels/doorstep-*.whl'); \
 names = set(zipfile.ZipFile(wheel).namelist()); \
-missing = sorted({'server/_web/templates/base.html', 'server/_migrations/env.py'} - names); \
+missing = sorted({'server/_web/templates/base.html', 'server/_web/locale/zh_Hans/LC_MESSAGES/common.po', 'server/_migrations/env.py'} - names); \
 sys.exit(f'{wheel} lacks {missing}') if missing else print(wheel, 'carries web/ and migrations/')"
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from server.archive.storage import BlobStorage
 from server.audit.models import AuditEvent
 from server.identity import Actor, OrgKind, Role
 from server.patients.models import Patient
+from server.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 REQUIRE_ALL = os.environ.get("DOORSTEP_REQUIRE_ALL") == "1"
@@ -193,3 +194,29 @@ async def audit_trail(app: web.Application, action: str) -> list[tuple[str, str,
 async def audit_actions(app: web.Application, prefix: str = "") -> list[tuple[str, str, str]]:
     """(action, actor, outcome) of every audit event whose action has the prefix, oldest first."""
     return [(e.action, e.actor, e.outcome) for e in await audit_events(app, prefix=prefix)]
+
+
+async def schema_drift(settings: Settings, *tables: str) -> list[object]:
+    """What the migrated database differs in from the models, on these tables (asserted to
+    exist): alembic's autogenerate comparison, types included."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from server import db
+
+    engine = db.create_engine(settings)
+
+    def differences(connection: Connection) -> tuple[list[object], list[str]]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        found = compare_metadata(context, db.Base.metadata)
+        present = connection.dialect.get_table_names(connection)
+        return [d for d in found if any(t in repr(d) for t in tables)], present
+
+    try:
+        async with engine.connect() as connection:
+            found, present = await connection.run_sync(differences)
+    finally:
+        await engine.dispose()
+    assert set(tables) <= set(present), sorted(set(tables) - set(present))
+    return found

@@ -14,7 +14,8 @@ from server import keys
 from server.access import access_of
 from server.accounts import service
 from server.accounts.principal_cache import Grant
-from server.context import db, guest_credential, has_guest_header
+from server.audit.service import DENIED
+from server.context import db, guest_credential, has_guest_header, recorder
 from server.errors import NotAuthenticated, PermissionDenied
 from server.forms import posted
 from server.identity import Principal, Role
@@ -105,6 +106,24 @@ def _check_origin(request: web.Request) -> None:
         raise PermissionDenied("Cross-origin request refused.")
 
 
+async def _refused_credential(request: web.Request) -> None:
+    """Audit a device token or kiosk cookie that does not (or no longer) let anybody in: an
+    unknown device, a revoked or expired token, a disabled kiosk."""
+    if request.headers.get("Authorization"):
+        via = "bearer"
+    elif request.cookies.get(KIOSK_COOKIE):
+        via = "kiosk_cookie"
+    else:
+        return
+    async with db(request) as session:
+        await recorder(request).record(
+            session,
+            action="auth.credential",
+            outcome=DENIED,
+            details={"via": via, "method": request.method, "path": request.path[:200]},
+        )
+
+
 @web.middleware
 async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Deny by default: every handler is for signed-in users unless it declares otherwise."""
@@ -132,7 +151,11 @@ async def authorise(request: web.Request, handler: Handler) -> web.StreamRespons
     elif access.guest and has_guest_header(request):
         caller = None  # a consult guest's `Authorization: Guest ...`: no user is meant
     else:
-        caller = await _resolve(request)
+        try:
+            caller = await _resolve(request)
+        except NotAuthenticated:
+            await _refused_credential(request)
+            raise
     request[keys.PRINCIPAL] = caller
     if access.public:
         return await handler(request)

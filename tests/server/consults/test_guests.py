@@ -14,13 +14,10 @@ from typing import Any
 import pytest
 from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, TestServer
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from pydantic import SecretStr
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
 
-from server import db, keys, middleware
+from server import keys, middleware
 from server.access import allow
 from server.accounts.middleware import authorise
 from server.app import create_app
@@ -33,7 +30,7 @@ from server.identity import Role
 from server.settings import Settings
 from tests.server.consults.calls import Signal, accepted_consult, guest_signal
 from tests.server.consults.helpers import act, asked, consult, on_duty
-from tests.support import Client, World, audit_events, audit_trail
+from tests.support import Client, World, audit_events, audit_trail, schema_drift
 
 COOKIE = "doorstep_guest"
 
@@ -490,21 +487,7 @@ async def test_the_access_rules_let_a_guest_through_to_guest_routes_only(
 async def test_the_migration_creates_the_guest_links_as_the_model_declares(
     settings: Settings, world: World
 ) -> None:
-    engine = db.create_engine(settings)
-
-    def differences(connection: Connection) -> tuple[list[object], list[str]]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        found = compare_metadata(context, db.Base.metadata)
-        tables = connection.dialect.get_table_names(connection)
-        return [d for d in found if "consult_guests" in repr(d)], tables
-
-    try:
-        async with engine.connect() as connection:
-            found, tables = await connection.run_sync(differences)
-    finally:
-        await engine.dispose()
-    assert found == []
-    assert "consult_guests" in tables
+    assert await schema_drift(settings, "consult_guests") == []
 
 
 async def test_the_call_page_shows_a_guest_the_call_and_nothing_else(

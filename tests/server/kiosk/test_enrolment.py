@@ -15,12 +15,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
 
-from server import db as database
 from server import keys
 from server.access import allow
 from server.accounts.middleware import KIOSK_COOKIE
@@ -102,26 +98,6 @@ async def _me(client: Client, cookie: str) -> int:
     response = await client.get("/api/v1/me", headers=_jar(cookie))
     await response.read()
     return response.status
-
-
-async def test_the_migration_creates_the_table_as_the_model_declares(
-    settings: Settings, world: World
-) -> None:
-    engine = database.create_engine(settings)
-
-    def differences(connection: Connection) -> tuple[list[object], list[str]]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        found = compare_metadata(context, database.Base.metadata)
-        tables = connection.dialect.get_table_names(connection)
-        return [d for d in found if "kiosk_enrolments" in repr(d)], tables
-
-    try:
-        async with engine.connect() as connection:
-            found, tables = await connection.run_sync(differences)
-    finally:
-        await engine.dispose()
-    assert found == []
-    assert "kiosk_enrolments" in tables
 
 
 # Creating a code ------------------------------------------------------------------------

@@ -231,3 +231,24 @@ async def test_a_cuff_bridge_finds_the_open_visit_and_posts_as_the_device(
     assert posted["vitals"]["heart_rate"] == 77
     events = await audit_events(client.app, "kiosk.vitals")
     assert json.loads(events[-1].details or "{}")["source"] == "device"
+
+
+async def test_an_unknown_or_revoked_device_is_refused_and_audited(
+    client: Client, world: World
+) -> None:
+    unknown = await client.post(
+        "/api/v1/kiosk/visits",
+        json={"phone": PHONE, "birth_date": BIRTH, "consent": True},
+        headers={"Authorization": "Bearer dst_not-a-device"},
+    )
+    assert unknown.status == 401
+    cookie = await client.get(
+        "/api/v1/kiosk/visits/current", headers={"Cookie": "doorstep_kiosk=dst_forged"}
+    )
+    assert cookie.status == 401
+    refused = await audit_events(client.app, "auth.credential")
+    assert [(e.outcome, json.loads(e.details or "{}")["via"]) for e in refused] == [
+        ("denied", "bearer"),
+        ("denied", "kiosk_cookie"),
+    ]
+    assert "dst_" not in " ".join(e.details or "" for e in refused)
