@@ -13,6 +13,7 @@ grow only while media really flows between the two pages.
 # ruff: noqa: RUF001 (the Chinese screens' own punctuation)
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -115,29 +116,26 @@ SIZES = """() => {
 def axe_source() -> str:
     """axe-core from npm (installed into the test cache when missing), or skip (fail in CI)."""
     script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        require(npm is not None, "npm is not installed (apt-get install npm), needed for axe-core")
-        assert npm is not None
-        AXE_CACHE.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                npm,
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(AXE_CACHE),
-                f"axe-core@{AXE_VERSION}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        require(script.exists(), f"npm could not install axe-core: {done.stderr[-500:]}")
+    AXE_CACHE.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers share the cache: one installs while the others wait for it.
+    with (AXE_CACHE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists():
+            _install_axe()
+        require(script.exists(), "npm could not install axe-core")
     return script.read_text(encoding="utf-8")
+
+
+def _install_axe() -> None:
+    """npm install axe-core into the test cache (skip, or fail in CI, without npm)."""
+    npm = shutil.which("npm")
+    require(npm is not None, "npm is not installed (apt-get install npm), needed for axe-core")
+    assert npm is not None
+    command = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix"]
+    command += [str(AXE_CACHE), f"axe-core@{AXE_VERSION}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode:
+        print(f"npm install axe-core failed: {done.stderr[-2000:]}")
 
 
 async def serious_violations(page: Page, axe: str) -> list[str]:
