@@ -49,7 +49,8 @@ from server.errors import Conflict, InvalidInput, NotFound
 from server.events import channels
 from server.events.bus import EventBus
 from server.identity import Actor, Principal, Role
-from server.kiosk.models import KioskFollowUp, KioskVisit, RosterShift
+from server.kiosk import visits
+from server.kiosk.models import KioskFollowUp, RosterShift
 
 log = logging.getLogger(__name__)
 MAX_SLOTS = 40
@@ -237,30 +238,6 @@ async def free_slots(
 # Visits ------------------------------------------------------------------------------
 
 
-async def _open_visit(
-    session: AsyncSession, caller: Principal, audit: Recorder, visit_id: int, action: str
-) -> KioskVisit:
-    """The visit if it is open at the calling kiosk; NotFound (audited) otherwise."""
-    visit = await session.get(KioskVisit, visit_id) if 0 < visit_id <= MAX_ID else None
-    if (
-        visit is None
-        or caller.role is not Role.KIOSK
-        or visit.device_id != caller.user_id
-        or visit.org_id != caller.org_id
-        or visit.closed_at is not None
-    ):
-        audit.record_apart(
-            session,
-            action=action,
-            outcome=FAILURE if visit is None else DENIED,
-            object_type="kiosk_visit",
-            object_id=visit_id,
-            details={"reason": "no open visit at this kiosk"},
-        )
-        raise NotFound(f"No open visit {visit_id} at this kiosk.")
-    return visit
-
-
 async def _follow_ups(session: AsyncSession, *where: ColumnElement[bool]) -> list[FollowUp]:
     rows = await session.execute(
         select(KioskFollowUp, User.display_name, User.username)
@@ -302,7 +279,13 @@ async def slots(
     minutes: int,
 ) -> list[Slot]:
     """The free follow-up slots of a specialty, for the person checked in at this kiosk."""
-    await _open_visit(session, caller, audit, visit_id, "kiosk.follow_up.slots")
+    await visits.open_visit(
+        session=session,
+        caller=caller,
+        audit=audit,
+        visit_id=visit_id,
+        action="kiosk.follow_up.slots",
+    )
     if specialty not in accounts.SPECIALTIES:
         raise InvalidInput(
             f"Unknown specialty {specialty[:64]!r}.",
@@ -326,7 +309,13 @@ async def book(
     minutes: int,
 ) -> FollowUp:
     """Book a free slot for the person checked in at this kiosk; 409 if it was taken."""
-    visit = await _open_visit(session, caller, audit, visit_id, "kiosk.follow_up.book")
+    visit = await visits.open_visit(
+        session=session,
+        caller=caller,
+        audit=audit,
+        visit_id=visit_id,
+        action="kiosk.follow_up.book",
+    )
     if where not in ("kiosk", "home"):
         raise InvalidInput("Choose kiosk or home.", details={"field": "where"})
     specialty, specialist_id, start = _parse_slot(slot)
@@ -487,7 +476,13 @@ async def join(
 ) -> int:
     """The booked person, checked in at this kiosk at the booked time, joins their follow-up:
     its consult (asked of the named specialist now, or the one asked already)."""
-    visit = await _open_visit(session, caller, audit, visit_id, "kiosk.follow_up.join")
+    visit = await visits.open_visit(
+        session=session,
+        caller=caller,
+        audit=audit,
+        visit_id=visit_id,
+        action="kiosk.follow_up.join",
+    )
     found = (
         await _follow_ups(
             session,
@@ -518,10 +513,12 @@ async def join(
     follow_up = (await _follow_ups(session, KioskFollowUp.id == follow_up_id))[0]
     current = await _open_consult(session, follow_up)
     if current is not None and current.requested_by == caller.user_id:
+        visit.consult_id = current.id  # the kiosk follows it like a walk-in's (GET …/queue)
         return current.id
     consult_id = await _ask(
         session, caller, audit, bus, policy, follow_up, "Booked follow-up, at the kiosk."
     )
+    visit.consult_id = consult_id
     await audit.record(
         session,
         action="kiosk.follow_up.join",

@@ -120,14 +120,19 @@ async def place(
             .where(Consult.id == visit.consult_id)
             .execution_options(populate_existing=True)
         )
-    if consult is None or consult.specialty is None:
+    if consult is None:
         raise NotFound(f"Visit {visit_id} is not in the queue.")
     specialist = None
     if consult.specialist_id is not None:
         view = await consults.member(session=session, caller=caller, consult_id=consult.id)
         specialist = view.accepted_by
-    on_duty = len(await duty.on_duty_for(session=session, specialty=consult.specialty))
     status = STATES.get(consult.status, consult.status)
+    if consult.specialty is None:  # a booked follow-up, asked of its specialist by name
+        waiting = status == "waiting"
+        return Place(
+            consult.id, status, "", int(waiting), ANSWER_S if waiting else 0, 1, specialist
+        )
+    on_duty = len(await duty.on_duty_for(session=session, specialty=consult.specialty))
     if status != "waiting":
         return Place(consult.id, status, consult.specialty, 0, 0, on_duty, specialist)
     ahead = await session.scalar(

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.accounts.models import Organisation
-from server.audit.service import DENIED, Recorder
+from server.audit.service import DENIED, FAILURE, Recorder
 from server.consults import service as consults
 from server.consults.models import Consult
 from server.db import utcnow
@@ -235,25 +235,33 @@ async def _end_open_consults(
 
 
 async def open_visit(
-    *, session: AsyncSession, caller: Principal, audit: Recorder, visit_id: int
+    *,
+    session: AsyncSession,
+    caller: Principal,
+    audit: Recorder,
+    visit_id: int,
+    action: str = "kiosk.visit.read",
 ) -> KioskVisit:
-    """The caller's open visit; NotFound (audited as refused) for any other."""
+    """The caller's open visit; NotFound for any other, audited as `action` refused (denied
+    for another kiosk's or a closed visit, failure for none at all)."""
     visit = None
-    if caller.role is Role.KIOSK and 0 < visit_id <= MAX_ID:
+    if 0 < visit_id <= MAX_ID:
         visit = await session.scalar(
             select(KioskVisit)
-            .where(
-                KioskVisit.id == visit_id,
-                KioskVisit.device_id == caller.user_id,
-                KioskVisit.closed_at.is_(None),
-            )
+            .where(KioskVisit.id == visit_id)
             .execution_options(populate_existing=True)
         )
-    if visit is None:
+    if (
+        visit is None
+        or caller.role is not Role.KIOSK
+        or visit.device_id != caller.user_id
+        or visit.org_id != caller.org_id
+        or visit.closed_at is not None
+    ):
         audit.record_apart(
             session,
-            action="kiosk.visit.read",
-            outcome=DENIED,
+            action=action,
+            outcome=FAILURE if visit is None else DENIED,
             object_type="kiosk_visit",
             object_id=visit_id,
         )

@@ -787,6 +787,12 @@ export default class KioskApp {
       this.#queueButtons(true);
       return;
     }
+    this.#waitInQueue(answer);
+  }
+
+  /** The queue screen for the visit's consult (a walk-in's, or a due follow-up's), kept up to
+   * date by the events socket and a poll until the specialist takes it. */
+  #waitInQueue(answer) {
     this.#show("queue");
     this.#root.querySelector("[data-due]").hidden = true;
     this.#queued(answer);
@@ -1124,28 +1130,17 @@ export default class KioskApp {
     if (!this.#visit || !this.#followUp) {
       return;
     }
-    let joined;
+    let answer;
     try {
-      joined = await fetchJson(
+      await fetchJson(
         `/api/v1/kiosk/visits/${this.#visit.id}/follow-ups/${this.#followUp.id}/join`,
         { method: "POST" },
       );
+      answer = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`);
     } catch {
       return;
     }
-    this.#root.querySelector("[data-due]").hidden = true;
-    this.#stopPolling();
-    this.#poll = window.setInterval(async () => {
-      try {
-        const consult = await fetchJson(`/api/v1/consults/${joined.consult_id}`);
-        if (!["accepted", "live", "requested"].includes(consult.status)) {
-          this.#callEnded();
-        }
-      } catch {
-        // the signaling socket says when the call ends too
-      }
-    }, POLL_MS);
-    this.#startCall(joined.consult_id);
+    this.#waitInQueue(answer);
   }
 
   // The person's own GP clinic ----------------------------------------------------------------
