@@ -329,6 +329,20 @@ async def test_joining_at_the_kiosk_at_the_booked_time(client: Client, world: Wo
     assert offered.event["consult"]["id"] == consult_id
     again = await client.post(join, headers=world.auth("kiosk"))
     assert (again.status, (await again.json())["consult_id"]) == (201, consult_id)
+    queue = f"/api/v1/kiosk/visits/{visit}/queue"  # the kiosk follows it as a walk-in's
+    waiting = await (await client.get(queue, headers=world.auth("kiosk"))).json()
+    assert (waiting["consult_id"], waiting["status"], waiting["position"]) == (
+        consult_id,
+        "waiting",
+        1,
+    )
+    accepted = await client.post(
+        f"/api/v1/consults/{consult_id}/accept", headers=world.auth("cardio")
+    )
+    assert accepted.status == 200
+    taken = await (await client.get(queue, headers=world.auth("kiosk"))).json()
+    assert taken["status"] == "accepted"
+    assert taken["specialist"]
     async with client.app[keys.SESSIONMAKER]() as session:
         consult = await session.get(Consult, consult_id)
     assert consult is not None
