@@ -98,13 +98,17 @@ async def test_typed_on_the_keypad_then_revoked(browser: Browser, kiosk_page: Pa
     assert cookies["doorstep_kiosk"]["sameSite"] == "Strict"
     assert await kiosk.evaluate("document.cookie") == ""  # HttpOnly: no script reads it
 
-    # The admin revokes the kiosk's credential: its next page load is the enrolment screen.
+    # The admin revokes the kiosk's credential: the kiosk stops by itself (it asks every few
+    # seconds whether its credential still works) and shows the enrolment screen.
     page = browser.page
     await page.goto(f"{url}/admin/devices")
     device = page.get_by_role("article").filter(has_text="kiosk.harbour")
     row = device.get_by_role("row").filter(has_text="kiosk cookie").first  # newest first
     await row.get_by_role("button", name=re.compile(r"^Revoke")).click()
     await expect(page.get_by_text(re.compile(r"Token \d+ revoked"))).to_be_visible()
+    await expect(kiosk.get_by_role("heading", name="Set up this kiosk")).to_be_visible(
+        timeout=30_000
+    )
     await kiosk.reload()
     await expect(kiosk.get_by_role("heading", name="Set up this kiosk")).to_be_visible()
     await browser.sign_out()

@@ -17,8 +17,25 @@ import { EventStream } from "../reading/events.mjs";
 import { drawBpChart, fill, fillBpTable } from "./bp-chart.mjs";
 
 const POLL_MS = 3000;
+/** How often the kiosk asks whether its credential still works (a revoked kiosk stops). */
+const CREDENTIAL_MS = 10000;
 const SUMMARY_POLL_MS = 5000;
 const FIRST_SCREEN = "/kiosk";
+
+/**
+ * fetchJson for the kiosk: an answer of 401 means the device's credential was revoked (or the
+ * kiosk disabled), so the kiosk stops at once: /kiosk then shows the enrolment screen.
+ */
+async function api(url, options = undefined) {
+  try {
+    return await fetchJson(url, options);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      window.location.replace(FIRST_SCREEN);
+    }
+    throw error;
+  }
+}
 const MEASURES = ["bp", "spo2", "glucose", "temperature", "weight"];
 const BACK = {
   number: "identify",
@@ -167,6 +184,7 @@ export default class KioskApp {
     this.#wire();
     this.#show(data.start === "identify" ? "identify" : "language");
     this.#idleTimer = window.setInterval(() => this.#idleCheck(), 1000);
+    window.setInterval(() => api("/api/v1/me").catch(() => {}), CREDENTIAL_MS);
     root.dataset.kioskReady = "";
   }
 
@@ -520,7 +538,7 @@ export default class KioskApp {
     const buttons = this.#screens.get("consent").querySelectorAll("button");
     buttons.forEach((b) => (b.disabled = true));
     try {
-      this.#visit = await fetchJson("/api/v1/kiosk/visits", {
+      this.#visit = await api("/api/v1/kiosk/visits", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
@@ -559,7 +577,7 @@ export default class KioskApp {
   async #history() {
     let found;
     try {
-      found = await fetchJson(`/api/v1/kiosk/people/${this.#visit.person_id}/vitals`);
+      found = await api(`/api/v1/kiosk/people/${this.#visit.person_id}/vitals`);
     } catch {
       return false;
     }
@@ -579,7 +597,7 @@ export default class KioskApp {
     }
     let visit;
     try {
-      visit = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}`);
+      visit = await api(`/api/v1/kiosk/visits/${this.#visit.id}`);
     } catch {
       return null;
     }
@@ -656,7 +674,7 @@ export default class KioskApp {
       const next = section.querySelector("[data-action=next]");
       next.disabled = true;
       try {
-        const answer = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/vitals`, {
+        const answer = await api(`/api/v1/kiosk/visits/${this.#visit.id}/vitals`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify(body),
@@ -776,7 +794,7 @@ export default class KioskApp {
     this.#queueButtons(false);
     let answer;
     try {
-      answer = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, {
+      answer = await api(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: "{}",
@@ -829,7 +847,7 @@ export default class KioskApp {
       return;
     }
     try {
-      this.#queued(await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`));
+      this.#queued(await api(`/api/v1/kiosk/visits/${this.#visit.id}/queue`));
     } catch {
       // the next poll tries again
     }
@@ -885,7 +903,7 @@ export default class KioskApp {
   async #leaveQueue() {
     this.#stopPolling();
     try {
-      await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, { method: "DELETE" });
+      await api(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, { method: "DELETE" });
     } catch {
       // the visit's finish closes it too
     }
@@ -919,7 +937,7 @@ export default class KioskApp {
     this.#stopPolling();
     if (this.#queue) {
       try {
-        await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, { method: "DELETE" });
+        await api(`/api/v1/kiosk/visits/${this.#visit.id}/queue`, { method: "DELETE" });
       } catch {
         // finish closes it anyway
       }
@@ -954,7 +972,7 @@ export default class KioskApp {
   async #loadSummary() {
     let summary;
     try {
-      summary = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/summary`);
+      summary = await api(`/api/v1/kiosk/visits/${this.#visit.id}/summary`);
     } catch {
       return;
     }
@@ -1041,7 +1059,7 @@ export default class KioskApp {
     this.#show("slots");
     let found;
     try {
-      found = await fetchJson(
+      found = await api(
         `/api/v1/kiosk/visits/${this.#visit.id}/slots?specialty=${encodeURIComponent(this.#specialty)}`,
       );
     } catch (error) {
@@ -1105,7 +1123,7 @@ export default class KioskApp {
   async #book(where) {
     let booked;
     try {
-      booked = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/follow-ups`, {
+      booked = await api(`/api/v1/kiosk/visits/${this.#visit.id}/follow-ups`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ slot: this.#slot.id, where }),
@@ -1132,11 +1150,11 @@ export default class KioskApp {
     }
     let answer;
     try {
-      await fetchJson(
+      await api(
         `/api/v1/kiosk/visits/${this.#visit.id}/follow-ups/${this.#followUp.id}/join`,
         { method: "POST" },
       );
-      answer = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/queue`);
+      answer = await api(`/api/v1/kiosk/visits/${this.#visit.id}/queue`);
     } catch {
       return;
     }
@@ -1154,7 +1172,7 @@ export default class KioskApp {
     this.#show("clinic");
     let clinics;
     try {
-      clinics = await fetchJson("/api/v1/kiosk/clinics");
+      clinics = await api("/api/v1/kiosk/clinics");
     } catch (error) {
       status.textContent = this.#failure(error);
       return;
@@ -1180,7 +1198,7 @@ export default class KioskApp {
   async #linkClinic(clinicId, name) {
     let linked;
     try {
-      linked = await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/clinic`, {
+      linked = await api(`/api/v1/kiosk/visits/${this.#visit.id}/clinic`, {
         method: "PUT",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ clinic_id: clinicId }),
@@ -1259,7 +1277,7 @@ export default class KioskApp {
     this.#events?.stop();
     if (this.#visit) {
       try {
-        await fetchJson(`/api/v1/kiosk/visits/${this.#visit.id}/finish`, {
+        await api(`/api/v1/kiosk/visits/${this.#visit.id}/finish`, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ how }),
