@@ -45,6 +45,8 @@ def configure(*, level: str, json_lines: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # aioice tells every candidate pair's state at INFO: noise beside a call's own events.
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    # highdicom tells every module it copies into a report's SR or Encapsulated PDF at INFO.
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 
 class AccessLogger(AbstractAccessLogger):
