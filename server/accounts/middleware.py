@@ -109,7 +109,8 @@ def _check_origin(request: web.Request) -> None:
 async def _refused_credential(request: web.Request) -> None:
     """Audit a device token or kiosk cookie that does not (or no longer) let anybody in: an
     unknown device, a revoked or expired token, a disabled kiosk."""
-    if request.headers.get("Authorization"):
+    scheme = request.headers.get("Authorization", "").partition(" ")[0]
+    if scheme.lower() == "bearer":
         via = "bearer"
     elif request.cookies.get(KIOSK_COOKIE):
         via = "kiosk_cookie"

@@ -26,6 +26,7 @@ FIELDS = {
     "specialty",
     "specialist",
     "reason",
+    "walk_in",
     "study_uids",
     "scheduled_at",
     "created_at",
