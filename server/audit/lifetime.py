@@ -27,20 +27,27 @@ async def log_checkpoint(app: web.Application) -> None:
     log.info("audit checkpoint %s", found.to_json(), extra={"audit_checkpoint": found.to_json()})
 
 
-async def _periodically(app: web.Application, interval: float) -> None:
-    while True:
+async def _periodically(app: web.Application, interval: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         try:
             await log_checkpoint(app)
         except Exception:
             log.exception("could not log an audit checkpoint; trying again at the next interval")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def checkpoints(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: a checkpoint at start-up, then every audit_checkpoint_minutes."""
+    """Cleanup context: a checkpoint at start-up, then every audit_checkpoint_minutes.
+
+    On shutdown a checkpoint in progress (the start-up one, when the server is stopped at
+    once) is let finish rather than cancelled inside its transaction, before the engine goes.
+    """
     interval = app[keys.SETTINGS].audit_checkpoint_minutes * 60.0
-    task = asyncio.create_task(_periodically(app, interval), name="doorstep-audit-checkpoints")
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        _periodically(app, interval, stop), name="doorstep-audit-checkpoints"
+    )
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stop.set()
+    await task
